@@ -1,0 +1,412 @@
+//! Configuration from the environment (contract §2).
+//!
+//! Everything is read once at start-up. A missing or malformed variable is a
+//! [`Error::Config`] naming the variable, which `main` prints as one line before it exits.
+//! Reading goes through a lookup function so the rules are tested without touching the
+//! process environment.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use regex::Regex;
+
+use crate::arn::{Arn, TopicArn};
+use crate::domain::severity::Severity;
+use crate::error::Error;
+
+/// The three MenoTime environments. Each copy of the stack watches exactly one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Environment {
+    Dev,
+    Staging,
+    Prod,
+}
+
+impl Environment {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "dev" => Some(Self::Dev),
+            "staging" => Some(Self::Staging),
+            "prod" => Some(Self::Prod),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dev => "dev",
+            Self::Staging => "staging",
+            Self::Prod => "prod",
+        }
+    }
+
+    /// `[PROD]`, the prefix of every SNS subject.
+    pub fn subject_tag(self) -> String {
+        format!("[{}]", self.as_str().to_ascii_uppercase())
+    }
+
+    /// Tags this environment deploys when `DEPLOY_TAG_PATTERN` is not set (the manual's
+    /// tagging strategy: `develop` to dev, `main` to staging, semantic versions to prod).
+    pub fn default_deploy_tag_pattern(self) -> &'static str {
+        match self {
+            Self::Dev => "^develop$",
+            Self::Staging => "^main$",
+            Self::Prod => r"^v[0-9]+\.[0-9]+\.[0-9]+$",
+        }
+    }
+}
+
+impl fmt::Display for Environment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What every function needs: where it runs, which service it watches, where it reports.
+#[derive(Clone, Debug)]
+pub struct CommonConfig {
+    pub environment: Environment,
+    /// `AWS_REGION`: the function's own region; events from elsewhere are refused.
+    pub region: String,
+    /// The function's own account, taken from `NOTIFY_TOPIC_ARN` (the topic belongs to
+    /// the stack, so no STS call is needed); events from elsewhere are refused.
+    pub account: String,
+    pub cluster: String,
+    pub service: String,
+    pub notify_topic_arn: String,
+    pub oncall_topic_arn: String,
+    pub dry_run: bool,
+    /// CloudWatch log group of the service's containers, for the `aws logs tail` line
+    /// of the runbook in notifications. Optional `LOG_GROUP_NAME`; defaults to the
+    /// manual's `/aws/ecs/menotime-<env>`.
+    pub log_group: String,
+}
+
+/// scan-gate's own settings on top of [`CommonConfig`].
+#[derive(Clone, Debug)]
+pub struct ScanGateConfig {
+    pub common: CommonConfig,
+    pub repository: String,
+    pub container: String,
+    pub deploy_tag_pattern: Regex,
+    pub block_severities: BTreeSet<Severity>,
+    pub review_severities: BTreeSet<Severity>,
+}
+
+/// Reads variables through `lookup` so tests can supply a map instead of the process
+/// environment.
+pub struct Vars<F: Fn(&str) -> Option<String>>(pub F);
+
+impl<F: Fn(&str) -> Option<String>> Vars<F> {
+    fn optional(&self, var: &'static str) -> Option<String> {
+        (self.0)(var)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&self, var: &'static str) -> Result<String, Error> {
+        self.optional(var).ok_or_else(|| Error::Config {
+            var,
+            problem: "is required but not set".into(),
+        })
+    }
+}
+
+/// Process environment lookup.
+pub fn process_env(var: &str) -> Option<String> {
+    std::env::var(var).ok()
+}
+
+impl CommonConfig {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&Vars(process_env))
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, Error> {
+        let environment = {
+            let raw = vars.required("ENVIRONMENT")?;
+            Environment::parse(&raw).ok_or_else(|| Error::Config {
+                var: "ENVIRONMENT",
+                problem: format!("must be dev, staging or prod, not {raw:?}"),
+            })?
+        };
+        let region = vars.required("AWS_REGION")?;
+        let cluster = name_var(vars, "CLUSTER_NAME")?;
+        let service = name_var(vars, "SERVICE_NAME")?;
+        let notify = topic_var(vars, "NOTIFY_TOPIC_ARN", &region)?;
+        let oncall = topic_var(vars, "ONCALL_TOPIC_ARN", &region)?;
+        if notify.account != oncall.account {
+            return Err(Error::Config {
+                var: "ONCALL_TOPIC_ARN",
+                problem: format!(
+                    "is in account {} but NOTIFY_TOPIC_ARN is in account {}; both topics belong to this stack",
+                    oncall.account, notify.account
+                ),
+            });
+        }
+        let dry_run = match vars.optional("DRY_RUN").as_deref() {
+            None => false,
+            Some(v) => parse_bool(v).ok_or_else(|| Error::Config {
+                var: "DRY_RUN",
+                problem: format!("must be true or false, not {v:?}"),
+            })?,
+        };
+        let log_group = vars
+            .optional("LOG_GROUP_NAME")
+            .unwrap_or_else(|| format!("/aws/ecs/menotime-{environment}"));
+        Ok(Self {
+            environment,
+            region,
+            account: notify.account.clone(),
+            cluster,
+            service,
+            notify_topic_arn: notify.arn,
+            oncall_topic_arn: oncall.arn,
+            dry_run,
+            log_group,
+        })
+    }
+}
+
+impl ScanGateConfig {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&Vars(process_env))
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, Error> {
+        let common = CommonConfig::from_vars(vars)?;
+        let repository = vars.required("REPOSITORY_NAME")?;
+        if !crate::domain::image::valid_repository_name(&repository) {
+            return Err(Error::Config {
+                var: "REPOSITORY_NAME",
+                problem: format!("{repository:?} is not an ECR repository name such as menotime/backend"),
+            });
+        }
+        let container = name_var(vars, "CONTAINER_NAME")?;
+        let pattern_src = vars
+            .optional("DEPLOY_TAG_PATTERN")
+            .unwrap_or_else(|| common.environment.default_deploy_tag_pattern().to_owned());
+        if !(pattern_src.starts_with('^') && pattern_src.ends_with('$')) {
+            return Err(Error::Config {
+                var: "DEPLOY_TAG_PATTERN",
+                problem: format!(
+                    "{pattern_src:?} must be anchored (start with ^ and end with $) so that a tag like pr-42-v1.2.3 cannot match by accident"
+                ),
+            });
+        }
+        let deploy_tag_pattern = Regex::new(&pattern_src).map_err(|e| Error::Config {
+            var: "DEPLOY_TAG_PATTERN",
+            problem: format!("is not a valid regular expression: {e}"),
+        })?;
+        let block_severities = severities_var(vars, "BLOCK_SEVERITIES", "CRITICAL,HIGH")?;
+        let review_severities = severities_var(vars, "REVIEW_SEVERITIES", "MEDIUM")?;
+        if let Some(both) = block_severities.intersection(&review_severities).next() {
+            return Err(Error::Config {
+                var: "REVIEW_SEVERITIES",
+                problem: format!("lists {both}, which BLOCK_SEVERITIES already blocks; a severity either blocks or needs review"),
+            });
+        }
+        if !block_severities.contains(&Severity::Critical) {
+            return Err(Error::Config {
+                var: "BLOCK_SEVERITIES",
+                problem: "must include CRITICAL: the manual forbids deploying an image with a critical CVE".into(),
+            });
+        }
+        Ok(Self {
+            common,
+            repository,
+            container,
+            deploy_tag_pattern,
+            block_severities,
+            review_severities,
+        })
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Cluster, service and container names: ECS allows letters, digits, hyphens and
+/// underscores, up to 255 characters.
+fn name_var<F: Fn(&str) -> Option<String>>(vars: &Vars<F>, var: &'static str) -> Result<String, Error> {
+    let v = vars.required(var)?;
+    let ok = v.len() <= 255
+        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(v)
+    } else {
+        Err(Error::Config {
+            var,
+            problem: format!("{v:?} is not a valid ECS name (letters, digits, - and _)"),
+        })
+    }
+}
+
+fn topic_var<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    var: &'static str,
+    region: &str,
+) -> Result<TopicArn, Error> {
+    let v = vars.required(var)?;
+    let topic = Arn::parse(&v)
+        .and_then(|a| a.into_topic())
+        .ok_or_else(|| Error::Config {
+            var,
+            problem: format!("{v:?} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)"),
+        })?;
+    if topic.region != region {
+        return Err(Error::Config {
+            var,
+            problem: format!(
+                "is in region {} but the function runs in {region}; use this stack's own topic",
+                topic.region
+            ),
+        });
+    }
+    Ok(topic)
+}
+
+fn severities_var<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    var: &'static str,
+    default: &str,
+) -> Result<BTreeSet<Severity>, Error> {
+    let raw = vars.optional(var).unwrap_or_else(|| default.to_owned());
+    let mut out = BTreeSet::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let sev = Severity::parse(part).ok_or_else(|| Error::Config {
+            var,
+            problem: format!(
+                "{part:?} is not a severity; use a comma-separated list of CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED"
+            ),
+        })?;
+        out.insert(sev);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("ENVIRONMENT", "prod"),
+            ("AWS_REGION", "us-west-1"),
+            ("CLUSTER_NAME", "menotime-prod-cluster"),
+            ("SERVICE_NAME", "menotime-prod-service"),
+            ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify"),
+            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall"),
+            ("REPOSITORY_NAME", "menotime/backend"),
+            ("CONTAINER_NAME", "menotime-backend"),
+        ])
+    }
+
+    fn load(map: &HashMap<&'static str, &'static str>) -> Result<ScanGateConfig, Error> {
+        ScanGateConfig::from_vars(&Vars(|k: &str| map.get(k).map(|v| v.to_string())))
+    }
+
+    fn err_var(map: &HashMap<&'static str, &'static str>) -> &'static str {
+        match load(map) {
+            Err(Error::Config { var, .. }) => var,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.common.environment, Environment::Prod);
+        assert_eq!(c.common.account, "123456789012");
+        assert!(!c.common.dry_run);
+        assert_eq!(c.deploy_tag_pattern.as_str(), r"^v[0-9]+\.[0-9]+\.[0-9]+$");
+        assert_eq!(
+            c.block_severities,
+            BTreeSet::from([Severity::Critical, Severity::High])
+        );
+        assert_eq!(c.review_severities, BTreeSet::from([Severity::Medium]));
+        assert_eq!(c.common.log_group, "/aws/ecs/menotime-prod");
+    }
+
+    #[test]
+    fn default_patterns_per_environment() {
+        for (env, pat) in [("dev", "^develop$"), ("staging", "^main$")] {
+            let mut m = base();
+            m.insert("ENVIRONMENT", env);
+            assert_eq!(load(&m).unwrap().deploy_tag_pattern.as_str(), pat);
+        }
+    }
+
+    #[test]
+    fn every_required_variable_is_named_when_missing() {
+        for var in [
+            "ENVIRONMENT",
+            "AWS_REGION",
+            "CLUSTER_NAME",
+            "SERVICE_NAME",
+            "NOTIFY_TOPIC_ARN",
+            "ONCALL_TOPIC_ARN",
+            "REPOSITORY_NAME",
+            "CONTAINER_NAME",
+        ] {
+            let mut m = base();
+            m.remove(var);
+            assert_eq!(err_var(&m), var);
+            m.insert(var, "   ");
+            assert_eq!(err_var(&m), var, "blank counts as missing");
+        }
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        let cases: &[(&str, &str)] = &[
+            ("ENVIRONMENT", "production"),
+            ("DRY_RUN", "maybe"),
+            ("NOTIFY_TOPIC_ARN", "menotime-prod-notify"),
+            ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-west-1:123456789012:q"),
+            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:menotime-prod-oncall"),
+            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-west-1:999999999999:menotime-prod-oncall"),
+            ("DEPLOY_TAG_PATTERN", "v[0-9]+"),
+            ("DEPLOY_TAG_PATTERN", "^v[0-9+$"),
+            ("BLOCK_SEVERITIES", "CRITICAL,SEVERE"),
+            ("BLOCK_SEVERITIES", "HIGH"),
+            ("REVIEW_SEVERITIES", "HIGH"),
+            ("CLUSTER_NAME", "menotime prod"),
+            ("REPOSITORY_NAME", "Menotime/Backend"),
+        ];
+        for (var, value) in cases {
+            let mut m = base();
+            m.insert(var, value);
+            assert_eq!(err_var(&m), *var, "{var}={value}");
+        }
+    }
+
+    #[test]
+    fn error_line_names_the_variable() {
+        let mut m = base();
+        m.remove("SERVICE_NAME");
+        let line = load(&m).unwrap_err().to_string();
+        assert!(line.contains("SERVICE_NAME"), "{line}");
+        assert!(!line.contains('\n'));
+    }
+
+    #[test]
+    fn optional_values_parse() {
+        let mut m = base();
+        m.insert("DRY_RUN", "TRUE");
+        m.insert("BLOCK_SEVERITIES", " critical , high , medium ");
+        m.insert("REVIEW_SEVERITIES", "LOW");
+        m.insert("LOG_GROUP_NAME", "/custom/group");
+        let c = load(&m).unwrap();
+        assert!(c.common.dry_run);
+        assert_eq!(c.block_severities.len(), 3);
+        assert_eq!(c.review_severities, BTreeSet::from([Severity::Low]));
+        assert_eq!(c.common.log_group, "/custom/group");
+    }
+}

@@ -1,0 +1,359 @@
+//! Whether and how to deploy a cleared image to the service: the checks that make a
+//! deployment safe and exactly-once, as pure functions over plain snapshots of ECS.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+
+use super::image::{compare_releases, release_version, ImageRef};
+use crate::tags;
+
+/// The ECS service as DescribeServices(include=[TAGS]) shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceState {
+    pub arn: String,
+    pub status: String,
+    /// The task definition the service runs (its PRIMARY deployment's).
+    pub task_definition: String,
+    pub tags: BTreeMap<String, String>,
+    pub deployments: Vec<DeploymentState>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeploymentState {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    /// IN_PROGRESS, COMPLETED or FAILED, when ECS reports it.
+    pub rollout_state: Option<String>,
+}
+
+/// What matters of a task-definition revision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RevisionFacts {
+    pub arn: String,
+    pub family: String,
+    pub revision: u32,
+    /// The image of the watched container.
+    pub image: String,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl RevisionFacts {
+    /// `family:revision`
+    pub fn short(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+
+    /// The human tag of what runs: our `menotime:image-tag`, or the tag in the image
+    /// reference (`...backend:v1.2.3`), as the manual's task definitions have it.
+    pub fn image_tag(&self) -> Option<&str> {
+        self.tags
+            .get(tags::IMAGE_TAG)
+            .map(String::as_str)
+            .or_else(|| ImageRef::parse(&self.image).tag)
+    }
+
+    pub fn digest(&self) -> Option<&str> {
+        ImageRef::parse(&self.image).digest
+    }
+
+    /// When the scan that cleared this revision's image completed, if scan-gate made it.
+    pub fn scanned_at(&self) -> Option<DateTime<Utc>> {
+        self.tags
+            .get(tags::SCANNED_AT)
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// The image to deploy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub digest: String,
+    /// The tag it was routed by (matches `DEPLOY_TAG_PATTERN`).
+    pub tag: String,
+    /// `<registry>/<repository>@<digest>`
+    pub image: String,
+    /// When the scan that cleared it completed.
+    pub scanned_at: DateTime<Utc>,
+}
+
+/// The value of `menotime:deploy-freeze` when the service is frozen.
+pub fn freeze(service: &ServiceState) -> Option<&str> {
+    service.tags.get(tags::DEPLOY_FREEZE).map(String::as_str)
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Skip {
+    /// The service already runs this digest (a duplicate event, or a rescan).
+    AlreadyRunning,
+    /// A release older than the one running (a rescan of v1.2.2 while v1.2.3 runs).
+    Older { running: String },
+    /// The same moving tag (`develop`, `main`) cleared by an older scan than the one
+    /// that produced the running revision: an event delivered late or retried.
+    OutOfOrder { running_scanned_at: DateTime<Utc> },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Plan {
+    Skip(Skip),
+    /// Another deployment is rolling out; try again later.
+    Busy { deployment: String, state: String },
+    /// Register a copy of the running revision with the new image, then update.
+    Register,
+    /// An earlier attempt already registered this revision (and failed before
+    /// UpdateService): update the service to it, register nothing.
+    Reuse { arn: String },
+}
+
+/// Decide what to do with a cleared image, given the service, the revision it runs
+/// and the newest revision of the family.
+///
+/// Order matters: an already-running digest is a no-op even while its own deployment
+/// rolls out (so a duplicate event never fails and never deploys twice); staleness is
+/// judged before busyness because a stale image never becomes deployable by waiting.
+pub fn plan(candidate: &Candidate, service: &ServiceState, running: &RevisionFacts, latest: &RevisionFacts) -> Plan {
+    if running.digest() == Some(candidate.digest.as_str()) {
+        return Plan::Skip(Skip::AlreadyRunning);
+    }
+    if let Some(running_tag) = running.image_tag() {
+        if compare_releases(&candidate.tag, running_tag) == Some(Ordering::Less) {
+            return Plan::Skip(Skip::Older {
+                running: running_tag.to_owned(),
+            });
+        }
+        if running_tag == candidate.tag && release_version(running_tag).is_none() {
+            if let Some(at) = running.scanned_at() {
+                if candidate.scanned_at < at {
+                    return Plan::Skip(Skip::OutOfOrder { running_scanned_at: at });
+                }
+            }
+        }
+    }
+    if let Some((deployment, state)) = rollout_in_progress(service) {
+        return Plan::Busy { deployment, state };
+    }
+    if latest.arn != running.arn && latest.digest() == Some(candidate.digest.as_str()) {
+        return Plan::Reuse { arn: latest.arn.clone() };
+    }
+    Plan::Register
+}
+
+/// A deployment still rolling out: one whose rollout state is IN_PROGRESS, or an
+/// ACTIVE (older) deployment still being replaced by the PRIMARY one.
+pub fn rollout_in_progress(service: &ServiceState) -> Option<(String, String)> {
+    service
+        .deployments
+        .iter()
+        .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        .map(|d| (d.id.clone(), "IN_PROGRESS".to_owned()))
+        .or_else(|| {
+            let live = service.deployments.iter().filter(|d| d.status != "INACTIVE").count();
+            (live > 1).then(|| {
+                let primary = service
+                    .deployments
+                    .iter()
+                    .find(|d| d.status == "PRIMARY")
+                    .unwrap_or(&service.deployments[0]);
+                (primary.id.clone(), format!("replacing {} older deployment(s)", live - 1))
+            })
+        })
+}
+
+/// Tags of the new revision: the running revision's own tags (without the `aws:`
+/// ones AWS reserves, and without scan-gate's, which describe the old image), plus
+/// what identifies the new image.
+pub fn revision_tags(
+    running: &RevisionFacts,
+    candidate: &Candidate,
+    source_event_id: &str,
+    approved_by: Option<&str>,
+) -> Vec<(String, String)> {
+    let mut out: BTreeMap<String, String> = running
+        .tags
+        .iter()
+        .filter(|(k, _)| !k.starts_with("aws:") && !tags::OWNED_ON_REVISIONS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    out.insert(tags::IMAGE_TAG.into(), tags::value(&candidate.tag));
+    out.insert(
+        tags::SCANNED_AT.into(),
+        candidate.scanned_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+    );
+    out.insert(tags::SOURCE_EVENT.into(), tags::value(source_event_id));
+    if let Some(who) = approved_by {
+        out.insert(tags::APPROVED_BY.into(), tags::value(who));
+    }
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const D_OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    const D_NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+    const REG: &str = "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend";
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    fn rev(n: u32, image: &str, tags: &[(&str, &str)]) -> RevisionFacts {
+        RevisionFacts {
+            arn: format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}"),
+            family: "menotime-backend-prod".into(),
+            revision: n,
+            image: image.into(),
+            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        }
+    }
+
+    fn service(running: &RevisionFacts, deployments: &[(&str, Option<&str>)]) -> ServiceState {
+        ServiceState {
+            arn: "arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service".into(),
+            status: "ACTIVE".into(),
+            task_definition: running.arn.clone(),
+            tags: BTreeMap::new(),
+            deployments: deployments
+                .iter()
+                .enumerate()
+                .map(|(i, (status, rollout))| DeploymentState {
+                    id: format!("ecs-svc/{i}"),
+                    status: status.to_string(),
+                    rollout_state: rollout.map(str::to_owned),
+                })
+                .collect(),
+        }
+    }
+
+    fn cand(tag: &str, digest: &str, at: &str) -> Candidate {
+        Candidate {
+            digest: digest.into(),
+            tag: tag.into(),
+            image: format!("{REG}@{digest}"),
+            scanned_at: t(at),
+        }
+    }
+
+    const STEADY: &[(&str, Option<&str>)] = &[("PRIMARY", Some("COMPLETED"))];
+
+    #[test]
+    fn clean_new_release_registers() {
+        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
+        let s = service(&running, STEADY);
+        assert_eq!(plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running), Plan::Register);
+    }
+
+    #[test]
+    fn same_digest_is_skipped_even_mid_rollout() {
+        let running = rev(8, &format!("{REG}@{D_NEW}"), &[("menotime:image-tag", "v1.2.4")]);
+        for deps in [STEADY, &[("PRIMARY", Some("IN_PROGRESS")), ("ACTIVE", Some("COMPLETED"))]] {
+            let s = service(&running, deps);
+            assert_eq!(
+                plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running),
+                Plan::Skip(Skip::AlreadyRunning)
+            );
+        }
+    }
+
+    #[test]
+    fn older_release_is_never_deployed() {
+        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
+        let s = service(&running, STEADY);
+        assert_eq!(
+            plan(&cand("v1.2.2", D_OLD, "2026-01-01T00:00:00Z"), &s, &running, &running),
+            Plan::Skip(Skip::Older { running: "v1.2.3".into() })
+        );
+        // Our own tag wins over the reference's tag.
+        let running = rev(8, &format!("{REG}@{D_OLD}"), &[("menotime:image-tag", "v1.2.10")]);
+        assert_eq!(
+            plan(&cand("v1.2.9", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running),
+            Plan::Skip(Skip::Older { running: "v1.2.10".into() })
+        );
+        // Same version pushed again with another digest: a rebuild, deployed.
+        let running = rev(8, &format!("{REG}@{D_OLD}"), &[("menotime:image-tag", "v1.2.4")]);
+        assert_eq!(plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running), Plan::Register);
+    }
+
+    #[test]
+    fn late_scan_of_a_moving_tag_is_out_of_order() {
+        let running = rev(
+            12,
+            &format!("{REG}@{D_OLD}"),
+            &[("menotime:image-tag", "develop"), ("menotime:scanned-at", "2026-01-02T00:00:00Z")],
+        );
+        let s = service(&running, STEADY);
+        assert_eq!(
+            plan(&cand("develop", D_NEW, "2026-01-01T23:59:59Z"), &s, &running, &running),
+            Plan::Skip(Skip::OutOfOrder { running_scanned_at: t("2026-01-02T00:00:00Z") })
+        );
+        assert_eq!(plan(&cand("develop", D_NEW, "2026-01-02T00:00:01Z"), &s, &running, &running), Plan::Register);
+        // Without our tag there is nothing to compare: deploy.
+        let untagged = rev(12, &format!("{REG}:develop"), &[]);
+        assert_eq!(plan(&cand("develop", D_NEW, "2020-01-01T00:00:00Z"), &s, &untagged, &untagged), Plan::Register);
+    }
+
+    #[test]
+    fn another_rollout_makes_it_busy() {
+        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
+        let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
+        let s = service(&running, &[("PRIMARY", Some("IN_PROGRESS"))]);
+        assert!(matches!(plan(&c, &s, &running, &running), Plan::Busy { ref deployment, .. } if deployment == "ecs-svc/0"));
+        let s = service(&running, &[("PRIMARY", None), ("ACTIVE", None)]);
+        assert!(matches!(plan(&c, &s, &running, &running), Plan::Busy { .. }));
+        let s = service(&running, &[("PRIMARY", Some("COMPLETED")), ("INACTIVE", Some("FAILED"))]);
+        assert_eq!(plan(&c, &s, &running, &running), Plan::Register);
+        let s = service(&running, &[]);
+        assert_eq!(plan(&c, &s, &running, &running), Plan::Register);
+    }
+
+    #[test]
+    fn a_revision_left_by_a_failed_attempt_is_reused() {
+        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
+        let left = rev(8, &format!("{REG}@{D_NEW}"), &[("menotime:image-tag", "v1.2.4")]);
+        let s = service(&running, STEADY);
+        let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
+        assert_eq!(plan(&c, &s, &running, &left), Plan::Reuse { arn: left.arn.clone() });
+        // A newer revision for another image is not reused.
+        let other = rev(8, &format!("{REG}@{D_OLD}"), &[]);
+        assert_eq!(plan(&c, &s, &running, &other), Plan::Register);
+    }
+
+    #[test]
+    fn freeze_is_read_from_the_service_tag() {
+        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
+        let mut s = service(&running, STEADY);
+        assert_eq!(freeze(&s), None);
+        s.tags.insert("menotime:deploy-freeze".into(), "ecs-svc/1 failed 2026-01-01T00:00:00Z".into());
+        assert_eq!(freeze(&s), Some("ecs-svc/1 failed 2026-01-01T00:00:00Z"));
+    }
+
+    #[test]
+    fn new_revision_tags() {
+        let running = rev(
+            7,
+            &format!("{REG}:v1.2.3"),
+            &[
+                ("team", "menotime"),
+                ("aws:cloudformation:stack-name", "x"),
+                ("menotime:image-tag", "v1.2.3"),
+                ("menotime:approved-by", "someone-else"),
+            ],
+        );
+        let c = cand("v1.2.4", D_NEW, "2026-01-01T10:00:00.123Z");
+        let tags: BTreeMap<_, _> = revision_tags(&running, &c, "evt-1", None).into_iter().collect();
+        assert_eq!(tags.get("team").map(String::as_str), Some("menotime"));
+        assert!(!tags.contains_key("aws:cloudformation:stack-name"));
+        assert!(!tags.contains_key("menotime:approved-by"), "an old approval does not carry over");
+        assert_eq!(tags["menotime:image-tag"], "v1.2.4");
+        assert_eq!(tags["menotime:scanned-at"], "2026-01-01T10:00:00Z");
+        assert_eq!(tags["menotime:source-event"], "evt-1");
+        let approved: BTreeMap<_, _> = revision_tags(&running, &c, "evt-2", Some("j.doe@example.com"))
+            .into_iter()
+            .collect();
+        assert_eq!(approved["menotime:approved-by"], "j.doe@example.com");
+    }
+}

@@ -1,0 +1,21 @@
+//! The common crate of menotime-ops: configuration, the domain decisions (pure),
+//! the AWS adapters behind narrow traits, notifications and the runbook.
+//!
+//! - [`config`]: environment variables of contract §2, read once at start-up.
+//! - [`domain`]: event normalisation, routing, the CVE policy, release order and the
+//!   deploy plan, all pure and exhaustively tested.
+//! - [`aws`]: the few SDK calls, turned into domain types and [`Error`]s.
+//! - [`notify`] and [`runbook`]: contract §4, for all three functions.
+//! - [`tags`]: the state kept in resource tags (contract §3).
+
+pub mod arn;
+pub mod aws;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod notify;
+pub mod runbook;
+pub mod sdk;
+pub mod tags;
+
+pub use error::{Error, Retry};

@@ -1,0 +1,205 @@
+//! The manual's runbook commands with real names filled in, for the "what to do next"
+//! part of every notification. Names are validated at start-up (letters, digits, `-`,
+//! `_`, `/`), so nothing here needs shell quoting beyond the JSON of `put-events`.
+
+use serde_json::json;
+
+use crate::config::CommonConfig;
+use crate::domain::scan::{DETAIL_APPROVAL, SOURCE_OPS};
+use crate::tags;
+
+/// One next step: what it is for, and the command that does it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    pub what: String,
+    pub command: String,
+}
+
+impl Step {
+    pub fn new(what: impl Into<String>, command: impl Into<String>) -> Self {
+        Self {
+            what: what.into(),
+            command: command.into(),
+        }
+    }
+}
+
+pub fn service_arn(c: &CommonConfig) -> String {
+    format!(
+        "arn:aws:ecs:{}:{}:service/{}/{}",
+        c.region, c.account, c.cluster, c.service
+    )
+}
+
+pub fn describe_deployments(c: &CommonConfig) -> Step {
+    Step::new(
+        "See the service's deployments",
+        format!(
+            "aws ecs describe-services --region {} --cluster {} --services {} --query 'services[0].deployments'",
+            c.region, c.cluster, c.service
+        ),
+    )
+}
+
+pub fn tail_logs(c: &CommonConfig) -> Step {
+    Step::new(
+        "Follow the containers' logs",
+        format!("aws logs tail {} --region {} --follow --since 30m", c.log_group, c.region),
+    )
+}
+
+/// Roll the service back to `revision` (`family:revision`).
+pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
+    Step::new(
+        format!("Roll back to the previous revision ({revision})"),
+        format!(
+            "aws ecs update-service --region {} --cluster {} --service {} --task-definition {revision}",
+            c.region, c.cluster, c.service
+        ),
+    )
+}
+
+pub fn list_revisions(c: &CommonConfig, family: &str) -> Step {
+    Step::new(
+        "List the task-definition revisions, newest first",
+        format!(
+            "aws ecs list-task-definitions --region {} --family-prefix {family} --sort DESCENDING --max-items 5",
+            c.region
+        ),
+    )
+}
+
+pub fn unfreeze(c: &CommonConfig) -> Step {
+    Step::new(
+        "After review, lift the freeze so deployments resume",
+        format!(
+            "aws ecs untag-resource --region {} --resource-arn {} --tag-keys {}",
+            c.region,
+            service_arn(c),
+            tags::DEPLOY_FREEZE
+        ),
+    )
+}
+
+pub fn show_freeze(c: &CommonConfig) -> Step {
+    Step::new(
+        "See why the service is frozen",
+        format!(
+            "aws ecs list-tags-for-resource --region {} --resource-arn {}",
+            c.region,
+            service_arn(c)
+        ),
+    )
+}
+
+pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
+    Step::new(
+        "Read the scan findings",
+        format!(
+            "aws ecr describe-image-scan-findings --region {} --repository-name {repository} --image-id imageDigest={digest}",
+            c.region
+        ),
+    )
+}
+
+/// The ready-to-paste approval (contract §5): replace YOUR_NAME and the reason.
+pub fn approve(c: &CommonConfig, repository: &str, digest: &str, tag: &str) -> Step {
+    let detail = json!({
+        "repository-name": repository,
+        "image-digest": digest,
+        "image-tag": tag,
+        "approved-by": "YOUR_NAME",
+        "reason": "WHY_THE_FINDINGS_ARE_ACCEPTABLE",
+    });
+    let entries = json!([{
+        "Source": SOURCE_OPS,
+        "DetailType": DETAIL_APPROVAL,
+        "Detail": detail.to_string(),
+    }]);
+    Step::new(
+        "After reviewing the findings, approve the deployment (edit approved-by and reason)",
+        format!("aws events put-events --region {} --entries '{entries}'", c.region),
+    )
+}
+
+pub fn service_console(c: &CommonConfig) -> String {
+    format!(
+        "https://{r}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={r}",
+        c.cluster,
+        c.service,
+        r = c.region
+    )
+}
+
+pub fn image_console(c: &CommonConfig, repository: &str, digest: &str) -> String {
+    format!(
+        "https://{r}.console.aws.amazon.com/ecr/repositories/private/{}/{repository}/_/image/{digest}/scan-results?region={r}",
+        c.account,
+        r = c.region
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{CommonConfig, Environment};
+
+    pub(crate) fn prod() -> CommonConfig {
+        CommonConfig {
+            environment: Environment::Prod,
+            region: "us-west-1".into(),
+            account: "123456789012".into(),
+            cluster: "menotime-prod-cluster".into(),
+            service: "menotime-prod-service".into(),
+            notify_topic_arn: "arn:aws:sns:us-west-1:123456789012:n".into(),
+            oncall_topic_arn: "arn:aws:sns:us-west-1:123456789012:o".into(),
+            dry_run: false,
+            log_group: "/aws/ecs/menotime-prod".into(),
+        }
+    }
+
+    #[test]
+    fn commands_carry_real_names() {
+        let c = prod();
+        assert_eq!(
+            roll_back(&c, "menotime-backend-prod:48").command,
+            "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48"
+        );
+        assert_eq!(
+            unfreeze(&c).command,
+            "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze"
+        );
+        assert!(tail_logs(&c).command.starts_with("aws logs tail /aws/ecs/menotime-prod "));
+    }
+
+    /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.
+    #[test]
+    fn approval_command_round_trips() {
+        let c = prod();
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let cmd = approve(&c, "menotime/backend", &digest, "v1.2.4").command;
+        let quoted = cmd.split_once("--entries '").unwrap().1.strip_suffix('\'').unwrap();
+        assert!(!quoted.contains('\''));
+        let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
+        let entry = &entries[0];
+        let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+        // What EventBridge delivers for that entry:
+        let event = json!({
+            "version": "0", "id": "e1", "detail-type": entry["DetailType"], "source": entry["Source"],
+            "account": "123456789012", "time": "2026-11-26T09:00:00Z", "region": "us-west-1",
+            "resources": [], "detail": detail,
+        });
+        let expect = crate::domain::scan::Expect {
+            account: "123456789012",
+            region: "us-west-1",
+            repository: "menotime/backend",
+        };
+        match crate::domain::scan::parse_trigger(&event, expect).unwrap() {
+            crate::domain::scan::Trigger::Approval(a) => {
+                assert_eq!(a.digest, digest);
+                assert_eq!(a.tag, "v1.2.4");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! Resource tags: the state the functions keep on ECS resources (contract §3) and the
+//! provenance scan-gate writes on the revisions it registers.
+
+/// On the service: present means scan-gate deploys nothing. Written by deploy-notifier.
+pub const DEPLOY_FREEZE: &str = "menotime:deploy-freeze";
+/// On the service: capacity saved at scale-down. Written by offhours-scaler.
+pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
+/// On the service: `skip` makes the scaler leave the service alone. Set by an operator.
+pub const OFFHOURS: &str = "menotime:offhours";
+
+/// On a revision: the human tag of the image (the image itself is pinned by digest).
+pub const IMAGE_TAG: &str = "menotime:image-tag";
+/// On a revision: when the scan that cleared the image completed (RFC 3339).
+pub const SCANNED_AT: &str = "menotime:scanned-at";
+/// On a revision: the EventBridge event that led to it.
+pub const SOURCE_EVENT: &str = "menotime:source-event";
+/// On a revision: who approved an image held for review.
+pub const APPROVED_BY: &str = "menotime:approved-by";
+
+/// scan-gate's tags on revisions; they describe one image and never carry over.
+pub const OWNED_ON_REVISIONS: [&str; 4] = [IMAGE_TAG, SCANNED_AT, SOURCE_EVENT, APPROVED_BY];
+
+/// A valid ECS tag value: letters, digits, spaces and `+ - = . _ : / @` only, at most
+/// 256 characters. Anything else becomes `_`.
+pub fn value(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || " +-=._:/@".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(256)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tag_values_are_sanitised() {
+        assert_eq!(super::value("j.doe@example.com"), "j.doe@example.com");
+        assert_eq!(super::value("{\"json\": 1}"), "__json_: 1_");
+        assert_eq!(super::value("ünï"), "_n_");
+        assert_eq!(super::value(&"x".repeat(300)).len(), 256);
+    }
+}
