@@ -106,15 +106,22 @@ mod tests {
         assert_eq!(t.account, "123456789012");
         assert_eq!(t.region, "us-west-1");
         assert_eq!(t.name, "menotime-prod-notify");
-        assert!(Arn::parse("arn:aws:sns:us-west-1:1234:x").unwrap().into_topic().is_none());
-        assert!(Arn::parse("arn:aws:sqs:us-west-1:123456789012:x").unwrap().into_topic().is_none());
+        assert!(Arn::parse("arn:aws:sns:us-west-1:1234:x")
+            .unwrap()
+            .into_topic()
+            .is_none());
+        assert!(Arn::parse("arn:aws:sqs:us-west-1:123456789012:x")
+            .unwrap()
+            .into_topic()
+            .is_none());
         assert!(Arn::parse("not-an-arn").is_none());
         assert!(Arn::parse("arn:aws:sns").is_none());
     }
 
     #[test]
     fn repository() {
-        let a = Arn::parse("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend").unwrap();
+        let a =
+            Arn::parse("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend").unwrap();
         assert_eq!(a.ecr_repository(), Some("menotime/backend"));
         assert_eq!(a.region, "us-west-1");
         let a = Arn::parse("arn:aws:ecr:us-west-1:123456789012:repository/").unwrap();
@@ -124,7 +131,10 @@ mod tests {
     #[test]
     fn task_definition() {
         let arn = "arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:48";
-        assert_eq!(Arn::parse(arn).unwrap().task_definition(), Some(("menotime-backend-prod", 48)));
+        assert_eq!(
+            Arn::parse(arn).unwrap().task_definition(),
+            Some(("menotime-backend-prod", 48))
+        );
         assert_eq!(task_definition_short(arn), "menotime-backend-prod:48");
         assert_eq!(task_definition_short("weird"), "weird");
     }

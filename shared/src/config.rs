@@ -179,7 +179,9 @@ impl ScanGateConfig {
         if !crate::domain::image::valid_repository_name(&repository) {
             return Err(Error::Config {
                 var: "REPOSITORY_NAME",
-                problem: format!("{repository:?} is not an ECR repository name such as menotime/backend"),
+                problem: format!(
+                    "{repository:?} is not an ECR repository name such as menotime/backend"
+                ),
             });
         }
         let container = name_var(vars, "CONTAINER_NAME")?;
@@ -233,10 +235,14 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 /// Cluster, service and container names: ECS allows letters, digits, hyphens and
 /// underscores, up to 255 characters.
-fn name_var<F: Fn(&str) -> Option<String>>(vars: &Vars<F>, var: &'static str) -> Result<String, Error> {
+fn name_var<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    var: &'static str,
+) -> Result<String, Error> {
     let v = vars.required(var)?;
     let ok = v.len() <= 255
-        && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && v.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(v)
     } else {
@@ -301,8 +307,14 @@ mod tests {
             ("AWS_REGION", "us-west-1"),
             ("CLUSTER_NAME", "menotime-prod-cluster"),
             ("SERVICE_NAME", "menotime-prod-service"),
-            ("NOTIFY_TOPIC_ARN", "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify"),
-            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall"),
+            (
+                "NOTIFY_TOPIC_ARN",
+                "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify",
+            ),
+            (
+                "ONCALL_TOPIC_ARN",
+                "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall",
+            ),
             ("REPOSITORY_NAME", "menotime/backend"),
             ("CONTAINER_NAME", "menotime-backend"),
         ])
@@ -370,8 +382,14 @@ mod tests {
             ("DRY_RUN", "maybe"),
             ("NOTIFY_TOPIC_ARN", "menotime-prod-notify"),
             ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-west-1:123456789012:q"),
-            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-east-1:123456789012:menotime-prod-oncall"),
-            ("ONCALL_TOPIC_ARN", "arn:aws:sns:us-west-1:999999999999:menotime-prod-oncall"),
+            (
+                "ONCALL_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:123456789012:menotime-prod-oncall",
+            ),
+            (
+                "ONCALL_TOPIC_ARN",
+                "arn:aws:sns:us-west-1:999999999999:menotime-prod-oncall",
+            ),
             ("DEPLOY_TAG_PATTERN", "v[0-9]+"),
             ("DEPLOY_TAG_PATTERN", "^v[0-9+$"),
             ("BLOCK_SEVERITIES", "CRITICAL,SEVERE"),

@@ -59,8 +59,14 @@ impl Error {
         match self {
             Error::Config { .. } => "ConfigurationError",
             Error::Rejected(_) => "RejectedEvent",
-            Error::Aws { retry: Retry::Later, .. } => "AwsTransientError",
-            Error::Aws { retry: Retry::Never, .. } => "AwsError",
+            Error::Aws {
+                retry: Retry::Later,
+                ..
+            } => "AwsTransientError",
+            Error::Aws {
+                retry: Retry::Never,
+                ..
+            } => "AwsError",
             Error::NotNow(_) => "RetryLater",
             Error::Misconfigured(_) => "Misconfigured",
         }
@@ -68,5 +74,16 @@ impl Error {
 
     pub fn rejected(msg: impl Into<String>) -> Self {
         Error::Rejected(msg.into())
+    }
+}
+
+/// What the Lambda Runtime API reports for a failed invocation: a stable `errorType`
+/// and the full sentence as `errorMessage`.
+impl From<Error> for lambda_runtime::Diagnostic {
+    fn from(e: Error) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind().to_owned(),
+            error_message: e.to_string(),
+        }
     }
 }

@@ -140,9 +140,8 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
         action: Action::Notify,
     };
     match event_type {
-        DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown | ScaleUp | ScaleSkipped => {
-            notify(Severity::Info)
-        }
+        DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
+        | ScaleUp | ScaleSkipped => notify(Severity::Info),
         DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
         DeployRollback | DeployFailed | ServiceImpaired => match env {
             Environment::Prod => Delivery {
@@ -253,7 +252,10 @@ impl Notification {
 
     /// One line of at most 140 characters.
     pub fn sms(&self) -> String {
-        one_line_ascii(&format!("{} {}", self.environment.subject_tag(), self.summary), SMS_MAX)
+        one_line_ascii(
+            &format!("{} {}", self.environment.subject_tag(), self.summary),
+            SMS_MAX,
+        )
     }
 
     /// The machine payload (`sqs`, `lambda`, `https`).
@@ -416,7 +418,9 @@ mod tests {
     }
 
     fn at() -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339("2025-06-02T18:01:02Z").unwrap().with_timezone(&Utc)
+        DateTime::parse_from_rfc3339("2025-06-02T18:01:02Z")
+            .unwrap()
+            .with_timezone(&Utc)
     }
 
     fn sample(event_type: EventType, env: Environment, summary: &str) -> Notification {
@@ -430,7 +434,10 @@ mod tests {
             dedup_key(env, &s.service, "deployment"),
         )
         .with_fact("Deployment", "ecs-svc/4231880795355584839")
-        .with_fact("Reason", "ECS deployment circuit breaker: task failed to start.")
+        .with_fact(
+            "Reason",
+            "ECS deployment circuit breaker: task failed to start.",
+        )
         .with_step(runbook::describe_deployments(&s))
         .with_step(runbook::tail_logs(&s))
         .with_step(runbook::roll_back(&s, "menotime-backend-prod:47"))
@@ -446,7 +453,15 @@ mod tests {
         use Severity as S;
         use Topic as T;
         let expect = |e, env, topic, sev, action| {
-            assert_eq!(delivery(e, env), Delivery { topic, severity: sev, action }, "{e:?} in {env}");
+            assert_eq!(
+                delivery(e, env),
+                Delivery {
+                    topic,
+                    severity: sev,
+                    action
+                },
+                "{e:?} in {env}"
+            );
         };
         for env in [Environment::Dev, Environment::Staging, Environment::Prod] {
             expect(DeployStarted, env, T::Notify, S::Info, A::Notify);
@@ -469,14 +484,22 @@ mod tests {
                 }
             }
         }
-        let names: std::collections::HashSet<&str> = EventType::ALL.iter().map(|e| e.as_str()).collect();
+        let names: std::collections::HashSet<&str> =
+            EventType::ALL.iter().map(|e| e.as_str()).collect();
         assert_eq!(names.len(), 15);
     }
 
     #[test]
     fn subject_rules() {
-        let n = sample(EventType::DeployFailed, Environment::Prod, "Deployment failed: menotime-prod-service");
-        assert_eq!(n.subject(), "[PROD] Deployment failed: menotime-prod-service");
+        let n = sample(
+            EventType::DeployFailed,
+            Environment::Prod,
+            "Deployment failed: menotime-prod-service",
+        );
+        assert_eq!(
+            n.subject(),
+            "[PROD] Deployment failed: menotime-prod-service"
+        );
         let long = sample(
             EventType::DeployBlocked,
             Environment::Staging,
@@ -500,7 +523,11 @@ mod tests {
 
     #[test]
     fn rendered_message_has_every_protocol_and_attribute() {
-        let n = sample(EventType::DeployFailed, Environment::Prod, "Deployment failed: menotime-prod-service");
+        let n = sample(
+            EventType::DeployFailed,
+            Environment::Prod,
+            "Deployment failed: menotime-prod-service",
+        );
         let r = n.render(&Topics {
             notify: "arn:notify".into(),
             oncall: "arn:oncall".into(),
@@ -544,7 +571,11 @@ mod tests {
 
     #[test]
     fn text_has_summary_facts_steps_and_console() {
-        let n = sample(EventType::DeployFailed, Environment::Prod, "Deployment failed: menotime-prod-service");
+        let n = sample(
+            EventType::DeployFailed,
+            Environment::Prod,
+            "Deployment failed: menotime-prod-service",
+        );
         let t = n.text();
         let first = t.lines().next().unwrap();
         assert_eq!(first, "[PROD] Deployment failed: menotime-prod-service");
@@ -566,7 +597,11 @@ mod tests {
 
     #[test]
     fn resolve_keeps_the_incident_key() {
-        let n = sample(EventType::DeployCompleted, Environment::Prod, "Deployment completed");
+        let n = sample(
+            EventType::DeployCompleted,
+            Environment::Prod,
+            "Deployment completed",
+        );
         assert_eq!(n.delivery.topic, Topic::Notify);
         let r = n.clone().resolving();
         assert_eq!(r.delivery.topic, Topic::Oncall);

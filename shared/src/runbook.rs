@@ -44,7 +44,10 @@ pub fn describe_deployments(c: &CommonConfig) -> Step {
 pub fn tail_logs(c: &CommonConfig) -> Step {
     Step::new(
         "Follow the containers' logs",
-        format!("aws logs tail {} --region {} --follow --since 30m", c.log_group, c.region),
+        format!(
+            "aws logs tail {} --region {} --follow --since 30m",
+            c.log_group, c.region
+        ),
     )
 }
 
@@ -118,7 +121,10 @@ pub fn approve(c: &CommonConfig, repository: &str, digest: &str, tag: &str) -> S
     }]);
     Step::new(
         "After reviewing the findings, approve the deployment (edit approved-by and reason)",
-        format!("aws events put-events --region {} --entries '{entries}'", c.region),
+        format!(
+            "aws events put-events --region {} --entries '{entries}'",
+            c.region
+        ),
     )
 }
 
@@ -169,7 +175,9 @@ mod tests {
             unfreeze(&c).command,
             "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze"
         );
-        assert!(tail_logs(&c).command.starts_with("aws logs tail /aws/ecs/menotime-prod "));
+        assert!(tail_logs(&c)
+            .command
+            .starts_with("aws logs tail /aws/ecs/menotime-prod "));
     }
 
     /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.
@@ -178,11 +186,17 @@ mod tests {
         let c = prod();
         let digest = format!("sha256:{}", "ab".repeat(32));
         let cmd = approve(&c, "menotime/backend", &digest, "v1.2.4").command;
-        let quoted = cmd.split_once("--entries '").unwrap().1.strip_suffix('\'').unwrap();
+        let quoted = cmd
+            .split_once("--entries '")
+            .unwrap()
+            .1
+            .strip_suffix('\'')
+            .unwrap();
         assert!(!quoted.contains('\''));
         let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
         let entry = &entries[0];
-        let detail: serde_json::Value = serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+        let detail: serde_json::Value =
+            serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
         // What EventBridge delivers for that entry:
         let event = json!({
             "version": "0", "id": "e1", "detail-type": entry["DetailType"], "source": entry["Source"],

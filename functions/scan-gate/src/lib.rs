@@ -1,1 +1,673 @@
-pub fn placeholder() {}
+//! scan-gate: a finished image scan becomes a safe deployment, exactly once.
+//!
+//! The whole story of one invocation, in order:
+//!
+//! 1. **Accept** an "ECR Image Scan", "Inspector2 Scan" or "Deploy Approval" event for
+//!    this account, region and repository; anything else is rejected, nothing changes.
+//!    An approval re-reads the image's counts from ECR (1 call).
+//! 2. **Route**: only an image with a tag matching `DEPLOY_TAG_PATTERN` concerns this
+//!    environment; otherwise `not_routed`, silently (0 calls).
+//! 3. **Gate** on the counts: blocking severities → `blocked`; review severities →
+//!    `review_required` with the approval command; an approval waives review only.
+//!    (1 call: the notification.)
+//! 4. **Read the service** (DescribeServices with tags): frozen → `frozen`.
+//! 5. **Read revisions**: the latest of the family, which is normally the running one
+//!    (DescribeTaskDefinition with tags; a second one only if they differ).
+//! 6. **Plan**: already running → `skipped`; an older release or a late scan → `skipped`;
+//!    another rollout in progress → fail with a retryable error (Lambda retries, then the
+//!    failure queue keeps the event); a revision left by a failed attempt → reuse it.
+//! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
+//!    UpdateService, notify `deploy.started`. With `DRY_RUN=true`, notify only.
+//!
+//! A clean deployment therefore costs 5 calls: DescribeServices, DescribeTaskDefinition,
+//! RegisterTaskDefinition, UpdateService, Publish.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::{info, warn};
+
+use menotime_shared::arn::Arn;
+use menotime_shared::aws::ecr::EcrApi;
+use menotime_shared::aws::ecs::{EcsApi, Revision};
+use menotime_shared::config::ScanGateConfig;
+use menotime_shared::domain::deploy::{self, Candidate, Plan, RevisionFacts, Skip};
+use menotime_shared::domain::image::pinned_uri;
+use menotime_shared::domain::policy::{self, Gate};
+use menotime_shared::domain::routing::route;
+use menotime_shared::domain::scan::{parse_trigger, Expect, Trigger};
+use menotime_shared::domain::severity::{Severity, SeverityCounts};
+use menotime_shared::notify::{dedup_key, EventType, Notification, Publisher, Topics};
+use menotime_shared::{runbook, Error};
+
+/// What scan-gate decided (contract §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Deployed,
+    Blocked,
+    ReviewRequired,
+    Frozen,
+    Skipped,
+    NotRouted,
+}
+
+/// The invocation result: the decision and the facts behind it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Outcome {
+    pub outcome: Decision,
+    /// One sentence saying why.
+    pub reason: String,
+    pub environment: String,
+    pub cluster: String,
+    pub service: String,
+    pub source_event_id: String,
+    pub repository: String,
+    pub image_digest: String,
+    /// The tag the image was routed by.
+    pub image_tag: Option<String>,
+    pub image_tags: Vec<String>,
+    /// `<registry>/<repository>@<digest>`, the image a deployment runs.
+    pub image: Option<String>,
+    pub counts: Value,
+    pub approved_by: Option<String>,
+    /// The revision the service runs after this invocation (or would, in a dry run).
+    pub task_definition: Option<String>,
+    pub previous_task_definition: Option<String>,
+    /// True when a revision registered by an earlier, interrupted attempt was reused.
+    pub reused_revision: bool,
+    pub deployment_id: Option<String>,
+    pub dry_run: bool,
+    /// The `event_type` published, if any.
+    pub notification: Option<&'static str>,
+}
+
+/// The handler, generic over its three AWS dependencies so tests can drive it with
+/// fakes or with mocked SDK clients.
+pub struct ScanGate<E, R, P> {
+    cfg: ScanGateConfig,
+    topics: Topics,
+    ecs: E,
+    ecr: R,
+    publisher: P,
+}
+
+/// The image under decision, whatever event brought it.
+struct Subject {
+    event_id: String,
+    occurred_at: DateTime<Utc>,
+    digest: String,
+    tags: Vec<String>,
+    counts: SeverityCounts,
+    /// When the scan that produced `counts` completed.
+    scanned_at: DateTime<Utc>,
+    /// Where the counts come from, for people.
+    source: &'static str,
+    approval: Option<(String, String)>,
+}
+
+impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> {
+    pub fn new(cfg: ScanGateConfig, ecs: E, ecr: R, publisher: P) -> Self {
+        let topics = Topics::from_config(&cfg.common);
+        Self {
+            cfg,
+            topics,
+            ecs,
+            ecr,
+            publisher,
+        }
+    }
+
+    pub fn config(&self) -> &ScanGateConfig {
+        &self.cfg
+    }
+
+    pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        // 1. Accept.
+        let trigger = parse_trigger(
+            &event,
+            Expect {
+                account: &c.account,
+                region: &c.region,
+                repository: &self.cfg.repository,
+            },
+        )?;
+        let subject = self.subject(trigger).await?;
+        info!(
+            event_id = %subject.event_id,
+            digest = %subject.digest,
+            tags = ?subject.tags,
+            counts = %subject.counts,
+            source = subject.source,
+            "scan received"
+        );
+        if subject.counts.get(Severity::Low) > 0 {
+            info!(low = subject.counts.get(Severity::Low), digest = %subject.digest, "LOW findings logged for tracking");
+        }
+
+        // 2. Route.
+        let Some(tag) = route(&subject.tags, &self.cfg.deploy_tag_pattern).map(str::to_owned)
+        else {
+            let reason = format!(
+                "no tag of {:?} matches DEPLOY_TAG_PATTERN {}; the image is not for {}",
+                subject.tags,
+                self.cfg.deploy_tag_pattern.as_str(),
+                c.environment
+            );
+            info!(%reason, "not routed");
+            return Ok(self.outcome(Decision::NotRouted, reason, &subject, None));
+        };
+
+        // 3. Gate.
+        match policy::gate(
+            &subject.counts,
+            &self.cfg.block_severities,
+            &self.cfg.review_severities,
+            subject.approval.is_some(),
+        ) {
+            Gate::Pass => {}
+            Gate::Block(findings) => return self.blocked(&subject, &tag, &findings).await,
+            Gate::Review(findings) => return self.review(&subject, &tag, &findings).await,
+        }
+
+        // 4. Read the service.
+        let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
+        if let Some(why) = deploy::freeze(&service) {
+            let why = why.to_owned();
+            return self.frozen(&subject, &tag, &why).await;
+        }
+
+        // 5. Read revisions.
+        let (running, latest) = self.revisions(&service.task_definition).await?;
+
+        // 6. Plan.
+        let candidate = Candidate {
+            digest: subject.digest.clone(),
+            tag: tag.clone(),
+            image: pinned_uri(&c.account, &c.region, &self.cfg.repository, &subject.digest),
+            scanned_at: subject.scanned_at,
+        };
+        let plan = deploy::plan(&candidate, &service, &running.facts, &latest.facts);
+        info!(?plan, running = %running.facts.arn, latest = %latest.facts.arn, "deploy plan");
+        match plan {
+            Plan::Skip(skip) => {
+                self.skipped(&subject, &candidate, &running.facts, &skip)
+                    .await
+            }
+            Plan::Busy { deployment, state } => {
+                let msg = format!(
+                    "not deploying {tag} ({}) to {} now: deployment {deployment} is {state}. Lambda retries this event; if retries run out it waits in the failure queue for a redrive",
+                    subject.digest, c.service
+                );
+                warn!(%msg, "deployment in progress");
+                Err(Error::NotNow(msg))
+            }
+            Plan::Register | Plan::Reuse { .. } => {
+                // 7. Deploy.
+                self.deploy(&subject, &candidate, &running, &latest, plan)
+                    .await
+            }
+        }
+    }
+
+    /// The counts to decide on: those in a scan event, or re-read from ECR for an
+    /// approval (an approval never trusts counts it does not carry).
+    async fn subject(&self, trigger: Trigger) -> Result<Subject, Error> {
+        match trigger {
+            Trigger::Scan(s) => Ok(Subject {
+                event_id: s.envelope.id.clone(),
+                occurred_at: s.envelope.time,
+                digest: s.digest,
+                tags: s.tags,
+                counts: s.counts,
+                scanned_at: s.envelope.time,
+                source: s.scanner.label(),
+                approval: None,
+            }),
+            Trigger::Approval(a) => {
+                let f = self
+                    .ecr
+                    .scan_findings(&self.cfg.repository, &a.digest, &a.tag)
+                    .await?;
+                if !f.is_complete() {
+                    let msg = format!(
+                        "approval {} for {}:{} cannot be honoured yet: the image's scan is {}. Approve again once the scan is COMPLETE",
+                        a.envelope.id, self.cfg.repository, a.tag, f.status
+                    );
+                    return Err(if matches!(f.status.as_str(), "IN_PROGRESS" | "PENDING") {
+                        Error::NotNow(msg)
+                    } else {
+                        Error::rejected(msg)
+                    });
+                }
+                info!(approved_by = %a.approved_by, reason = %a.reason, "deploy approval received");
+                Ok(Subject {
+                    event_id: a.envelope.id.clone(),
+                    occurred_at: a.envelope.time,
+                    digest: a.digest,
+                    tags: vec![a.tag],
+                    counts: f.counts,
+                    scanned_at: f.completed_at.unwrap_or(a.envelope.time),
+                    source: "ECR scan findings, re-read for the approval",
+                    approval: Some((a.approved_by, a.reason)),
+                })
+            }
+        }
+    }
+
+    /// (running, latest): the revision the service runs and the newest of its family.
+    /// One DescribeTaskDefinition when they are the same revision, as they normally are.
+    async fn revisions(
+        &self,
+        running_arn: &str,
+    ) -> Result<(Revision<E::Doc>, Revision<E::Doc>), Error> {
+        let container = &self.cfg.container;
+        let family =
+            Arn::parse(running_arn).and_then(|a| a.task_definition().map(|(f, _)| f.to_owned()));
+        let Some(family) = family else {
+            let running = self.ecs.describe_revision(running_arn, container).await?;
+            let latest = self
+                .ecs
+                .describe_revision(&running.facts.family, container)
+                .await?;
+            return Ok((running, latest));
+        };
+        let latest = self.ecs.describe_revision(&family, container).await?;
+        if latest.facts.arn == running_arn {
+            return Ok((latest.clone(), latest));
+        }
+        let running = self.ecs.describe_revision(running_arn, container).await?;
+        Ok((running, latest))
+    }
+
+    async fn deploy(
+        &self,
+        s: &Subject,
+        candidate: &Candidate,
+        running: &Revision<E::Doc>,
+        latest: &Revision<E::Doc>,
+        plan: Plan,
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let previous = running.facts.short();
+        if c.dry_run {
+            let reason = format!(
+                "dry run: would deploy {} ({}) to {}, replacing {previous}; nothing was changed",
+                candidate.tag, candidate.digest, c.service
+            );
+            let n = self
+                .note(
+                    EventType::DeployStarted,
+                    s,
+                    &format!("dry run: would deploy {} to {}", candidate.tag, c.service),
+                )
+                .with_fact("Image tag", &candidate.tag)
+                .with_fact("Image digest", &candidate.digest)
+                .with_fact("Image", &candidate.image)
+                .with_fact("Running revision", &previous)
+                .with_fact("Findings", s.counts.to_string())
+                .with_fact(
+                    "Dry run",
+                    "DRY_RUN=true: no revision registered, service not updated",
+                )
+                .with_step(runbook::describe_deployments(c))
+                .with_console(runbook::service_console(c))
+                .with_detail("dry_run", true)
+                .with_detail("previous_task_definition", running.facts.arn.clone());
+            let n = self.with_image_details(n, s, Some(candidate));
+            self.send(n).await?;
+            let mut o = self.outcome(Decision::Deployed, reason, s, Some(&candidate.tag));
+            o.image = Some(candidate.image.clone());
+            o.previous_task_definition = Some(running.facts.arn.clone());
+            o.notification = Some(EventType::DeployStarted.as_str());
+            return Ok(o);
+        }
+
+        let (revision, reused) = match plan {
+            Plan::Reuse { .. } => {
+                info!(revision = %latest.facts.arn, "reusing the revision an earlier attempt registered");
+                (latest.facts.clone(), true)
+            }
+            _ => {
+                let tags = deploy::revision_tags(
+                    &running.facts,
+                    candidate,
+                    &s.event_id,
+                    s.approval.as_ref().map(|(who, _)| who.as_str()),
+                );
+                let r = self
+                    .ecs
+                    .register_revision(&running.doc, &self.cfg.container, &candidate.image, &tags)
+                    .await?;
+                info!(revision = %r.arn, image = %candidate.image, "registered revision");
+                (r, false)
+            }
+        };
+        let deployment = self
+            .ecs
+            .update_service(&c.cluster, &c.service, &revision.arn)
+            .await?;
+        info!(revision = %revision.arn, deployment = ?deployment, "service updated");
+
+        let summary = format!("Deploying {} to {}", candidate.tag, c.service);
+        let mut n = self
+            .note(EventType::DeployStarted, s, &summary)
+            .with_fact("Image tag", &candidate.tag)
+            .with_fact("Image digest", &candidate.digest)
+            .with_fact("Image", &candidate.image)
+            .with_fact("New revision", revision.short())
+            .with_fact("Previous revision", &previous)
+            .with_fact(
+                "Deployment",
+                deployment.as_deref().unwrap_or("(not reported)"),
+            )
+            .with_fact("Findings", format!("{} ({})", s.counts, s.source));
+        if reused {
+            n = n.with_fact(
+                "Note",
+                "reused the revision an interrupted earlier attempt registered",
+            );
+        }
+        n = n
+            .with_step(runbook::describe_deployments(c))
+            .with_step(runbook::tail_logs(c))
+            .with_step(runbook::roll_back(c, &previous))
+            .with_console(runbook::service_console(c))
+            .with_detail("task_definition", revision.arn.clone())
+            .with_detail("previous_task_definition", running.facts.arn.clone())
+            .with_detail("deployment_id", deployment.clone())
+            .with_detail("reused_revision", reused)
+            .with_detail("dry_run", false);
+        let n = self.with_image_details(n, s, Some(candidate));
+        self.send(n).await?;
+
+        let mut o = self.outcome(
+            Decision::Deployed,
+            format!(
+                "deployed {} ({}) to {} as {}, replacing {previous}",
+                candidate.tag,
+                candidate.digest,
+                c.service,
+                revision.short()
+            ),
+            s,
+            Some(&candidate.tag),
+        );
+        o.image = Some(candidate.image.clone());
+        o.task_definition = Some(revision.arn);
+        o.previous_task_definition = Some(running.facts.arn.clone());
+        o.reused_revision = reused;
+        o.deployment_id = deployment;
+        o.notification = Some(EventType::DeployStarted.as_str());
+        Ok(o)
+    }
+
+    async fn blocked(
+        &self,
+        s: &Subject,
+        tag: &str,
+        findings: &[policy::Finding],
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let found = policy::describe(findings);
+        let mut n = self
+            .note(
+                EventType::DeployBlocked,
+                s,
+                &format!("Deploy blocked: {tag} has {found}"),
+            )
+            .with_fact("Image tag", tag)
+            .with_fact("Image digest", &s.digest)
+            .with_fact("Blocking findings", &found)
+            .with_fact("All findings", format!("{} ({})", s.counts, s.source))
+            .with_fact("Policy", self.policy_line());
+        if let Some((who, why)) = &s.approval {
+            n = n.with_fact(
+                "Approval refused",
+                format!("{who}: {why} (blocking severities cannot be approved)"),
+            );
+        }
+        let n = n
+            .with_fact(
+                "Fix",
+                "rebuild on a patched base image (python:3.11-slim is patched weekly) and push a new tag",
+            )
+            .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
+            .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
+        let n = self
+            .with_image_details(n, s, None)
+            .with_detail("findings", found.clone());
+        self.send(n).await?;
+        let mut o = self.outcome(
+            Decision::Blocked,
+            format!(
+                "{tag} ({}) has {found}; blocking severities are never deployed",
+                s.digest
+            ),
+            s,
+            Some(tag),
+        );
+        o.notification = Some(EventType::DeployBlocked.as_str());
+        Ok(o)
+    }
+
+    async fn review(
+        &self,
+        s: &Subject,
+        tag: &str,
+        findings: &[policy::Finding],
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let found = policy::describe(findings);
+        let n = self
+            .note(
+                EventType::DeployReviewRequired,
+                s,
+                &format!("Review required before deploying {tag}: {found}"),
+            )
+            .with_fact("Image tag", tag)
+            .with_fact("Image digest", &s.digest)
+            .with_fact("Findings to review", &found)
+            .with_fact("All findings", format!("{} ({})", s.counts, s.source))
+            .with_fact("Policy", self.policy_line())
+            .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
+            .with_step(runbook::approve(c, &self.cfg.repository, &s.digest, tag))
+            .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
+        let n = self
+            .with_image_details(n, s, None)
+            .with_detail("findings", found.clone());
+        self.send(n).await?;
+        let mut o = self.outcome(
+            Decision::ReviewRequired,
+            format!(
+                "{tag} ({}) has {found}; a human must approve it with a Deploy Approval event",
+                s.digest
+            ),
+            s,
+            Some(tag),
+        );
+        o.notification = Some(EventType::DeployReviewRequired.as_str());
+        Ok(o)
+    }
+
+    async fn frozen(&self, s: &Subject, tag: &str, why: &str) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let n = self
+            .note(
+                EventType::DeployFrozen,
+                s,
+                &format!("Deploy held: {} is frozen, {tag} not deployed", c.service),
+            )
+            .with_fact("Image tag", tag)
+            .with_fact("Image digest", &s.digest)
+            .with_fact("Freeze", why)
+            .with_fact("Findings", format!("{} ({})", s.counts, s.source))
+            .with_step(runbook::show_freeze(c))
+            .with_step(runbook::describe_deployments(c))
+            .with_step(runbook::tail_logs(c))
+            .with_step(runbook::unfreeze(c))
+            .with_console(runbook::service_console(c));
+        let n = self
+            .with_image_details(n, s, None)
+            .with_detail("freeze", why);
+        self.send(n).await?;
+        let mut o = self.outcome(
+            Decision::Frozen,
+            format!(
+                "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
+                c.service
+            ),
+            s,
+            Some(tag),
+        );
+        o.notification = Some(EventType::DeployFrozen.as_str());
+        Ok(o)
+    }
+
+    async fn skipped(
+        &self,
+        s: &Subject,
+        candidate: &Candidate,
+        running: &RevisionFacts,
+        skip: &Skip,
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let tag = &candidate.tag;
+        let (summary, reason) = match skip {
+            Skip::AlreadyRunning => {
+                let by = match running.tags.get(menotime_shared::tags::SOURCE_EVENT) {
+                    Some(id) if *id == s.event_id => " (this event deployed it; a redelivery changes nothing)".to_owned(),
+                    _ => String::new(),
+                };
+                (
+                    format!("Deploy skipped: {tag} already runs on {}", c.service),
+                    format!("{} already runs {} in {}{by}", c.service, candidate.digest, running.short()),
+                )
+            }
+            Skip::Older { running: r } => (
+                format!("Deploy skipped: {tag} is older than running {r}"),
+                format!("{tag} is older than {r}, which {} runs; a downgrade is never automatic", c.service),
+            ),
+            Skip::OutOfOrder { running_scanned_at } => (
+                format!("Deploy skipped: late event for {tag}"),
+                format!(
+                    "{} runs a {tag} image cleared by a scan at {running_scanned_at}, newer than this one at {}; this event arrived out of order",
+                    c.service, candidate.scanned_at
+                ),
+            ),
+        };
+        let n = self
+            .note(EventType::DeploySkipped, s, &summary)
+            .with_fact("Image tag", tag)
+            .with_fact("Image digest", &candidate.digest)
+            .with_fact("Running revision", running.short())
+            .with_fact("Running image", &running.image)
+            .with_fact("Reason", &reason)
+            .with_step(runbook::describe_deployments(c))
+            .with_console(runbook::service_console(c));
+        let n = self
+            .with_image_details(n, s, Some(candidate))
+            .with_detail("reason", reason.clone())
+            .with_detail("running_task_definition", running.arn.clone());
+        self.send(n).await?;
+        let mut o = self.outcome(Decision::Skipped, reason, s, Some(tag));
+        o.image = Some(candidate.image.clone());
+        o.task_definition = Some(running.arn.clone());
+        o.notification = Some(EventType::DeploySkipped.as_str());
+        Ok(o)
+    }
+
+    fn policy_line(&self) -> String {
+        let list = |set: &std::collections::BTreeSet<Severity>| {
+            set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+        };
+        format!(
+            "BLOCK_SEVERITIES={} REVIEW_SEVERITIES={}",
+            list(&self.cfg.block_severities),
+            list(&self.cfg.review_severities)
+        )
+    }
+
+    fn note(&self, event_type: EventType, s: &Subject, summary: &str) -> Notification {
+        let c = &self.cfg.common;
+        let mut n = Notification::new(
+            event_type,
+            c,
+            summary,
+            s.occurred_at,
+            &s.event_id,
+            dedup_key(c.environment, &c.service, &format!("image/{}", s.digest)),
+        )
+        .with_fact("Repository", &self.cfg.repository);
+        if let Some((who, why)) = &s.approval {
+            n = n
+                .with_fact("Approved by", who)
+                .with_fact("Approval reason", why);
+        }
+        n
+    }
+
+    fn with_image_details(
+        &self,
+        n: Notification,
+        s: &Subject,
+        candidate: Option<&Candidate>,
+    ) -> Notification {
+        let mut n = n
+            .with_detail("repository", self.cfg.repository.clone())
+            .with_detail("image_digest", s.digest.clone())
+            .with_detail("image_tags", s.tags.clone())
+            .with_detail("counts", s.counts.to_json())
+            .with_detail("scan_source", s.source);
+        if let Some(cand) = candidate {
+            n = n
+                .with_detail("image_tag", cand.tag.clone())
+                .with_detail("image", cand.image.clone());
+        }
+        if let Some((who, why)) = &s.approval {
+            n = n
+                .with_detail("approved_by", who.clone())
+                .with_detail("approval_reason", why.clone());
+        }
+        n
+    }
+
+    async fn send(&self, n: Notification) -> Result<(), Error> {
+        let rendered = n.render(&self.topics);
+        let id = self.publisher.publish(&rendered).await?;
+        info!(event_type = n.event_type.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, "notified");
+        Ok(())
+    }
+
+    fn outcome(
+        &self,
+        decision: Decision,
+        reason: String,
+        s: &Subject,
+        tag: Option<&str>,
+    ) -> Outcome {
+        let c = &self.cfg.common;
+        Outcome {
+            outcome: decision,
+            reason,
+            environment: c.environment.as_str().to_owned(),
+            cluster: c.cluster.clone(),
+            service: c.service.clone(),
+            source_event_id: s.event_id.clone(),
+            repository: self.cfg.repository.clone(),
+            image_digest: s.digest.clone(),
+            image_tag: tag.map(str::to_owned),
+            image_tags: s.tags.clone(),
+            image: None,
+            counts: s.counts.to_json(),
+            approved_by: s.approval.as_ref().map(|(who, _)| who.clone()),
+            task_definition: None,
+            previous_task_definition: None,
+            reused_revision: false,
+            deployment_id: None,
+            dry_run: c.dry_run,
+            notification: None,
+        }
+    }
+}

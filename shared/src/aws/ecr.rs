@@ -49,12 +49,22 @@ impl Ecr {
 }
 
 impl EcrApi for Ecr {
-    async fn scan_findings(&self, repository: &str, digest: &str, tag: &str) -> Result<ScanFindings, Error> {
+    async fn scan_findings(
+        &self,
+        repository: &str,
+        digest: &str,
+        tag: &str,
+    ) -> Result<ScanFindings, Error> {
         let out = self
             .client
             .describe_image_scan_findings()
             .repository_name(repository)
-            .image_id(ImageIdentifier::builder().image_digest(digest).image_tag(tag).build())
+            .image_id(
+                ImageIdentifier::builder()
+                    .image_digest(digest)
+                    .image_tag(tag)
+                    .build(),
+            )
             // Only the counts are needed, not the findings themselves.
             .max_results(1)
             .send()
@@ -80,7 +90,9 @@ impl EcrApi for Ecr {
         Ok(ScanFindings {
             status,
             counts: SeverityCounts::complete(known, unclassified),
-            completed_at: findings.and_then(|f| f.image_scan_completed_at()).and_then(to_chrono),
+            completed_at: findings
+                .and_then(|f| f.image_scan_completed_at())
+                .and_then(to_chrono),
         })
     }
 }

@@ -25,7 +25,11 @@ pub trait EcsApi {
     type Doc: Clone + Send + Sync;
 
     /// DescribeServices(include=[TAGS]).
-    fn describe_service(&self, cluster: &str, service: &str) -> impl Future<Output = Result<ServiceState, Error>> + Send;
+    fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<ServiceState, Error>> + Send;
 
     /// DescribeTaskDefinition(include=[TAGS]) of an ARN, `family:revision`, or a family
     /// (its latest ACTIVE revision). `container` is the container whose image matters.
@@ -76,7 +80,12 @@ pub struct TaskDefinitionDoc {
 
 fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
-        .filter_map(|t| Some((t.key()?.to_owned(), t.value().unwrap_or_default().to_owned())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_owned(),
+                t.value().unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -209,7 +218,11 @@ impl EcsApi for Ecs {
             .send()
             .await
             .map_err(|e| aws_error("ecs:DescribeServices", e))?;
-        let Some(svc) = out.services().iter().find(|s| s.service_name() == Some(service)) else {
+        let Some(svc) = out
+            .services()
+            .iter()
+            .find(|s| s.service_name() == Some(service))
+        else {
             let why = out
                 .failures()
                 .iter()
@@ -244,7 +257,11 @@ impl EcsApi for Ecs {
         })
     }
 
-    async fn describe_revision(&self, task_definition: &str, container: &str) -> Result<Revision<TaskDefinitionDoc>, Error> {
+    async fn describe_revision(
+        &self,
+        task_definition: &str,
+        container: &str,
+    ) -> Result<Revision<TaskDefinitionDoc>, Error> {
         let out = self
             .client
             .describe_task_definition()
@@ -262,7 +279,10 @@ impl EcsApi for Ecs {
         let tags = out.tags.unwrap_or_default();
         Ok(Revision {
             facts: facts(&td, &tags, container)?,
-            doc: TaskDefinitionDoc { task_definition: td, tags },
+            doc: TaskDefinitionDoc {
+                task_definition: td,
+                tags,
+            },
         })
     }
 
@@ -273,7 +293,13 @@ impl EcsApi for Ecs {
         image: &str,
         tags: &[(String, String)],
     ) -> Result<RevisionFacts, Error> {
-        let req = copy_with_image(self.client.register_task_definition(), &base.task_definition, container, image, tags)?;
+        let req = copy_with_image(
+            self.client.register_task_definition(),
+            &base.task_definition,
+            container,
+            image,
+            tags,
+        )?;
         let out = req
             .send()
             .await
@@ -287,7 +313,12 @@ impl EcsApi for Ecs {
         facts(&td, out.tags.as_deref().unwrap_or_default(), container)
     }
 
-    async fn update_service(&self, cluster: &str, service: &str, task_definition: &str) -> Result<Option<String>, Error> {
+    async fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<Option<String>, Error> {
         let out = self
             .client
             .update_service()
@@ -324,17 +355,30 @@ mod tests {
     #[test]
     fn every_task_definition_field_is_either_copied_or_read_only() {
         let sdk = debug_fields(&format!("{:?}", TaskDefinition::builder().build()));
-        let ours: BTreeSet<String> = COPIED.iter().chain(NOT_COPIED).map(|s| s.to_string()).collect();
+        let ours: BTreeSet<String> = COPIED
+            .iter()
+            .chain(NOT_COPIED)
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(sdk, ours, "the SDK's TaskDefinition fields changed: decide for each new field whether it is copied");
     }
 
     #[test]
     fn every_register_field_is_filled() {
-        let input = aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput::builder()
+        let input =
+            aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionInput::builder(
+            )
             .build()
             .unwrap();
         let sdk = debug_fields(&format!("{input:?}"));
-        let ours: BTreeSet<String> = COPIED.iter().map(|s| s.to_string()).chain(["tags".to_owned()]).collect();
-        assert_eq!(sdk, ours, "RegisterTaskDefinition gained a field: copy it in copy_with_image");
+        let ours: BTreeSet<String> = COPIED
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["tags".to_owned()])
+            .collect();
+        assert_eq!(
+            sdk, ours,
+            "RegisterTaskDefinition gained a field: copy it in copy_with_image"
+        );
     }
 }

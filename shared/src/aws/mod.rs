@@ -40,8 +40,15 @@ where
     let code = err.code().map(str::to_owned);
     let status = err.raw_response().map(|r| r.status().as_u16());
     let retry = match &err {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => Retry::Later,
-        _ if code.as_deref().is_some_and(|c| TRANSIENT_CODES.contains(&c)) => Retry::Later,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            Retry::Later
+        }
+        _ if code
+            .as_deref()
+            .is_some_and(|c| TRANSIENT_CODES.contains(&c)) =>
+        {
+            Retry::Later
+        }
         _ if status.is_some_and(|s| s == 429 || s >= 500) => Retry::Later,
         _ => Retry::Never,
     };

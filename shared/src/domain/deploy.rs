@@ -100,12 +100,17 @@ pub enum Skip {
 pub enum Plan {
     Skip(Skip),
     /// Another deployment is rolling out; try again later.
-    Busy { deployment: String, state: String },
+    Busy {
+        deployment: String,
+        state: String,
+    },
     /// Register a copy of the running revision with the new image, then update.
     Register,
     /// An earlier attempt already registered this revision (and failed before
     /// UpdateService): update the service to it, register nothing.
-    Reuse { arn: String },
+    Reuse {
+        arn: String,
+    },
 }
 
 /// Decide what to do with a cleared image, given the service, the revision it runs
@@ -114,7 +119,12 @@ pub enum Plan {
 /// Order matters: an already-running digest is a no-op even while its own deployment
 /// rolls out (so a duplicate event never fails and never deploys twice); staleness is
 /// judged before busyness because a stale image never becomes deployable by waiting.
-pub fn plan(candidate: &Candidate, service: &ServiceState, running: &RevisionFacts, latest: &RevisionFacts) -> Plan {
+pub fn plan(
+    candidate: &Candidate,
+    service: &ServiceState,
+    running: &RevisionFacts,
+    latest: &RevisionFacts,
+) -> Plan {
     if running.digest() == Some(candidate.digest.as_str()) {
         return Plan::Skip(Skip::AlreadyRunning);
     }
@@ -127,7 +137,9 @@ pub fn plan(candidate: &Candidate, service: &ServiceState, running: &RevisionFac
         if running_tag == candidate.tag && release_version(running_tag).is_none() {
             if let Some(at) = running.scanned_at() {
                 if candidate.scanned_at < at {
-                    return Plan::Skip(Skip::OutOfOrder { running_scanned_at: at });
+                    return Plan::Skip(Skip::OutOfOrder {
+                        running_scanned_at: at,
+                    });
                 }
             }
         }
@@ -136,7 +148,9 @@ pub fn plan(candidate: &Candidate, service: &ServiceState, running: &RevisionFac
         return Plan::Busy { deployment, state };
     }
     if latest.arn != running.arn && latest.digest() == Some(candidate.digest.as_str()) {
-        return Plan::Reuse { arn: latest.arn.clone() };
+        return Plan::Reuse {
+            arn: latest.arn.clone(),
+        };
     }
     Plan::Register
 }
@@ -150,14 +164,21 @@ pub fn rollout_in_progress(service: &ServiceState) -> Option<(String, String)> {
         .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
         .map(|d| (d.id.clone(), "IN_PROGRESS".to_owned()))
         .or_else(|| {
-            let live = service.deployments.iter().filter(|d| d.status != "INACTIVE").count();
+            let live = service
+                .deployments
+                .iter()
+                .filter(|d| d.status != "INACTIVE")
+                .count();
             (live > 1).then(|| {
                 let primary = service
                     .deployments
                     .iter()
                     .find(|d| d.status == "PRIMARY")
                     .unwrap_or(&service.deployments[0]);
-                (primary.id.clone(), format!("replacing {} older deployment(s)", live - 1))
+                (
+                    primary.id.clone(),
+                    format!("replacing {} older deployment(s)", live - 1),
+                )
             })
         })
 }
@@ -180,7 +201,9 @@ pub fn revision_tags(
     out.insert(tags::IMAGE_TAG.into(), tags::value(&candidate.tag));
     out.insert(
         tags::SCANNED_AT.into(),
-        candidate.scanned_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        candidate
+            .scanned_at
+            .to_rfc3339_opts(SecondsFormat::Secs, true),
     );
     out.insert(tags::SOURCE_EVENT.into(), tags::value(source_event_id));
     if let Some(who) = approved_by {
@@ -203,11 +226,16 @@ mod tests {
 
     fn rev(n: u32, image: &str, tags: &[(&str, &str)]) -> RevisionFacts {
         RevisionFacts {
-            arn: format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}"),
+            arn: format!(
+                "arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}"
+            ),
             family: "menotime-backend-prod".into(),
             revision: n,
             image: image.into(),
-            tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            tags: tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         }
     }
 
@@ -244,16 +272,39 @@ mod tests {
     fn clean_new_release_registers() {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
         let s = service(&running, STEADY);
-        assert_eq!(plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running), Plan::Register);
+        assert_eq!(
+            plan(
+                &cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Register
+        );
     }
 
     #[test]
     fn same_digest_is_skipped_even_mid_rollout() {
-        let running = rev(8, &format!("{REG}@{D_NEW}"), &[("menotime:image-tag", "v1.2.4")]);
-        for deps in [STEADY, &[("PRIMARY", Some("IN_PROGRESS")), ("ACTIVE", Some("COMPLETED"))]] {
+        let running = rev(
+            8,
+            &format!("{REG}@{D_NEW}"),
+            &[("menotime:image-tag", "v1.2.4")],
+        );
+        for deps in [
+            STEADY,
+            &[
+                ("PRIMARY", Some("IN_PROGRESS")),
+                ("ACTIVE", Some("COMPLETED")),
+            ],
+        ] {
             let s = service(&running, deps);
             assert_eq!(
-                plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running),
+                plan(
+                    &cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"),
+                    &s,
+                    &running,
+                    &running
+                ),
                 Plan::Skip(Skip::AlreadyRunning)
             );
         }
@@ -264,18 +315,48 @@ mod tests {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
         let s = service(&running, STEADY);
         assert_eq!(
-            plan(&cand("v1.2.2", D_OLD, "2026-01-01T00:00:00Z"), &s, &running, &running),
-            Plan::Skip(Skip::Older { running: "v1.2.3".into() })
+            plan(
+                &cand("v1.2.2", D_OLD, "2026-01-01T00:00:00Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Skip(Skip::Older {
+                running: "v1.2.3".into()
+            })
         );
         // Our own tag wins over the reference's tag.
-        let running = rev(8, &format!("{REG}@{D_OLD}"), &[("menotime:image-tag", "v1.2.10")]);
+        let running = rev(
+            8,
+            &format!("{REG}@{D_OLD}"),
+            &[("menotime:image-tag", "v1.2.10")],
+        );
         assert_eq!(
-            plan(&cand("v1.2.9", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running),
-            Plan::Skip(Skip::Older { running: "v1.2.10".into() })
+            plan(
+                &cand("v1.2.9", D_NEW, "2026-01-01T00:00:00Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Skip(Skip::Older {
+                running: "v1.2.10".into()
+            })
         );
         // Same version pushed again with another digest: a rebuild, deployed.
-        let running = rev(8, &format!("{REG}@{D_OLD}"), &[("menotime:image-tag", "v1.2.4")]);
-        assert_eq!(plan(&cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"), &s, &running, &running), Plan::Register);
+        let running = rev(
+            8,
+            &format!("{REG}@{D_OLD}"),
+            &[("menotime:image-tag", "v1.2.4")],
+        );
+        assert_eq!(
+            plan(
+                &cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Register
+        );
     }
 
     #[test]
@@ -283,17 +364,43 @@ mod tests {
         let running = rev(
             12,
             &format!("{REG}@{D_OLD}"),
-            &[("menotime:image-tag", "develop"), ("menotime:scanned-at", "2026-01-02T00:00:00Z")],
+            &[
+                ("menotime:image-tag", "develop"),
+                ("menotime:scanned-at", "2026-01-02T00:00:00Z"),
+            ],
         );
         let s = service(&running, STEADY);
         assert_eq!(
-            plan(&cand("develop", D_NEW, "2026-01-01T23:59:59Z"), &s, &running, &running),
-            Plan::Skip(Skip::OutOfOrder { running_scanned_at: t("2026-01-02T00:00:00Z") })
+            plan(
+                &cand("develop", D_NEW, "2026-01-01T23:59:59Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Skip(Skip::OutOfOrder {
+                running_scanned_at: t("2026-01-02T00:00:00Z")
+            })
         );
-        assert_eq!(plan(&cand("develop", D_NEW, "2026-01-02T00:00:01Z"), &s, &running, &running), Plan::Register);
+        assert_eq!(
+            plan(
+                &cand("develop", D_NEW, "2026-01-02T00:00:01Z"),
+                &s,
+                &running,
+                &running
+            ),
+            Plan::Register
+        );
         // Without our tag there is nothing to compare: deploy.
         let untagged = rev(12, &format!("{REG}:develop"), &[]);
-        assert_eq!(plan(&cand("develop", D_NEW, "2020-01-01T00:00:00Z"), &s, &untagged, &untagged), Plan::Register);
+        assert_eq!(
+            plan(
+                &cand("develop", D_NEW, "2020-01-01T00:00:00Z"),
+                &s,
+                &untagged,
+                &untagged
+            ),
+            Plan::Register
+        );
     }
 
     #[test]
@@ -301,10 +408,18 @@ mod tests {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
         let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
         let s = service(&running, &[("PRIMARY", Some("IN_PROGRESS"))]);
-        assert!(matches!(plan(&c, &s, &running, &running), Plan::Busy { ref deployment, .. } if deployment == "ecs-svc/0"));
+        assert!(
+            matches!(plan(&c, &s, &running, &running), Plan::Busy { ref deployment, .. } if deployment == "ecs-svc/0")
+        );
         let s = service(&running, &[("PRIMARY", None), ("ACTIVE", None)]);
-        assert!(matches!(plan(&c, &s, &running, &running), Plan::Busy { .. }));
-        let s = service(&running, &[("PRIMARY", Some("COMPLETED")), ("INACTIVE", Some("FAILED"))]);
+        assert!(matches!(
+            plan(&c, &s, &running, &running),
+            Plan::Busy { .. }
+        ));
+        let s = service(
+            &running,
+            &[("PRIMARY", Some("COMPLETED")), ("INACTIVE", Some("FAILED"))],
+        );
         assert_eq!(plan(&c, &s, &running, &running), Plan::Register);
         let s = service(&running, &[]);
         assert_eq!(plan(&c, &s, &running, &running), Plan::Register);
@@ -313,10 +428,19 @@ mod tests {
     #[test]
     fn a_revision_left_by_a_failed_attempt_is_reused() {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
-        let left = rev(8, &format!("{REG}@{D_NEW}"), &[("menotime:image-tag", "v1.2.4")]);
+        let left = rev(
+            8,
+            &format!("{REG}@{D_NEW}"),
+            &[("menotime:image-tag", "v1.2.4")],
+        );
         let s = service(&running, STEADY);
         let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
-        assert_eq!(plan(&c, &s, &running, &left), Plan::Reuse { arn: left.arn.clone() });
+        assert_eq!(
+            plan(&c, &s, &running, &left),
+            Plan::Reuse {
+                arn: left.arn.clone()
+            }
+        );
         // A newer revision for another image is not reused.
         let other = rev(8, &format!("{REG}@{D_OLD}"), &[]);
         assert_eq!(plan(&c, &s, &running, &other), Plan::Register);
@@ -327,7 +451,10 @@ mod tests {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
         let mut s = service(&running, STEADY);
         assert_eq!(freeze(&s), None);
-        s.tags.insert("menotime:deploy-freeze".into(), "ecs-svc/1 failed 2026-01-01T00:00:00Z".into());
+        s.tags.insert(
+            "menotime:deploy-freeze".into(),
+            "ecs-svc/1 failed 2026-01-01T00:00:00Z".into(),
+        );
         assert_eq!(freeze(&s), Some("ecs-svc/1 failed 2026-01-01T00:00:00Z"));
     }
 
@@ -344,16 +471,22 @@ mod tests {
             ],
         );
         let c = cand("v1.2.4", D_NEW, "2026-01-01T10:00:00.123Z");
-        let tags: BTreeMap<_, _> = revision_tags(&running, &c, "evt-1", None).into_iter().collect();
+        let tags: BTreeMap<_, _> = revision_tags(&running, &c, "evt-1", None)
+            .into_iter()
+            .collect();
         assert_eq!(tags.get("team").map(String::as_str), Some("menotime"));
         assert!(!tags.contains_key("aws:cloudformation:stack-name"));
-        assert!(!tags.contains_key("menotime:approved-by"), "an old approval does not carry over");
+        assert!(
+            !tags.contains_key("menotime:approved-by"),
+            "an old approval does not carry over"
+        );
         assert_eq!(tags["menotime:image-tag"], "v1.2.4");
         assert_eq!(tags["menotime:scanned-at"], "2026-01-01T10:00:00Z");
         assert_eq!(tags["menotime:source-event"], "evt-1");
-        let approved: BTreeMap<_, _> = revision_tags(&running, &c, "evt-2", Some("j.doe@example.com"))
-            .into_iter()
-            .collect();
+        let approved: BTreeMap<_, _> =
+            revision_tags(&running, &c, "evt-2", Some("j.doe@example.com"))
+                .into_iter()
+                .collect();
         assert_eq!(approved["menotime:approved-by"], "j.doe@example.com");
     }
 }

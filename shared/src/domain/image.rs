@@ -8,16 +8,21 @@ pub fn valid_repository_name(s: &str) -> bool {
     (2..=256).contains(&s.len())
         && s.split('/').all(|part| {
             !part.is_empty()
-                && part
-                    .split(['.', '_', '-'])
-                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+                && part.split(['.', '_', '-']).all(|w| {
+                    !w.is_empty()
+                        && w.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                })
         })
 }
 
 /// An image digest as ECR reports it: `sha256:` and 64 lower-case hex digits.
 pub fn valid_digest(s: &str) -> bool {
-    s.strip_prefix("sha256:")
-        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+    s.strip_prefix("sha256:").is_some_and(|h| {
+        h.len() == 64
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 /// Docker tag rules: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`.
@@ -26,12 +31,17 @@ pub fn valid_tag(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 128
         && (b[0].is_ascii_alphanumeric() || b[0] == b'_')
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
 }
 
 /// `<account>.dkr.ecr.<region>.amazonaws.com`
 pub fn registry(account: &str, region: &str) -> String {
-    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
     format!("{account}.dkr.ecr.{region}.{suffix}")
 }
 
@@ -66,14 +76,22 @@ impl<'a> ImageRef<'a> {
                     digest,
                 }
             }
-            None => Self { name: rest, tag: None, digest },
+            None => Self {
+                name: rest,
+                tag: None,
+                digest,
+            },
         }
     }
 
     /// Repository part of the name (after the registry host), e.g. `menotime/backend`.
     pub fn repository(&self) -> &'a str {
         match self.name.split_once('/') {
-            Some((host, repo)) if host.contains('.') || host.contains(':') || host == "localhost" => repo,
+            Some((host, repo))
+                if host.contains('.') || host.contains(':') || host == "localhost" =>
+            {
+                repo
+            }
             _ => self.name,
         }
     }
@@ -101,7 +119,16 @@ mod tests {
         for ok in ["menotime/backend", "ab", "a-b/c_d.e/f0"] {
             assert!(valid_repository_name(ok), "{ok}");
         }
-        for bad in ["", "a", "Menotime/backend", "menotime//backend", "/backend", "menotime/backend/", "a--", "with space"] {
+        for bad in [
+            "",
+            "a",
+            "Menotime/backend",
+            "menotime//backend",
+            "/backend",
+            "menotime/backend/",
+            "a--",
+            "with space",
+        ] {
             assert!(!valid_repository_name(bad), "{bad}");
         }
     }
@@ -127,19 +154,32 @@ mod tests {
             pinned_uri("123456789012", "us-west-1", "menotime/backend", "sha256:ab"),
             "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:ab"
         );
-        assert_eq!(registry("123456789012", "cn-north-1"), "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn");
+        assert_eq!(
+            registry("123456789012", "cn-north-1"),
+            "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]
     fn image_refs() {
-        let r = ImageRef::parse("123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend:v1.2.3");
+        let r =
+            ImageRef::parse("123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend:v1.2.3");
         assert_eq!(r.tag, Some("v1.2.3"));
         assert_eq!(r.digest, None);
         assert_eq!(r.repository(), "menotime/backend");
-        let r = ImageRef::parse("123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:ab");
+        let r = ImageRef::parse(
+            "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:ab",
+        );
         assert_eq!((r.tag, r.digest), (None, Some("sha256:ab")));
         let r = ImageRef::parse("localhost:5000/menotime/backend:main@sha256:ab");
-        assert_eq!((r.name, r.tag, r.digest), ("localhost:5000/menotime/backend", Some("main"), Some("sha256:ab")));
+        assert_eq!(
+            (r.name, r.tag, r.digest),
+            (
+                "localhost:5000/menotime/backend",
+                Some("main"),
+                Some("sha256:ab")
+            )
+        );
         assert_eq!(r.repository(), "menotime/backend");
         let r = ImageRef::parse("localhost:5000/menotime/backend");
         assert_eq!((r.name, r.tag), ("localhost:5000/menotime/backend", None));

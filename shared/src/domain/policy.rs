@@ -13,7 +13,10 @@ pub enum Finding {
     Count(Severity, u64),
     /// The scanner does not report these configured severities separately, and `count`
     /// findings have no severity in the event: they may be any of them.
-    Unreported { severities: Vec<Severity>, count: u64 },
+    Unreported {
+        severities: Vec<Severity>,
+        count: u64,
+    },
 }
 
 impl fmt::Display for Finding {
@@ -22,14 +25,22 @@ impl fmt::Display for Finding {
             Finding::Count(s, n) => write!(f, "{n} {s}"),
             Finding::Unreported { severities, count } => {
                 let names: Vec<&str> = severities.iter().map(|s| s.as_str()).collect();
-                write!(f, "{count} of unreported severity (may be {})", names.join("/"))
+                write!(
+                    f,
+                    "{count} of unreported severity (may be {})",
+                    names.join("/")
+                )
             }
         }
     }
 }
 
 pub fn describe(findings: &[Finding]) -> String {
-    findings.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    findings
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +75,11 @@ pub fn gate(
             .collect()
     };
     let unreported = |set: &BTreeSet<Severity>| -> Option<Finding> {
-        let severities: Vec<Severity> = set.iter().copied().filter(|s| !counts.reports(*s)).collect();
+        let severities: Vec<Severity> = set
+            .iter()
+            .copied()
+            .filter(|s| !counts.reports(*s))
+            .collect();
         (!severities.is_empty() && counts.unclassified() > 0).then(|| Finding::Unreported {
             severities,
             count: counts.unclassified(),
@@ -130,14 +145,20 @@ mod tests {
     #[test]
     fn medium_needs_review_unless_approved() {
         let c = basic(&[(Medium, 2), (Low, 5)]);
-        assert_eq!(default_gate(&c, false), Gate::Review(vec![Finding::Count(Medium, 2)]));
+        assert_eq!(
+            default_gate(&c, false),
+            Gate::Review(vec![Finding::Count(Medium, 2)])
+        );
         assert_eq!(default_gate(&c, true), Gate::Pass);
     }
 
     #[test]
     fn low_informational_and_undefined_pass() {
         assert_eq!(
-            default_gate(&basic(&[(Low, 3), (Informational, 4), (Undefined, 1)]), false),
+            default_gate(
+                &basic(&[(Low, 3), (Informational, 4), (Undefined, 1)]),
+                false
+            ),
             Gate::Pass
         );
         assert_eq!(default_gate(&basic(&[]), false), Gate::Pass);
@@ -154,25 +175,51 @@ mod tests {
             gate(&c, &set(&[Critical, Low]), &set(&[]), false),
             Gate::Block(vec![Finding::Count(Low, 1)])
         );
-        assert_eq!(gate(&basic(&[(Medium, 1)]), &set(&[Critical]), &set(&[]), false), Gate::Pass);
+        assert_eq!(
+            gate(&basic(&[(Medium, 1)]), &set(&[Critical]), &set(&[]), false),
+            Gate::Pass
+        );
     }
 
     #[test]
     fn unreported_severities_are_never_assumed_zero() {
         // Inspector2: CRITICAL, HIGH, MEDIUM and a TOTAL; 3 findings of other severities.
         let inspector = SeverityCounts::partial([Critical, High, Medium], [], 3);
-        assert_eq!(default_gate(&inspector, false), Gate::Pass, "LOW is not configured");
+        assert_eq!(
+            default_gate(&inspector, false),
+            Gate::Pass,
+            "LOW is not configured"
+        );
         let held = gate(&inspector, &set(&[Critical, Low]), &set(&[Medium]), false);
         assert_eq!(
             held,
-            Gate::Review(vec![Finding::Unreported { severities: vec![Low], count: 3 }])
+            Gate::Review(vec![Finding::Unreported {
+                severities: vec![Low],
+                count: 3
+            }])
         );
-        assert_eq!(held, gate(&inspector, &set(&[Critical, Low]), &set(&[Medium]), true), "approval cannot rule LOW out");
+        assert_eq!(
+            held,
+            gate(&inspector, &set(&[Critical, Low]), &set(&[Medium]), true),
+            "approval cannot rule LOW out"
+        );
         let review = gate(&inspector, &set(&[Critical]), &set(&[Low]), false);
-        assert_eq!(review, Gate::Review(vec![Finding::Unreported { severities: vec![Low], count: 3 }]));
-        assert_eq!(gate(&inspector, &set(&[Critical]), &set(&[Low]), true), Gate::Pass);
+        assert_eq!(
+            review,
+            Gate::Review(vec![Finding::Unreported {
+                severities: vec![Low],
+                count: 3
+            }])
+        );
+        assert_eq!(
+            gate(&inspector, &set(&[Critical]), &set(&[Low]), true),
+            Gate::Pass
+        );
         let clean = SeverityCounts::partial([Critical, High, Medium], [], 0);
-        assert_eq!(gate(&clean, &set(&[Critical, Low]), &set(&[]), false), Gate::Pass);
+        assert_eq!(
+            gate(&clean, &set(&[Critical, Low]), &set(&[]), false),
+            Gate::Pass
+        );
     }
 
     #[test]
@@ -180,7 +227,10 @@ mod tests {
         assert_eq!(
             describe(&[
                 Finding::Count(Critical, 1),
-                Finding::Unreported { severities: vec![Low, Informational], count: 2 }
+                Finding::Unreported {
+                    severities: vec![Low, Informational],
+                    count: 2
+                }
             ]),
             "1 CRITICAL, 2 of unreported severity (may be LOW/INFORMATIONAL)"
         );

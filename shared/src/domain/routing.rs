@@ -42,11 +42,26 @@ mod tests {
     #[test]
     fn each_environment_takes_only_its_own_tags() {
         use Environment::*;
-        assert_eq!(default_route(Dev, &["develop", "a1b2c3d"]).as_deref(), Some("develop"));
-        assert_eq!(default_route(Staging, &["main", "latest", "x9y8z7w"]).as_deref(), Some("main"));
-        assert_eq!(default_route(Prod, &["v1.2.3", "latest"]).as_deref(), Some("v1.2.3"));
+        assert_eq!(
+            default_route(Dev, &["develop", "a1b2c3d"]).as_deref(),
+            Some("develop")
+        );
+        assert_eq!(
+            default_route(Staging, &["main", "latest", "x9y8z7w"]).as_deref(),
+            Some("main")
+        );
+        assert_eq!(
+            default_route(Prod, &["v1.2.3", "latest"]).as_deref(),
+            Some("v1.2.3")
+        );
         for env in [Dev, Staging, Prod] {
-            for never in [&["a1b2c3d"][..], &["pr-42"], &["latest"], &["pr-43", "x9y8z7w"], &[]] {
+            for never in [
+                &["a1b2c3d"][..],
+                &["pr-42"],
+                &["latest"],
+                &["pr-43", "x9y8z7w"],
+                &[],
+            ] {
                 assert_eq!(default_route(env, never), None, "{env} {never:?}");
             }
         }
@@ -58,7 +73,15 @@ mod tests {
     #[test]
     fn anchored_patterns_do_not_match_inside_other_tags() {
         use Environment::*;
-        for t in ["v1.2.3-rc1", "xv1.2.3", "v1.2", "v1.2.3.4", "developer", "main-old", "pr-42-v1.2.3"] {
+        for t in [
+            "v1.2.3-rc1",
+            "xv1.2.3",
+            "v1.2",
+            "v1.2.3.4",
+            "developer",
+            "main-old",
+            "pr-42-v1.2.3",
+        ] {
             assert_eq!(default_route(Prod, &[t]), None, "{t}");
             assert_eq!(default_route(Dev, &[t]), None, "{t}");
             assert_eq!(default_route(Staging, &[t]), None, "{t}");

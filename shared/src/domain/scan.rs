@@ -115,7 +115,10 @@ pub fn parse_trigger(event: &Value, expect: Expect<'_>) -> Result<Trigger, Error
     let head = check_envelope(&envelope, expect)?;
     let detail = &envelope.detail;
     if !detail.is_object() {
-        return Err(Error::rejected(format!("{} event has no detail object", head.detail_type)));
+        return Err(Error::rejected(format!(
+            "{} event has no detail object",
+            head.detail_type
+        )));
     }
     match kind {
         Kind::Basic => parse_basic(head, detail, expect),
@@ -132,11 +135,10 @@ enum Kind {
 
 fn check_envelope(e: &EventBridgeEvent<Value>, expect: Expect<'_>) -> Result<Envelope, Error> {
     let what = &e.detail_type;
-    let id = e
-        .id
-        .clone()
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| Error::rejected(format!("{what} event has no id")))?;
+    let id =
+        e.id.clone()
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| Error::rejected(format!("{what} event has no id")))?;
     let account = e
         .account
         .as_deref()
@@ -180,7 +182,10 @@ struct ScanDetail {
 
 fn scan_detail(head: &Envelope, detail: &Value) -> Result<ScanDetail, Error> {
     serde_json::from_value(detail.clone()).map_err(|e| {
-        Error::rejected(format!("{} event {} has a malformed detail: {e}", head.detail_type, head.id))
+        Error::rejected(format!(
+            "{} event {} has a malformed detail: {e}",
+            head.detail_type, head.id
+        ))
     })
 }
 
@@ -216,7 +221,10 @@ fn check_repository(head: &Envelope, got: &str, expect: Expect<'_>) -> Result<()
 }
 
 /// Counts as integers ≥ 0; JSON numbers only.
-fn counts(head: &Envelope, raw: &serde_json::Map<String, Value>) -> Result<Vec<(String, u64)>, Error> {
+fn counts(
+    head: &Envelope,
+    raw: &serde_json::Map<String, Value>,
+) -> Result<Vec<(String, u64)>, Error> {
     raw.iter()
         .map(|(k, v)| {
             v.as_u64().map(|n| (k.to_ascii_uppercase(), n)).ok_or_else(|| {
@@ -296,12 +304,10 @@ fn parse_enhanced(head: Envelope, detail: &Value, expect: Expect<'_>) -> Result<
     let mut known = Vec::new();
     let mut total = None;
     for (k, n) in counts(&head, &raw)? {
-        match k.as_str() {
-            "TOTAL" => total = Some(n),
-            _ => match Severity::parse(&k) {
-                Some(s) => known.push((s, n)),
-                None => {}
-            },
+        if k == "TOTAL" {
+            total = Some(n);
+        } else if let Some(s) = Severity::parse(&k) {
+            known.push((s, n));
         }
     }
     let classified: u64 = known.iter().map(|(_, n)| n).sum();
@@ -333,7 +339,10 @@ struct ApprovalDetail {
 fn human_text(head: &Envelope, name: &str, v: Option<String>, max: usize) -> Result<String, Error> {
     let v = field(head, name, v)?.trim().to_owned();
     if v.is_empty() {
-        return Err(Error::rejected(format!("{} event {} has an empty {name}", head.detail_type, head.id)));
+        return Err(Error::rejected(format!(
+            "{} event {} has an empty {name}",
+            head.detail_type, head.id
+        )));
     }
     if v.chars().count() > max || v.chars().any(char::is_control) {
         return Err(Error::rejected(format!(
@@ -346,7 +355,10 @@ fn human_text(head: &Envelope, name: &str, v: Option<String>, max: usize) -> Res
 
 fn parse_approval(head: Envelope, detail: &Value, expect: Expect<'_>) -> Result<Trigger, Error> {
     let d: ApprovalDetail = serde_json::from_value(detail.clone()).map_err(|e| {
-        Error::rejected(format!("{} event {} has a malformed detail: {e}", head.detail_type, head.id))
+        Error::rejected(format!(
+            "{} event {} has a malformed detail: {e}",
+            head.detail_type, head.id
+        ))
     })?;
     let repo = field(&head, "repository-name", d.repository_name)?;
     // Operators may paste the ARN; accept it when it names the same repository here.
@@ -428,7 +440,9 @@ mod tests {
 
     #[test]
     fn basic_scan_with_all_severities() {
-        let Trigger::Scan(s) = parse_trigger(&reference("ecr-image-scan-complete.json"), expect()).unwrap() else {
+        let Trigger::Scan(s) =
+            parse_trigger(&reference("ecr-image-scan-complete.json"), expect()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(s.scanner, Scanner::Basic);
@@ -443,9 +457,11 @@ mod tests {
 
     #[test]
     fn basic_scan_missing_severities_count_zero() {
-        let Trigger::Scan(s) =
-            parse_trigger(&reference("ecr-image-scan-complete-missing-severities.json"), expect()).unwrap()
-        else {
+        let Trigger::Scan(s) = parse_trigger(
+            &reference("ecr-image-scan-complete-missing-severities.json"),
+            expect(),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(s.counts.get(Severity::High), 0);
@@ -459,13 +475,16 @@ mod tests {
     fn empty_counts_mean_a_clean_image() {
         let mut e = reference("ecr-image-scan-complete.json");
         e["detail"]["finding-severity-counts"] = json!({});
-        let Trigger::Scan(s) = parse_trigger(&e, expect()).unwrap() else { panic!() };
+        let Trigger::Scan(s) = parse_trigger(&e, expect()).unwrap() else {
+            panic!()
+        };
         assert_eq!(s.counts.total(), 0);
     }
 
     #[test]
     fn inspector_scan_names_the_repository_by_arn_and_has_no_low() {
-        let Trigger::Scan(s) = parse_trigger(&reference("inspector2-scan.json"), expect()).unwrap() else {
+        let Trigger::Scan(s) = parse_trigger(&reference("inspector2-scan.json"), expect()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(s.scanner, Scanner::Enhanced);
@@ -479,7 +498,9 @@ mod tests {
     fn inspector_counts_without_total_or_with_missing_keys() {
         let mut e = reference("inspector2-scan.json");
         e["detail"]["finding-severity-counts"] = json!({"MEDIUM": 2});
-        let Trigger::Scan(s) = parse_trigger(&e, expect()).unwrap() else { panic!() };
+        let Trigger::Scan(s) = parse_trigger(&e, expect()).unwrap() else {
+            panic!()
+        };
         assert_eq!(s.counts.get(Severity::Critical), 0);
         assert_eq!(s.counts.get(Severity::Medium), 2);
         assert_eq!(s.counts.unclassified(), 0);
@@ -487,20 +508,28 @@ mod tests {
 
     #[test]
     fn approval_event() {
-        let Trigger::Approval(a) = parse_trigger(&approval(approval_detail()), expect()).unwrap() else {
+        let Trigger::Approval(a) = parse_trigger(&approval(approval_detail()), expect()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(a.tag, "v1.2.4");
         assert_eq!(a.approved_by, "jdoe");
         assert_eq!(a.digest, DIGEST);
         let mut d = approval_detail();
-        d["repository-name"] = json!("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend");
+        d["repository-name"] =
+            json!("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend");
         assert!(parse_trigger(&approval(d), expect()).is_ok());
     }
 
     #[test]
     fn approval_needs_every_field() {
-        for f in ["repository-name", "image-digest", "image-tag", "approved-by", "reason"] {
+        for f in [
+            "repository-name",
+            "image-digest",
+            "image-tag",
+            "approved-by",
+            "reason",
+        ] {
             let mut d = approval_detail();
             d.as_object_mut().unwrap().remove(f);
             assert!(rejected(&approval(d.clone())).contains(f), "{f}");
@@ -514,7 +543,8 @@ mod tests {
         d["image-tag"] = json!("v1.2.4; rm -rf /");
         rejected(&approval(d));
         let mut d = approval_detail();
-        d["repository-name"] = json!("arn:aws:ecr:us-west-1:999999999999:repository/menotime/backend");
+        d["repository-name"] =
+            json!("arn:aws:ecr:us-west-1:999999999999:repository/menotime/backend");
         rejected(&approval(d));
     }
 
@@ -552,14 +582,21 @@ mod tests {
         e["detail"]["repository-name"] = json!("menotime/backend");
         assert!(rejected(&e).contains("not an ECR repository ARN"));
         let mut e = reference("inspector2-scan.json");
-        e["detail"]["repository-name"] = json!("arn:aws:ecr:us-east-1:123456789012:repository/menotime/backend");
+        e["detail"]["repository-name"] =
+            json!("arn:aws:ecr:us-east-1:123456789012:repository/menotime/backend");
         rejected(&e);
     }
 
     #[test]
     fn missing_or_malformed_scan_fields_are_rejected() {
         let base = reference("ecr-image-scan-complete.json");
-        for f in ["scan-status", "repository-name", "image-digest", "image-tags", "finding-severity-counts"] {
+        for f in [
+            "scan-status",
+            "repository-name",
+            "image-digest",
+            "image-tags",
+            "finding-severity-counts",
+        ] {
             let mut e = base.clone();
             e["detail"].as_object_mut().unwrap().remove(f);
             assert!(rejected(&e).contains(f), "{f}");

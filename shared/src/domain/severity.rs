@@ -175,7 +175,10 @@ mod tests {
             [(Severity::High, 2), (Severity::Critical, 1)],
             3,
         );
-        assert_eq!(c.to_string(), "1 CRITICAL, 2 HIGH, 3 of unreported severity");
+        assert_eq!(
+            c.to_string(),
+            "1 CRITICAL, 2 HIGH, 3 of unreported severity"
+        );
         assert_eq!(c.total(), 6);
         assert!(!c.reports(Severity::Low));
         assert_eq!(SeverityCounts::complete([], 0).to_string(), "no findings");
