@@ -12,7 +12,7 @@ use aws_config::BehaviorVersion;
 /// before the invocation itself fails and Lambda retries it.
 pub async fn load() -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .retry_config(retry_config())
         .timeout_config(
             TimeoutConfig::builder()
                 .connect_timeout(Duration::from_secs(3))
@@ -22,4 +22,10 @@ pub async fn load() -> aws_config::SdkConfig {
         )
         .load()
         .await
+}
+
+/// Standard retry mode: throttling, 5xx and transient network errors are retried up to
+/// 3 attempts in all, with exponential backoff and jitter.
+pub fn retry_config() -> RetryConfig {
+    RetryConfig::standard().with_max_attempts(3)
 }

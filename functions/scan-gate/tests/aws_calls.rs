@@ -1,0 +1,559 @@
+//! scan-gate through the real AWS adapters, with the SDK's HTTP layer replaced by
+//! aws-smithy-mocks: the exact requests each path sends, in order, and what happens
+//! when AWS throttles or fails half-way. (moto cannot fault on demand; these can.)
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+use aws_sdk_ecs::operation::register_task_definition::{
+    RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
+};
+use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, Deployment, DeploymentRolloutState, EphemeralStorage,
+    HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, PortMapping,
+    RuntimePlatform, Secret, Service, ServiceField, Tag, TaskDefinition, TaskDefinitionField,
+    TransportProtocol, Volume,
+};
+use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use serde_json::{json, Value};
+
+use menotime_shared::aws::{ecr::Ecr, ecs::Ecs, sns::Sns};
+use menotime_shared::config::{ScanGateConfig, Vars};
+use menotime_shared::Retry;
+use scan_gate::{Decision, ScanGate};
+
+const ACCOUNT: &str = "123456789012";
+const CLUSTER: &str = "menotime-prod-cluster";
+const SERVICE: &str = "menotime-prod-service";
+const FAMILY: &str = "menotime-backend-prod";
+const DIGEST: &str = "sha256:093db6dbbe70b9445a1a065cb426f65c1d4ba77bb53e65f52c8d31120187c7cb";
+const REGISTRY: &str = "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend";
+const THROTTLED: &str = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;
+
+fn td_arn(n: i32) -> String {
+    format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/{FAMILY}:{n}")
+}
+
+fn pinned() -> String {
+    format!("{REGISTRY}@{DIGEST}")
+}
+
+fn kv(name: &str, value: &str) -> KeyValuePair {
+    KeyValuePair::builder().name(name).value(value).build()
+}
+
+/// The manual's prod task definition, as DescribeTaskDefinition returns it, plus the
+/// fields the manual leaves at their defaults.
+fn prod_task_definition(revision: i32, image: &str) -> TaskDefinition {
+    let container = ContainerDefinition::builder()
+        .name("menotime-backend")
+        .image(image)
+        .cpu(0)
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(8000)
+                .host_port(8000)
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", "/aws/ecs/menotime-prod")
+                .options("awslogs-region", "us-west-1")
+                .options("awslogs-stream-prefix", "ecs")
+                .options("awslogs-datetime-format", "%Y-%m-%d %H:%M:%S")
+                .build()
+                .unwrap(),
+        )
+        .environment(kv("ENVIRONMENT", "production"))
+        .environment(kv("LOG_LEVEL", "WARNING"))
+        .environment(kv("API_DEBUG", "false"))
+        .environment(kv("SENTRY_SAMPLE_RATE", "0.1"))
+        .secrets(
+            Secret::builder()
+                .name("DATABASE_URL")
+                .value_from("arn:aws:secretsmanager:us-west-1:123456789012:secret:menotime/db/prod")
+                .build()
+                .unwrap(),
+        )
+        .secrets(
+            Secret::builder()
+                .name("API_KEY_STRIPE")
+                .value_from(
+                    "arn:aws:secretsmanager:us-west-1:123456789012:secret:menotime/api/stripe-live",
+                )
+                .build()
+                .unwrap(),
+        )
+        .health_check(
+            HealthCheck::builder()
+                .command("CMD-SHELL")
+                .command("curl -f http://localhost:8000/health || exit 1")
+                .interval(30)
+                .timeout(5)
+                .retries(3)
+                .start_period(60)
+                .build()
+                .unwrap(),
+        )
+        .mount_points(
+            MountPoint::builder()
+                .source_volume("scratch")
+                .container_path("/tmp/scratch")
+                .build(),
+        )
+        .build();
+    let sidecar = ContainerDefinition::builder()
+        .name("otel-collector")
+        .image("public.ecr.aws/aws-observability/aws-otel-collector:v0.40.0")
+        .essential(false)
+        .build();
+    TaskDefinition::builder()
+        .task_definition_arn(td_arn(revision))
+        .family(FAMILY)
+        .revision(revision)
+        .task_role_arn("arn:aws:iam::123456789012:role/menotime-ecs-task-role")
+        .execution_role_arn("arn:aws:iam::123456789012:role/ecsTaskExecutionRole")
+        .network_mode(NetworkMode::Awsvpc)
+        .container_definitions(container)
+        .container_definitions(sidecar)
+        .volumes(Volume::builder().name("scratch").build())
+        .requires_compatibilities(Compatibility::Fargate)
+        .compatibilities(Compatibility::Ec2)
+        .compatibilities(Compatibility::Fargate)
+        .cpu("1024")
+        .memory("2048")
+        .runtime_platform(
+            RuntimePlatform::builder()
+                .cpu_architecture(aws_sdk_ecs::types::CpuArchitecture::X8664)
+                .operating_system_family(aws_sdk_ecs::types::OsFamily::Linux)
+                .build(),
+        )
+        .ephemeral_storage(EphemeralStorage::builder().size_in_gib(30).build())
+        .status(aws_sdk_ecs::types::TaskDefinitionStatus::Active)
+        .registered_at(aws_smithy_types::DateTime::from_secs(1_780_000_000))
+        .registered_by("arn:aws:iam::123456789012:role/deployer")
+        .build()
+}
+
+fn td_tags() -> Vec<Tag> {
+    vec![
+        Tag::builder().key("application").value("menotime").build(),
+        Tag::builder()
+            .key("aws:cloudformation:stack-name")
+            .value("menotime-prod")
+            .build(),
+    ]
+}
+
+fn service_output(
+    task_definition: &str,
+    rollout: DeploymentRolloutState,
+) -> DescribeServicesOutput {
+    DescribeServicesOutput::builder()
+        .services(
+            Service::builder()
+                .service_arn(format!(
+                    "arn:aws:ecs:us-west-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}"
+                ))
+                .service_name(SERVICE)
+                .status("ACTIVE")
+                .task_definition(task_definition)
+                .tags(Tag::builder().key("environment").value("prod").build())
+                .deployments(
+                    Deployment::builder()
+                        .id("ecs-svc/6177963417134325488")
+                        .status("PRIMARY")
+                        .rollout_state(rollout)
+                        .task_definition(task_definition)
+                        .build(),
+                )
+                .build(),
+        )
+        .build()
+}
+
+fn config() -> ScanGateConfig {
+    let vars = [
+        ("ENVIRONMENT", "prod"),
+        ("AWS_REGION", "us-west-1"),
+        ("CLUSTER_NAME", CLUSTER),
+        ("SERVICE_NAME", SERVICE),
+        (
+            "NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify",
+        ),
+        (
+            "ONCALL_TOPIC_ARN",
+            "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall",
+        ),
+        ("REPOSITORY_NAME", "menotime/backend"),
+        ("CONTAINER_NAME", "menotime-backend"),
+    ];
+    ScanGateConfig::from_vars(&Vars(|k: &str| {
+        vars.iter()
+            .find(|(n, _)| *n == k)
+            .map(|(_, v)| v.to_string())
+    }))
+    .unwrap()
+}
+
+fn scan_event() -> Value {
+    json!({
+        "version": "0", "id": "5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001", "detail-type": "ECR Image Scan",
+        "source": "aws.ecr", "account": ACCOUNT, "time": "2026-11-25T09:46:41Z", "region": "us-west-1",
+        "resources": ["arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend"],
+        "detail": {"scan-status": "COMPLETE", "repository-name": "menotime/backend",
+                   "finding-severity-counts": {"LOW": 3}, "image-digest": DIGEST, "image-tags": ["v1.2.4", "latest"]}
+    })
+}
+
+/// The production retry policy, with millisecond backoff so the tests are quick.
+fn fast_retries() -> aws_config::retry::RetryConfig {
+    menotime_shared::sdk::retry_config().with_initial_backoff(Duration::from_millis(1))
+}
+
+macro_rules! client {
+    ($krate:ident, $rules:expr) => {
+        mock_client!($krate, RuleMode::Sequential, $rules, |c| c
+            .retry_config(fast_retries()))
+    };
+}
+
+#[tokio::test]
+async fn a_deployment_sends_exactly_these_five_requests() {
+    let registered: Arc<Mutex<Option<RegisterTaskDefinitionInput>>> = Arc::default();
+    let published: Arc<Mutex<Option<PublishInput>>> = Arc::default();
+
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .match_requests(|r| {
+            r.cluster() == Some(CLUSTER)
+                && r.services() == [SERVICE]
+                && r.include() == [ServiceField::Tags]
+        })
+        .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed));
+    // The family's latest revision is the running one: one describe suffices.
+    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|r| {
+            r.task_definition() == Some(FAMILY) && r.include() == [TaskDefinitionField::Tags]
+        })
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
+                .set_tags(Some(td_tags()))
+                .build()
+        });
+    let reg = registered.clone();
+    let register =
+        mock!(aws_sdk_ecs::Client::register_task_definition).then_compute_output(move |input| {
+            *reg.lock().unwrap() = Some(input.clone());
+            RegisterTaskDefinitionOutput::builder()
+                .task_definition(prod_task_definition(8, &pinned()))
+                .build()
+        });
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| {
+            r.cluster() == Some(CLUSTER)
+                && r.service() == Some(SERVICE)
+                && r.task_definition() == Some(td_arn(8).as_str())
+                && r.desired_count().is_none()
+                && r.force_new_deployment().is_none()
+        })
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let publ = published.clone();
+    let publish = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |input| {
+        *publ.lock().unwrap() = Some(input.clone());
+        PublishOutput::builder().message_id("m-1").build()
+    });
+
+    let ecs = client!(
+        aws_sdk_ecs,
+        [&describe_services, &describe_latest, &register, &update]
+    );
+    let ecr = client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new());
+    let sns = client!(aws_sdk_sns, [&publish]);
+    let gate = ScanGate::new(config(), Ecs::new(ecs), Ecr::new(ecr), Sns::new(sns));
+
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.outcome, Decision::Deployed, "{}", out.reason);
+    for (name, rule) in [
+        ("DescribeServices", &describe_services),
+        ("DescribeTaskDefinition", &describe_latest),
+        ("RegisterTaskDefinition", &register),
+        ("UpdateService", &update),
+        ("Publish", &publish),
+    ] {
+        assert_eq!(rule.num_calls(), 1, "{name}");
+    }
+
+    // RegisterTaskDefinition: the running revision, field for field, but the image.
+    let input = registered.lock().unwrap().take().unwrap();
+    let running = prod_task_definition(7, &format!("{REGISTRY}:v1.2.3"));
+    assert_eq!(input.family(), running.family());
+    assert_eq!(input.task_role_arn(), running.task_role_arn());
+    assert_eq!(input.execution_role_arn(), running.execution_role_arn());
+    assert_eq!(input.network_mode(), running.network_mode());
+    assert_eq!(input.cpu(), running.cpu());
+    assert_eq!(input.memory(), running.memory());
+    assert_eq!(
+        input.requires_compatibilities(),
+        running.requires_compatibilities()
+    );
+    assert_eq!(input.runtime_platform(), running.runtime_platform());
+    assert_eq!(input.ephemeral_storage(), running.ephemeral_storage());
+    assert_eq!(input.volumes(), running.volumes());
+    assert_eq!(
+        input.placement_constraints(),
+        running.placement_constraints()
+    );
+    let mut expected = running.container_definitions().to_vec();
+    expected[0].image = Some(pinned());
+    assert_eq!(
+        input.container_definitions(),
+        expected.as_slice(),
+        "only the app container's image changes"
+    );
+    let tags: Vec<(&str, &str)> = input
+        .tags()
+        .iter()
+        .map(|t| (t.key().unwrap(), t.value().unwrap()))
+        .collect();
+    assert!(tags.contains(&("application", "menotime")));
+    assert!(tags.contains(&("menotime:image-tag", "v1.2.4")));
+    assert!(tags.contains(&("menotime:scanned-at", "2026-11-25T09:46:41Z")));
+    assert!(
+        !tags.iter().any(|(k, _)| k.starts_with("aws:")),
+        "aws: tags are reserved: {tags:?}"
+    );
+
+    // Publish: MessageStructure=json with the four String attributes.
+    let p = published.lock().unwrap().take().unwrap();
+    assert_eq!(
+        p.topic_arn(),
+        Some("arn:aws:sns:us-west-1:123456789012:menotime-prod-notify")
+    );
+    assert_eq!(p.message_structure(), Some("json"));
+    assert_eq!(
+        p.subject(),
+        Some("[PROD] Deploying v1.2.4 to menotime-prod-service")
+    );
+    let attrs = p.message_attributes().unwrap();
+    for (k, v) in [
+        ("severity", "info"),
+        ("environment", "prod"),
+        ("event_type", "deploy.started"),
+        ("action", "notify"),
+    ] {
+        assert_eq!(attrs[k].data_type(), "String");
+        assert_eq!(attrs[k].string_value(), Some(v), "{k}");
+    }
+    let message: Value = serde_json::from_str(p.message().unwrap()).unwrap();
+    for k in ["default", "email", "sms", "sqs", "lambda", "https"] {
+        assert!(message[k].is_string(), "{k}");
+    }
+}
+
+#[tokio::test]
+async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .times(2)
+        .output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed))
+        .build();
+    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
+            .build()
+    });
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(prod_task_definition(8, &pinned()))
+            .build()
+    });
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .output(|| UpdateServiceOutput::builder().build())
+        .build();
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .sequence()
+        .http_status(
+            400,
+            Some(
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>"
+                    .into(),
+            ),
+        )
+        .output(|| PublishOutput::builder().message_id("m-1").build())
+        .build();
+
+    let ecs = client!(
+        aws_sdk_ecs,
+        [&describe_services, &describe_latest, &register, &update]
+    );
+    let gate = ScanGate::new(
+        config(),
+        Ecs::new(ecs),
+        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Sns::new(client!(aws_sdk_sns, [&publish])),
+    );
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(
+        describe_services.num_calls(),
+        3,
+        "two throttles, then success"
+    );
+    assert_eq!(update.num_calls(), 2);
+    assert_eq!(publish.num_calls(), 2);
+    assert_eq!(register.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_sdk_fails_the_invocation_for_lambda_to_retry() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .sequence()
+        .http_status(400, Some(THROTTLED.into()))
+        .repeatedly()
+        .build();
+    let ecs = client!(aws_sdk_ecs, [&describe_services]);
+    let gate = ScanGate::new(
+        config(),
+        Ecs::new(ecs),
+        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+    );
+    let err = gate.handle(scan_event()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later, "{err}");
+    assert_eq!(err.kind(), "AwsTransientError");
+    assert!(err.to_string().contains("ecs:DescribeServices"), "{err}");
+    assert_eq!(describe_services.num_calls(), 3, "the SDK's 3 attempts");
+}
+
+/// UpdateService fails for good after RegisterTaskDefinition succeeded. The retry of the
+/// same event finds the revision the first attempt left and updates the service to it,
+/// registering nothing.
+#[tokio::test]
+async fn update_service_failing_after_register_is_finished_by_the_retry() {
+    // First attempt.
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed));
+    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
+        DescribeTaskDefinitionOutput::builder()
+            .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
+            .build()
+    });
+    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_output(|| {
+        RegisterTaskDefinitionOutput::builder()
+            .task_definition(prod_task_definition(8, &pinned()))
+            .build()
+    });
+    let update_fails = mock!(aws_sdk_ecs::Client::update_service)
+        .sequence()
+        .http_status(
+            500,
+            Some(r#"{"__type":"ServerException","message":"internal error"}"#.into()),
+        )
+        .repeatedly()
+        .build();
+    let ecs = client!(
+        aws_sdk_ecs,
+        [
+            &describe_services,
+            &describe_latest,
+            &register,
+            &update_fails
+        ]
+    );
+    let gate = ScanGate::new(
+        config(),
+        Ecs::new(ecs),
+        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+    );
+    let err = gate.handle(scan_event()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later, "{err}");
+    assert!(err.to_string().contains("ecs:UpdateService"));
+    assert_eq!(register.num_calls(), 1);
+
+    // The retry: the service still runs :7, the family's newest revision is :8 with the
+    // digest. Sequential rules: a RegisterTaskDefinition here would hit no rule and fail.
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed));
+    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some(FAMILY))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(prod_task_definition(8, &pinned()))
+                .build()
+        });
+    let describe_running = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some(td_arn(7).as_str()))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
+                .build()
+        });
+    let update = mock!(aws_sdk_ecs::Client::update_service)
+        .match_requests(|r| r.task_definition() == Some(td_arn(8).as_str()))
+        .then_output(|| UpdateServiceOutput::builder().build());
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .then_output(|| PublishOutput::builder().message_id("m").build());
+    let ecs = client!(
+        aws_sdk_ecs,
+        [
+            &describe_services,
+            &describe_latest,
+            &describe_running,
+            &update
+        ]
+    );
+    let gate = ScanGate::new(
+        config(),
+        Ecs::new(ecs),
+        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Sns::new(client!(aws_sdk_sns, [&publish])),
+    );
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert!(out.reused_revision);
+    assert_eq!(out.task_definition.as_deref(), Some(td_arn(8).as_str()));
+    for rule in [
+        &describe_services,
+        &describe_latest,
+        &describe_running,
+        &update,
+        &publish,
+    ] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services).then_http_response(|| {
+        aws_smithy_runtime_api::http::Response::new(
+            aws_smithy_runtime_api::http::StatusCode::try_from(400).unwrap(),
+            aws_smithy_types::body::SdkBody::from(
+                r#"{"__type":"AccessDeniedException","message":"User is not authorized to perform: ecs:DescribeServices"}"#,
+            ),
+        )
+    });
+    let gate = ScanGate::new(
+        config(),
+        Ecs::new(client!(aws_sdk_ecs, [&describe_services])),
+        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+    );
+    let err = gate.handle(scan_event()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Never);
+    assert!(err.to_string().contains("IAM policy"), "{err}");
+    assert_eq!(describe_services.num_calls(), 1, "not retried");
+}

@@ -1,0 +1,809 @@
+//! scan-gate's handler over in-memory fakes of ECS, ECR and SNS: every path of the
+//! story, the AWS calls each one makes, and what the notifications say.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+use menotime_shared::aws::ecr::{EcrApi, ScanFindings};
+use menotime_shared::aws::ecs::{EcsApi, Revision};
+use menotime_shared::config::{ScanGateConfig, Vars};
+use menotime_shared::domain::deploy::{DeploymentState, RevisionFacts, ServiceState};
+use menotime_shared::domain::severity::{Severity, SeverityCounts};
+use menotime_shared::notify::{Publisher, Rendered};
+use menotime_shared::{Error, Retry};
+use scan_gate::{Decision, ScanGate};
+
+const ACCOUNT: &str = "123456789012";
+const REGISTRY: &str = "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend";
+const FAMILY: &str = "menotime-backend-prod";
+const CLEAN: &str = "sha256:093db6dbbe70b9445a1a065cb426f65c1d4ba77bb53e65f52c8d31120187c7cb";
+const OTHER: &str = "sha256:5351ead0c73411a39be3ad282446f18eb98bc6290150984ab8c70b1345481358";
+
+type Calls = Arc<Mutex<Vec<&'static str>>>;
+
+fn td_arn(n: u32) -> String {
+    format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/{FAMILY}:{n}")
+}
+
+struct EcsState {
+    service: ServiceState,
+    revisions: Vec<RevisionFacts>,
+    /// Fail the next UpdateService (after RegisterTaskDefinition succeeded).
+    fail_next_update: bool,
+}
+
+#[derive(Clone)]
+struct FakeEcs {
+    state: Arc<Mutex<EcsState>>,
+    calls: Calls,
+}
+
+impl FakeEcs {
+    fn running(&self) -> RevisionFacts {
+        let s = self.state.lock().unwrap();
+        s.revisions
+            .iter()
+            .find(|r| r.arn == s.service.task_definition)
+            .unwrap()
+            .clone()
+    }
+
+    fn revision_count(&self) -> usize {
+        self.state.lock().unwrap().revisions.len()
+    }
+}
+
+impl EcsApi for FakeEcs {
+    type Doc = RevisionFacts;
+
+    async fn describe_service(
+        &self,
+        _cluster: &str,
+        _service: &str,
+    ) -> Result<ServiceState, Error> {
+        self.calls.lock().unwrap().push("ecs:DescribeServices");
+        Ok(self.state.lock().unwrap().service.clone())
+    }
+
+    async fn describe_revision(
+        &self,
+        td: &str,
+        _container: &str,
+    ) -> Result<Revision<RevisionFacts>, Error> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push("ecs:DescribeTaskDefinition");
+        let s = self.state.lock().unwrap();
+        let found = if td.starts_with("arn:") {
+            s.revisions.iter().find(|r| r.arn == td)
+        } else {
+            s.revisions
+                .iter()
+                .filter(|r| r.family == td)
+                .max_by_key(|r| r.revision)
+        };
+        let facts = found.cloned().expect("revision exists");
+        Ok(Revision {
+            doc: facts.clone(),
+            facts,
+        })
+    }
+
+    async fn register_revision(
+        &self,
+        base: &RevisionFacts,
+        _container: &str,
+        image: &str,
+        tags: &[(String, String)],
+    ) -> Result<RevisionFacts, Error> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push("ecs:RegisterTaskDefinition");
+        let mut s = self.state.lock().unwrap();
+        let n = s.revisions.iter().map(|r| r.revision).max().unwrap() + 1;
+        let r = RevisionFacts {
+            arn: td_arn(n),
+            family: base.family.clone(),
+            revision: n,
+            image: image.to_owned(),
+            tags: tags.iter().cloned().collect(),
+        };
+        s.revisions.push(r.clone());
+        Ok(r)
+    }
+
+    async fn update_service(&self, _c: &str, _s: &str, td: &str) -> Result<Option<String>, Error> {
+        self.calls.lock().unwrap().push("ecs:UpdateService");
+        let mut s = self.state.lock().unwrap();
+        if std::mem::take(&mut s.fail_next_update) {
+            return Err(Error::Aws {
+                operation: "ecs:UpdateService",
+                message: "connection reset".into(),
+                advice: "transient",
+                retry: Retry::Later,
+            });
+        }
+        s.service.task_definition = td.to_owned();
+        Ok(Some("ecs-svc/1111".into()))
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeEcr {
+    findings: Arc<Mutex<HashMap<String, ScanFindings>>>,
+    calls: Calls,
+}
+
+impl EcrApi for FakeEcr {
+    async fn scan_findings(
+        &self,
+        _repo: &str,
+        digest: &str,
+        _tag: &str,
+    ) -> Result<ScanFindings, Error> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push("ecr:DescribeImageScanFindings");
+        self.findings
+            .lock()
+            .unwrap()
+            .get(digest)
+            .cloned()
+            .ok_or_else(|| Error::Aws {
+                operation: "ecr:DescribeImageScanFindings",
+                message: "ImageNotFoundException".into(),
+                advice: "check the image",
+                retry: Retry::Never,
+            })
+    }
+}
+
+#[derive(Clone, Default)]
+struct Recorder {
+    sent: Arc<Mutex<Vec<Rendered>>>,
+    fail_next: Arc<Mutex<bool>>,
+    calls: Calls,
+}
+
+impl Publisher for Recorder {
+    async fn publish(&self, m: &Rendered) -> Result<String, Error> {
+        self.calls.lock().unwrap().push("sns:Publish");
+        if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
+            return Err(Error::Aws {
+                operation: "sns:Publish",
+                message: "throttled".into(),
+                advice: "transient",
+                retry: Retry::Later,
+            });
+        }
+        self.sent.lock().unwrap().push(m.clone());
+        Ok(format!("msg-{}", self.sent.lock().unwrap().len()))
+    }
+}
+
+struct Rig {
+    gate: ScanGate<FakeEcs, FakeEcr, Recorder>,
+    ecs: FakeEcs,
+    ecr: FakeEcr,
+    sns: Recorder,
+    calls: Calls,
+}
+
+fn config(extra: &[(&str, &str)]) -> ScanGateConfig {
+    let mut vars: HashMap<String, String> = [
+        ("ENVIRONMENT", "prod"),
+        ("AWS_REGION", "us-west-1"),
+        ("CLUSTER_NAME", "menotime-prod-cluster"),
+        ("SERVICE_NAME", "menotime-prod-service"),
+        (
+            "NOTIFY_TOPIC_ARN",
+            "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify",
+        ),
+        (
+            "ONCALL_TOPIC_ARN",
+            "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall",
+        ),
+        ("REPOSITORY_NAME", "menotime/backend"),
+        ("CONTAINER_NAME", "menotime-backend"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    for (k, v) in extra {
+        vars.insert(k.to_string(), v.to_string());
+    }
+    ScanGateConfig::from_vars(&Vars(|k: &str| vars.get(k).cloned())).unwrap()
+}
+
+fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str, &str)]) -> Rig {
+    let calls: Calls = Arc::default();
+    let ecs = FakeEcs {
+        state: Arc::new(Mutex::new(EcsState {
+            service: ServiceState {
+                arn: format!("arn:aws:ecs:us-west-1:{ACCOUNT}:service/menotime-prod-cluster/menotime-prod-service"),
+                status: "ACTIVE".into(),
+                task_definition: running.arn.clone(),
+                tags: BTreeMap::new(),
+                deployments: deployments
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (status, rollout))| DeploymentState {
+                        id: format!("ecs-svc/{i}"),
+                        status: status.to_string(),
+                        rollout_state: Some(rollout.to_string()),
+                    })
+                    .collect(),
+            },
+            revisions: vec![
+                RevisionFacts {
+                    arn: td_arn(6),
+                    family: FAMILY.into(),
+                    revision: 6,
+                    image: format!("{REGISTRY}:v1.2.2"),
+                    tags: BTreeMap::new(),
+                },
+                running,
+            ],
+            fail_next_update: false,
+        })),
+        calls: calls.clone(),
+    };
+    let ecr = FakeEcr {
+        calls: calls.clone(),
+        ..Default::default()
+    };
+    let sns = Recorder {
+        calls: calls.clone(),
+        ..Default::default()
+    };
+    Rig {
+        gate: ScanGate::new(config(extra), ecs.clone(), ecr.clone(), sns.clone()),
+        ecs,
+        ecr,
+        sns,
+        calls,
+    }
+}
+
+fn v123() -> RevisionFacts {
+    RevisionFacts {
+        arn: td_arn(7),
+        family: FAMILY.into(),
+        revision: 7,
+        image: format!("{REGISTRY}:v1.2.3"),
+        tags: BTreeMap::from([("application".to_owned(), "menotime".to_owned())]),
+    }
+}
+
+fn rig() -> Rig {
+    rig_with(&[], v123(), &[("PRIMARY", "COMPLETED")])
+}
+
+impl Rig {
+    fn calls(&self) -> Vec<&'static str> {
+        std::mem::take(&mut *self.calls.lock().unwrap())
+    }
+
+    fn sent(&self) -> Vec<Rendered> {
+        std::mem::take(&mut *self.sns.sent.lock().unwrap())
+    }
+}
+
+fn scan(tags: &[&str], digest: &str, counts: Value) -> Value {
+    json!({
+        "version": "0", "id": format!("evt-{}", &digest[7..15]), "detail-type": "ECR Image Scan", "source": "aws.ecr",
+        "account": ACCOUNT, "time": "2026-11-25T09:46:41Z", "region": "us-west-1",
+        "resources": ["arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend"],
+        "detail": {"scan-status": "COMPLETE", "repository-name": "menotime/backend",
+                   "finding-severity-counts": counts, "image-digest": digest, "image-tags": tags}
+    })
+}
+
+fn inspector(tags: &[&str], digest: &str, counts: Value) -> Value {
+    json!({
+        "version": "0", "id": "evt-inspector", "detail-type": "Inspector2 Scan", "source": "aws.inspector2",
+        "account": ACCOUNT, "time": "2026-11-25T09:47:02Z", "region": "us-west-1",
+        "resources": ["arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend"],
+        "detail": {"scan-status": "INITIAL_SCAN_COMPLETE",
+                   "repository-name": "arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend",
+                   "finding-severity-counts": counts, "image-digest": digest, "image-tags": tags, "version": "1.0"}
+    })
+}
+
+fn approval(tag: &str, digest: &str) -> Value {
+    json!({
+        "version": "0", "id": "evt-approval", "detail-type": "Deploy Approval", "source": "menotime.ops",
+        "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1", "resources": [],
+        "detail": {"repository-name": "menotime/backend", "image-digest": digest, "image-tag": tag,
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+    })
+}
+
+fn findings(status: &str, counts: &[(Severity, u64)], at: &str) -> ScanFindings {
+    ScanFindings {
+        status: status.into(),
+        counts: SeverityCounts::complete(counts.iter().copied(), 0),
+        completed_at: Some(at.parse::<DateTime<Utc>>().unwrap()),
+    }
+}
+
+fn message(r: &Rendered) -> (Value, String, Value) {
+    let m: Value = serde_json::from_str(&r.message).unwrap();
+    let payload: Value = serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap();
+    (payload, m["default"].as_str().unwrap().to_owned(), m)
+}
+
+#[tokio::test]
+async fn a_clean_release_deploys_in_five_calls() {
+    let r = rig();
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4", "latest"], CLEAN, json!({"LOW": 3})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:RegisterTaskDefinition",
+            "ecs:UpdateService",
+            "sns:Publish"
+        ]
+    );
+    let running = r.ecs.running();
+    assert_eq!(running.image, format!("{REGISTRY}@{CLEAN}"));
+    assert_eq!(running.tags["menotime:image-tag"], "v1.2.4");
+    assert_eq!(
+        running.tags["application"], "menotime",
+        "the running revision's tags carry over"
+    );
+    assert_eq!(running.tags["menotime:source-event"], "evt-093db6db");
+    assert_eq!(out.task_definition.as_deref(), Some(td_arn(8).as_str()));
+    assert_eq!(
+        out.previous_task_definition.as_deref(),
+        Some(td_arn(7).as_str())
+    );
+    assert_eq!(out.deployment_id.as_deref(), Some("ecs-svc/1111"));
+
+    let sent = r.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].subject,
+        "[PROD] Deploying v1.2.4 to menotime-prod-service"
+    );
+    assert!(sent[0].topic_arn.ends_with(":menotime-prod-notify"));
+    let (payload, text, _) = message(&sent[0]);
+    assert_eq!(payload["event_type"], "deploy.started");
+    assert_eq!(
+        payload["dedup_key"],
+        format!("menotime/prod/menotime-prod-service/image/{CLEAN}")
+    );
+    assert_eq!(payload["occurred_at"], "2026-11-25T09:46:41.000Z");
+    assert_eq!(payload["details"]["previous_task_definition"], td_arn(7));
+    for needle in [
+        "Image tag:",
+        "v1.2.4",
+        CLEAN,
+        "menotime-backend-prod:8",
+        "--task-definition menotime-backend-prod:7",
+        "aws logs tail /aws/ecs/menotime-prod",
+        "aws ecs describe-services",
+        "Console: https://us-west-1.console.aws.amazon.com/ecs/v2/clusters/menotime-prod-cluster/services/menotime-prod-service",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+
+    // The outcome JSON of contract §6.
+    let o = serde_json::to_value(&out).unwrap();
+    assert_eq!(o["outcome"], "deployed");
+    assert_eq!(o["image"], format!("{REGISTRY}@{CLEAN}"));
+}
+
+#[tokio::test]
+async fn duplicates_and_rescans_of_the_running_image_are_skipped() {
+    let r = rig();
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    r.gate.handle(e.clone()).await.unwrap();
+    r.calls();
+    r.sent();
+    let out = r.gate.handle(e).await.unwrap();
+    assert_eq!(out.outcome, Decision::Skipped);
+    assert!(
+        out.reason.contains("this event deployed it"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "sns:Publish"
+        ]
+    );
+    let out = r
+        .gate
+        .handle(inspector(&["v1.2.4"], CLEAN, json!({"TOTAL": 0})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(r.ecs.revision_count(), 3, "one revision registered in all");
+    let sent = r.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        sent[0].subject,
+        "[PROD] Deploy skipped: v1.2.4 already runs on menotime-prod-service"
+    );
+}
+
+#[tokio::test]
+async fn a_block_costs_one_call_and_says_why() {
+    let r = rig();
+    let out = r
+        .gate
+        .handle(scan(
+            &["v1.2.5"],
+            OTHER,
+            json!({"CRITICAL": 1, "HIGH": 2, "MEDIUM": 4}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Blocked);
+    assert_eq!(r.calls(), ["sns:Publish"]);
+    let sent = r.sent();
+    assert_eq!(
+        sent[0].subject,
+        "[PROD] Deploy blocked: v1.2.5 has 1 CRITICAL, 2 HIGH"
+    );
+    let (payload, text, _) = message(&sent[0]);
+    assert_eq!(payload["event_type"], "deploy.blocked");
+    assert_eq!(payload["severity"], "warning");
+    assert_eq!(
+        payload["details"]["counts"],
+        json!({"CRITICAL": 1, "HIGH": 2, "MEDIUM": 4})
+    );
+    assert!(text.contains("aws ecr describe-image-scan-findings --region us-west-1 --repository-name menotime/backend"));
+    assert!(!text.contains("put-events"), "a block cannot be approved");
+    assert_eq!(r.ecs.revision_count(), 2);
+}
+
+#[tokio::test]
+async fn medium_waits_for_review_with_a_ready_approval_command() {
+    let r = rig();
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.6"], OTHER, json!({"MEDIUM": 2, "LOW": 1})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::ReviewRequired);
+    assert_eq!(r.calls(), ["sns:Publish"]);
+    let sent = r.sent();
+    assert_eq!(
+        sent[0].subject,
+        "[PROD] Review required before deploying v1.2.6: 2 MEDIUM"
+    );
+    let (_, text, m) = message(&sent[0]);
+    let cmd = text
+        .lines()
+        .find(|l| l.contains("aws events put-events"))
+        .expect("approval command")
+        .trim();
+    assert!(
+        cmd.contains(OTHER) && cmd.contains("v1.2.6") && cmd.contains("Deploy Approval"),
+        "{cmd}"
+    );
+    assert!(m["sms"].as_str().unwrap().len() <= 140);
+}
+
+#[tokio::test]
+async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
+    let r = rig();
+    r.ecr.findings.lock().unwrap().insert(
+        OTHER.into(),
+        findings(
+            "COMPLETE",
+            &[(Severity::Medium, 2), (Severity::Low, 1)],
+            "2026-11-25T11:03:17Z",
+        ),
+    );
+    let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.approved_by.as_deref(), Some("jdoe"));
+    assert_eq!(
+        r.calls(),
+        [
+            "ecr:DescribeImageScanFindings",
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:RegisterTaskDefinition",
+            "ecs:UpdateService",
+            "sns:Publish"
+        ]
+    );
+    let running = r.ecs.running();
+    assert_eq!(running.tags["menotime:approved-by"], "jdoe");
+    assert_eq!(running.tags["menotime:scanned-at"], "2026-11-25T11:03:17Z");
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["details"]["approved_by"], "jdoe");
+    assert!(text.contains("Approved by:") && text.contains("jdoe"));
+    assert!(text.contains("MEDIUM CVE-2026-1234 not reachable from the API"));
+}
+
+#[tokio::test]
+async fn an_approval_never_overrides_a_blocking_severity() {
+    let r = rig();
+    r.ecr.findings.lock().unwrap().insert(
+        OTHER.into(),
+        findings(
+            "COMPLETE",
+            &[(Severity::High, 1), (Severity::Medium, 2)],
+            "2026-11-25T11:03:17Z",
+        ),
+    );
+    let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
+    assert_eq!(out.outcome, Decision::Blocked);
+    assert_eq!(r.calls(), ["ecr:DescribeImageScanFindings", "sns:Publish"]);
+    let (_, text, _) = message(&r.sent()[0]);
+    assert!(text.contains("Approval refused"), "{text}");
+}
+
+#[tokio::test]
+async fn an_approval_before_the_scan_completes_is_retried() {
+    let r = rig();
+    r.ecr.findings.lock().unwrap().insert(
+        OTHER.into(),
+        findings("IN_PROGRESS", &[], "2026-11-25T11:03:17Z"),
+    );
+    let e = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap_err();
+    assert_eq!(e.retry(), Retry::Later, "{e}");
+    r.ecr.findings.lock().unwrap().insert(
+        OTHER.into(),
+        findings("FAILED", &[], "2026-11-25T11:03:17Z"),
+    );
+    let e = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap_err();
+    assert_eq!(e.retry(), Retry::Never, "{e}");
+    // An image ECR does not know (or whose tag moved) is refused by ECR itself.
+    let e = r.gate.handle(approval("v1.2.6", CLEAN)).await.unwrap_err();
+    assert_eq!(e.kind(), "AwsError");
+    assert_eq!(r.ecs.revision_count(), 2);
+    assert!(r.sent().is_empty());
+}
+
+#[tokio::test]
+async fn tags_of_other_environments_cost_nothing() {
+    let r = rig();
+    for tags in [
+        &["develop"][..],
+        &["main", "x9y8z7w"],
+        &["pr-42"],
+        &["latest"],
+        &["a1b2c3d"],
+        &[],
+    ] {
+        let out = r
+            .gate
+            .handle(scan(tags, OTHER, json!({"CRITICAL": 5})))
+            .await
+            .unwrap();
+        assert_eq!(out.outcome, Decision::NotRouted, "{tags:?}");
+        assert_eq!(out.notification, None);
+    }
+    assert!(r.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_frozen_service_is_told_and_untouched() {
+    let r = rig();
+    r.ecs.state.lock().unwrap().service.tags.insert(
+        "menotime:deploy-freeze".into(),
+        "ecs-svc/4231880795355584839 failed 2026-11-25T18:00:59Z".into(),
+    );
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Frozen);
+    assert_eq!(r.calls(), ["ecs:DescribeServices", "sns:Publish"]);
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["event_type"], "deploy.frozen");
+    assert!(text.contains(
+        "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze"
+    ));
+    assert_eq!(r.ecs.running().arn, td_arn(7));
+}
+
+#[tokio::test]
+async fn another_rollout_fails_for_a_retry_and_changes_nothing() {
+    let r = rig_with(
+        &[],
+        v123(),
+        &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")],
+    );
+    let e = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap_err();
+    assert_eq!(e.retry(), Retry::Later);
+    assert_eq!(e.kind(), "RetryLater");
+    assert_eq!(
+        r.calls(),
+        ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"]
+    );
+    assert_eq!(r.ecs.revision_count(), 2);
+    assert!(r.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_retry_after_update_service_failed_reuses_the_revision() {
+    let r = rig();
+    r.ecs.state.lock().unwrap().fail_next_update = true;
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    let err = r.gate.handle(e.clone()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    assert_eq!(
+        r.ecs.revision_count(),
+        3,
+        "the first attempt registered revision 8"
+    );
+    assert_eq!(
+        r.ecs.running().arn,
+        td_arn(7),
+        "but did not update the service"
+    );
+    r.calls();
+
+    let out = r.gate.handle(e).await.unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert!(out.reused_revision);
+    assert_eq!(out.task_definition.as_deref(), Some(td_arn(8).as_str()));
+    assert_eq!(r.ecs.revision_count(), 3, "nothing registered twice");
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:DescribeTaskDefinition",
+            "ecs:UpdateService",
+            "sns:Publish"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_lost_notification_is_recovered_by_the_retry() {
+    let r = rig();
+    *r.sns.fail_next.lock().unwrap() = true;
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    assert_eq!(
+        r.gate.handle(e.clone()).await.unwrap_err().retry(),
+        Retry::Later
+    );
+    assert!(r.sent().is_empty());
+    let out = r.gate.handle(e).await.unwrap();
+    assert_eq!(out.outcome, Decision::Skipped);
+    let sent = r.sent();
+    assert_eq!(sent.len(), 1, "the team still hears about the deployment");
+    let (payload, _, _) = message(&sent[0]);
+    assert!(payload["details"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("this event deployed it"));
+    assert_eq!(r.ecs.revision_count(), 3);
+}
+
+#[tokio::test]
+async fn older_releases_and_late_events_are_skipped() {
+    let r = rig();
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.2"], OTHER, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Skipped);
+    assert!(out.reason.contains("older than v1.2.3"));
+
+    let develop = RevisionFacts {
+        arn: td_arn(7),
+        family: FAMILY.into(),
+        revision: 7,
+        image: format!("{REGISTRY}@{CLEAN}"),
+        tags: BTreeMap::from([
+            ("menotime:image-tag".to_owned(), "develop".to_owned()),
+            (
+                "menotime:scanned-at".to_owned(),
+                "2026-11-25T10:00:00Z".to_owned(),
+            ),
+        ]),
+    };
+    let r = rig_with(
+        &[("ENVIRONMENT", "dev")],
+        develop,
+        &[("PRIMARY", "COMPLETED")],
+    );
+    let late = scan(&["develop"], OTHER, json!({})); // scanned 09:46:41, before the running one
+    let out = r.gate.handle(late).await.unwrap();
+    assert_eq!(out.outcome, Decision::Skipped);
+    assert!(out.reason.contains("out of order"), "{}", out.reason);
+    assert_eq!(r.ecs.revision_count(), 2);
+}
+
+#[tokio::test]
+async fn dry_run_reads_decides_and_notifies_only() {
+    let r = rig_with(&[("DRY_RUN", "true")], v123(), &[("PRIMARY", "COMPLETED")]);
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert!(out.dry_run);
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "sns:Publish"
+        ]
+    );
+    assert_eq!(r.ecs.revision_count(), 2);
+    assert_eq!(r.ecs.running().arn, td_arn(7));
+    assert_eq!(
+        r.sent()[0].subject,
+        "[PROD] dry run: would deploy v1.2.4 to menotime-prod-service"
+    );
+}
+
+#[tokio::test]
+async fn enhanced_scans_hold_what_they_cannot_classify() {
+    // LOW blocks in this configuration, but Inspector2 does not report LOW.
+    let r = rig_with(
+        &[("BLOCK_SEVERITIES", "CRITICAL,HIGH,LOW")],
+        v123(),
+        &[("PRIMARY", "COMPLETED")],
+    );
+    let out = r
+        .gate
+        .handle(inspector(
+            &["v1.2.4"],
+            CLEAN,
+            json!({"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 2}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::ReviewRequired, "{}", out.reason);
+    assert!(out.reason.contains("unreported severity"));
+    // With the default policy the same event deploys.
+    let r = rig();
+    let out = r
+        .gate
+        .handle(inspector(
+            &["v1.2.4"],
+            CLEAN,
+            json!({"CRITICAL": 0, "HIGH": 0, "MEDIUM": 0, "TOTAL": 2}),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+}
+
+#[tokio::test]
+async fn rejected_events_make_no_call() {
+    let r = rig();
+    let mut other = scan(&["v1.2.4"], CLEAN, json!({}));
+    other["account"] = json!("999999999999");
+    for e in [other, json!({}), json!({"action": "scale-up"}), json!(null)] {
+        let err = r.gate.handle(e).await.unwrap_err();
+        assert_eq!(err.kind(), "RejectedEvent", "{err}");
+    }
+    assert!(r.calls().is_empty());
+}
