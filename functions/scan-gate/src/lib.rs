@@ -460,6 +460,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let found = policy::describe(findings);
+        let approve = runbook::approve(c, &self.cfg.repository, &s.digest, tag);
         let n = self
             .note(
                 EventType::DeployReviewRequired,
@@ -472,11 +473,12 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_fact("All findings", format!("{} ({})", s.counts, s.source))
             .with_fact("Policy", self.policy_line())
             .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
-            .with_step(runbook::approve(c, &self.cfg.repository, &s.digest, tag))
+            .with_step(approve.clone())
             .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
         let n = self
             .with_image_details(n, s, None)
-            .with_detail("findings", found.clone());
+            .with_detail("findings", found.clone())
+            .with_detail("approve_command", approve.command);
         self.send(n).await?;
         let mut o = self.outcome(
             Decision::ReviewRequired,

@@ -490,12 +490,13 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
         sent[0].subject,
         "[PROD] Review required before deploying v1.2.6: 2 MEDIUM"
     );
-    let (_, text, m) = message(&sent[0]);
+    let (payload, text, m) = message(&sent[0]);
     let cmd = text
         .lines()
         .find(|l| l.contains("aws events put-events"))
         .expect("approval command")
         .trim();
+    assert_eq!(payload["details"]["approve_command"], cmd, "machines get the same command");
     assert!(
         cmd.contains(OTHER) && cmd.contains("v1.2.6") && cmd.contains("Deploy Approval"),
         "{cmd}"
