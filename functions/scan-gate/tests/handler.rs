@@ -496,7 +496,10 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
         .find(|l| l.contains("aws events put-events"))
         .expect("approval command")
         .trim();
-    assert_eq!(payload["details"]["approve_command"], cmd, "machines get the same command");
+    assert_eq!(
+        payload["details"]["approve_command"], cmd,
+        "machines get the same command"
+    );
     assert!(
         cmd.contains(OTHER) && cmd.contains("v1.2.6") && cmd.contains("Deploy Approval"),
         "{cmd}"

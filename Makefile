@@ -1,0 +1,49 @@
+# menotime-ops. A newcomer needs two targets: `make demo` and `make test`.
+# Both install the Python tools they need (moto's server, boto3, cfn-lint) into
+# .venv themselves; a fresh machine needs only the Rust toolchain and python3.
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+
+.PHONY: test demo venv lint fmt bench build-lambda clean
+
+## test: the workspace's tests (unit, aws-smithy-mocks, end to end against moto), cfn-lint, rule routing
+test: venv
+	cargo test --workspace --locked
+	$(VENV)/bin/cfn-lint template.yaml
+	$(PY) scripts/check_event_patterns.py
+
+## demo: scan-gate's story end to end on a local moto server (no AWS account)
+demo: venv
+	cargo run --quiet --locked -p menotime-e2e --bin demo
+
+## venv: the Python tools, installed once into .venv (again when requirements-dev.txt changes)
+venv: $(STAMP)
+
+$(STAMP): requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@test -x $(PY) || python3 -m venv $(VENV) || { python3 -m pip install --user --quiet virtualenv && python3 -m virtualenv $(VENV); }
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+## lint: formatting and clippy, as CI runs them
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+fmt:
+	cargo fmt --all
+
+## bench: medians of cold start and per-path latency against moto, and binary size (release build)
+bench: venv
+	cargo run --quiet --release --locked -p menotime-e2e --bin bench
+
+## build-lambda: the deployable bootstrap, as `sam build` makes it (needs cargo-lambda and zig)
+build-lambda:
+	cargo lambda build --release --arm64 --bin scan-gate
+
+clean:
+	cargo clean
+	rm -rf $(VENV) .aws-sam
