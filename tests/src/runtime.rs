@@ -343,17 +343,21 @@ pub fn build_binary(package: &str, bin: &str) -> PathBuf {
         return p.clone();
     }
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec![
+        "build",
+        "--quiet",
+        "-p",
+        package,
+        "--bin",
+        bin,
+        "--message-format=json",
+    ];
+    if cfg!(not(debug_assertions)) {
+        args.push("--release");
+    }
     let out = std::process::Command::new(cargo)
         .current_dir(crate::workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "-p",
-            package,
-            "--bin",
-            bin,
-            "--message-format=json",
-        ])
+        .args(&args)
         .stderr(Stdio::inherit())
         .output()
         .expect("run cargo build");
