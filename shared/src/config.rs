@@ -202,12 +202,7 @@ impl ScanGateConfig {
         })?;
         let block_severities = severities_var(vars, "BLOCK_SEVERITIES", "CRITICAL,HIGH")?;
         let review_severities = severities_var(vars, "REVIEW_SEVERITIES", "MEDIUM")?;
-        if let Some(both) = block_severities.intersection(&review_severities).next() {
-            return Err(Error::Config {
-                var: "REVIEW_SEVERITIES",
-                problem: format!("lists {both}, which BLOCK_SEVERITIES already blocks; a severity either blocks or needs review"),
-            });
-        }
+        // A severity in both lists blocks: blocking is checked first.
         if !block_severities.contains(&Severity::Critical) {
             return Err(Error::Config {
                 var: "BLOCK_SEVERITIES",
@@ -394,7 +389,6 @@ mod tests {
             ("DEPLOY_TAG_PATTERN", "^v[0-9+$"),
             ("BLOCK_SEVERITIES", "CRITICAL,SEVERE"),
             ("BLOCK_SEVERITIES", "HIGH"),
-            ("REVIEW_SEVERITIES", "HIGH"),
             ("CLUSTER_NAME", "menotime prod"),
             ("REPOSITORY_NAME", "Menotime/Backend"),
         ];

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::config::CommonConfig;
-use crate::domain::scan::{DETAIL_APPROVAL, SOURCE_OPS};
+use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
 use crate::tags;
 
 /// One next step: what it is for, and the command that does it.
@@ -62,16 +62,6 @@ pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
     )
 }
 
-pub fn list_revisions(c: &CommonConfig, family: &str) -> Step {
-    Step::new(
-        "List the task-definition revisions, newest first",
-        format!(
-            "aws ecs list-task-definitions --region {} --family-prefix {family} --sort DESCENDING --max-items 5",
-            c.region
-        ),
-    )
-}
-
 pub fn unfreeze(c: &CommonConfig) -> Step {
     Step::new(
         "After review, lift the freeze so deployments resume",
@@ -80,6 +70,21 @@ pub fn unfreeze(c: &CommonConfig) -> Step {
             c.region,
             service_arn(c),
             tags::DEPLOY_FREEZE
+        ),
+    )
+}
+
+/// Hold deployments, e.g. before rolling back by hand, so that a rescan of the newer
+/// image does not deploy it again. `why` ends up in the tag (no quotes in it).
+pub fn freeze(c: &CommonConfig, why: &str) -> Step {
+    Step::new(
+        "Before rolling back by hand, freeze deployments so a rescan does not redeploy the image",
+        format!(
+            "aws ecs tag-resource --region {} --resource-arn {} --tags 'key={},value={}'",
+            c.region,
+            service_arn(c),
+            tags::DEPLOY_FREEZE,
+            tags::value(why)
         ),
     )
 }
@@ -111,8 +116,8 @@ pub fn approve(c: &CommonConfig, repository: &str, digest: &str, tag: &str) -> S
         "repository-name": repository,
         "image-digest": digest,
         "image-tag": tag,
-        "approved-by": "YOUR_NAME",
-        "reason": "WHY_THE_FINDINGS_ARE_ACCEPTABLE",
+        "approved-by": APPROVER_PLACEHOLDER,
+        "reason": REASON_PLACEHOLDER,
     });
     let entries = json!([{
         "Source": SOURCE_OPS,
@@ -183,6 +188,7 @@ mod tests {
     /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.
     #[test]
     fn approval_command_round_trips() {
+        use crate::domain::scan::{parse_trigger, Expect, Trigger};
         let c = prod();
         let digest = format!("sha256:{}", "ab".repeat(32));
         let cmd = approve(&c, "menotime/backend", &digest, "v1.2.4").command;
@@ -193,25 +199,36 @@ mod tests {
             .strip_suffix('\'')
             .unwrap();
         assert!(!quoted.contains('\''));
-        let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
-        let entry = &entries[0];
-        let detail: serde_json::Value =
-            serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
-        // What EventBridge delivers for that entry:
-        let event = json!({
-            "version": "0", "id": "e1", "detail-type": entry["DetailType"], "source": entry["Source"],
-            "account": "123456789012", "time": "2026-11-26T09:00:00Z", "region": "us-west-1",
-            "resources": [], "detail": detail,
-        });
-        let expect = crate::domain::scan::Expect {
+        // What EventBridge delivers for the command's entry, as pasted or as edited.
+        let delivered = |quoted: &str| {
+            let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
+            let entry = &entries[0];
+            let detail: serde_json::Value =
+                serde_json::from_str(entry["Detail"].as_str().unwrap()).unwrap();
+            json!({
+                "version": "0", "id": "e1", "detail-type": entry["DetailType"], "source": entry["Source"],
+                "account": "123456789012", "time": "2026-11-26T09:00:00Z", "region": "us-west-1",
+                "resources": [], "detail": detail,
+            })
+        };
+        let expect = Expect {
             account: "123456789012",
             region: "us-west-1",
             repository: "menotime/backend",
         };
-        match crate::domain::scan::parse_trigger(&event, expect).unwrap() {
-            crate::domain::scan::Trigger::Approval(a) => {
+        // Pasted without editing, the placeholders are refused...
+        let err = parse_trigger(&delivered(quoted), expect).unwrap_err();
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        // ...and once edited, it is exactly the approval scan-gate accepts.
+        let edited = quoted.replace("YOUR_NAME", "jdoe").replace(
+            "WHY_THE_FINDINGS_ARE_ACCEPTABLE",
+            "not reachable from the API",
+        );
+        match parse_trigger(&delivered(&edited), expect).unwrap() {
+            Trigger::Approval(a) => {
                 assert_eq!(a.digest, digest);
                 assert_eq!(a.tag, "v1.2.4");
+                assert_eq!(a.approved_by, "jdoe");
             }
             other => panic!("{other:?}"),
         }

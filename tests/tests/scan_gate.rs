@@ -385,7 +385,13 @@ async fn a_revision_left_by_an_interrupted_attempt_is_reused() {
         running.task_definition().unwrap(),
         "menotime-backend",
         &w.pinned("v1.2.4"),
-        &[("menotime:image-tag".into(), "v1.2.4".into())],
+        &[
+            ("menotime:image-tag".into(), "v1.2.4".into()),
+            (
+                "menotime:source-event".into(),
+                "5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001".into(),
+            ),
+        ],
     )
     .unwrap();
     let left = req
@@ -562,4 +568,22 @@ async fn sample_events_name_seeded_images() {
     }
     assert!(checked >= 10, "only {checked} events checked");
     moto.stop().await;
+}
+
+/// An approval whose tag no longer names its digest (the tag moved since the review
+/// notification) is refused by ECR itself, and nothing is deployed.
+#[tokio::test]
+async fn an_approval_for_a_moved_tag_is_refused() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let before = w.aws.service(prod).await;
+    let mut gate = w.gate("prod").await;
+    let mut e = event("approval-v1.2.6.json");
+    e["detail"]["image-digest"] = serde_json::json!(w.seed.digest("v1.2.4"));
+    let (error_type, message) = gate.invoke(&e).await.err();
+    assert_eq!(error_type, "RejectedEvent");
+    assert!(message.contains("the tag may have moved"), "{message}");
+    assert_eq!(w.aws.service(prod).await, before);
+    assert!(w.notify("prod").await.is_empty());
+    w.stop(gate).await;
 }

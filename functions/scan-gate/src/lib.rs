@@ -4,9 +4,9 @@
 //!
 //! 1. **Accept** an "ECR Image Scan", "Inspector2 Scan" or "Deploy Approval" event for
 //!    this account, region and repository; anything else is rejected, nothing changes.
-//!    An approval re-reads the image's counts from ECR (1 call).
 //! 2. **Route**: only an image with a tag matching `DEPLOY_TAG_PATTERN` concerns this
-//!    environment; otherwise `not_routed`, silently (0 calls).
+//!    environment; otherwise `not_routed`, silently (0 calls). An approval for this
+//!    environment then re-reads the image's counts from ECR (1 call).
 //! 3. **Gate** on the counts: blocking severities → `blocked`; review severities →
 //!    `review_required` with the approval command; an approval waives review only.
 //!    (1 call: the notification.)
@@ -15,7 +15,7 @@
 //!    (DescribeTaskDefinition with tags; a second one only if they differ).
 //! 6. **Plan**: already running → `skipped`; an older release or a late scan → `skipped`;
 //!    another rollout in progress → fail with a retryable error (Lambda retries, then the
-//!    failure queue keeps the event); a revision left by a failed attempt → reuse it.
+//!    failure queue keeps the event); a revision left by an interrupted attempt → reuse it.
 //! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
 //!    UpdateService, notify `deploy.started`. With `DRY_RUN=true`, notify only.
 //!
@@ -35,15 +35,16 @@ use menotime_shared::domain::deploy::{self, Candidate, Plan, RevisionFacts, Skip
 use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
-use menotime_shared::domain::scan::{parse_trigger, Expect, Trigger};
+use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
 use menotime_shared::domain::severity::{Severity, SeverityCounts};
 use menotime_shared::notify::{dedup_key, EventType, Notification, Publisher, Topics};
-use menotime_shared::{runbook, Error};
+use menotime_shared::{runbook, tags, Error};
 
 /// What scan-gate decided (contract §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
+    /// Deployed (or, with `dry_run`, would have deployed).
     Deployed,
     Blocked,
     ReviewRequired,
@@ -71,8 +72,9 @@ pub struct Outcome {
     pub image: Option<String>,
     pub counts: Value,
     pub approved_by: Option<String>,
-    /// The revision the service runs after this invocation (or would, in a dry run).
+    /// The revision the service runs after this invocation (none in a dry run).
     pub task_definition: Option<String>,
+    /// The revision the service ran before (also reported in a dry run).
     pub previous_task_definition: Option<String>,
     /// True when a revision registered by an earlier, interrupted attempt was reused.
     pub reused_revision: bool,
@@ -133,7 +135,33 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 repository: &self.cfg.repository,
             },
         )?;
-        let subject = self.subject(trigger).await?;
+
+        // 2. Route (before any AWS call: every stack in the account sees every event).
+        let (subject, tag) = match trigger {
+            Trigger::Scan(s) => {
+                let tag = route(&s.tags, &self.cfg.deploy_tag_pattern).map(str::to_owned);
+                let subject = Subject {
+                    event_id: s.envelope.id,
+                    occurred_at: s.envelope.time,
+                    digest: s.digest,
+                    tags: s.tags,
+                    counts: s.counts,
+                    scanned_at: s.envelope.time,
+                    source: s.scanner.label(),
+                    approval: None,
+                };
+                (subject, tag)
+            }
+            Trigger::Approval(a) => {
+                match route(std::slice::from_ref(&a.tag), &self.cfg.deploy_tag_pattern) {
+                    Some(tag) => {
+                        let tag = tag.to_owned();
+                        (self.approved_subject(a).await?, Some(tag))
+                    }
+                    None => (unread_approval(a), None),
+                }
+            }
+        };
         info!(
             event_id = %subject.event_id,
             digest = %subject.digest,
@@ -142,13 +170,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             source = subject.source,
             "scan received"
         );
-        if subject.counts.get(Severity::Low) > 0 {
-            info!(low = subject.counts.get(Severity::Low), digest = %subject.digest, "LOW findings logged for tracking");
-        }
-
-        // 2. Route.
-        let Some(tag) = route(&subject.tags, &self.cfg.deploy_tag_pattern).map(str::to_owned)
-        else {
+        let Some(tag) = tag else {
             let reason = format!(
                 "no tag of {:?} matches DEPLOY_TAG_PATTERN {}; the image is not for {}",
                 subject.tags,
@@ -158,6 +180,9 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             info!(%reason, "not routed");
             return Ok(self.outcome(Decision::NotRouted, reason, &subject, None));
         };
+        if subject.counts.get(Severity::Low) > 0 {
+            info!(low = subject.counts.get(Severity::Low), digest = %subject.digest, %tag, "LOW findings logged for tracking");
+        }
 
         // 3. Gate.
         match policy::gate(
@@ -197,7 +222,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             }
             Plan::Busy { deployment, state } => {
                 let msg = format!(
-                    "not deploying {tag} ({}) to {} now: deployment {deployment} is {state}. Lambda retries this event; if retries run out it waits in the failure queue for a redrive",
+                    "not deploying {tag} ({}) to {} now: deployment {deployment} is {state}. Lambda retries this event twice (after about 1 and 3 minutes); if the rollout outlasts that, the event waits in the failure queue for a redrive",
                     subject.digest, c.service
                 );
                 warn!(%msg, "deployment in progress");
@@ -211,49 +236,47 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         }
     }
 
-    /// The counts to decide on: those in a scan event, or re-read from ECR for an
-    /// approval (an approval never trusts counts it does not carry).
-    async fn subject(&self, trigger: Trigger) -> Result<Subject, Error> {
-        match trigger {
-            Trigger::Scan(s) => Ok(Subject {
-                event_id: s.envelope.id.clone(),
-                occurred_at: s.envelope.time,
-                digest: s.digest,
-                tags: s.tags,
-                counts: s.counts,
-                scanned_at: s.envelope.time,
-                source: s.scanner.label(),
-                approval: None,
-            }),
-            Trigger::Approval(a) => {
-                let f = self
-                    .ecr
-                    .scan_findings(&self.cfg.repository, &a.digest, &a.tag)
-                    .await?;
-                if !f.is_complete() {
-                    let msg = format!(
-                        "approval {} for {}:{} cannot be honoured yet: the image's scan is {}. Approve again once the scan is COMPLETE",
-                        a.envelope.id, self.cfg.repository, a.tag, f.status
-                    );
-                    return Err(if matches!(f.status.as_str(), "IN_PROGRESS" | "PENDING") {
-                        Error::NotNow(msg)
-                    } else {
-                        Error::rejected(msg)
-                    });
-                }
-                info!(approved_by = %a.approved_by, reason = %a.reason, "deploy approval received");
-                Ok(Subject {
-                    event_id: a.envelope.id.clone(),
-                    occurred_at: a.envelope.time,
-                    digest: a.digest,
-                    tags: vec![a.tag],
-                    counts: f.counts,
-                    scanned_at: f.completed_at.unwrap_or(a.envelope.time),
-                    source: "ECR scan findings, re-read for the approval",
-                    approval: Some((a.approved_by, a.reason)),
-                })
-            }
+    /// An approval for this environment: the counts are re-read from ECR (an approval
+    /// never trusts counts it does not carry), for the digest *and* tag it names, so
+    /// a tag that moved to another image is refused by ECR itself.
+    async fn approved_subject(&self, a: Approval) -> Result<Subject, Error> {
+        let f = self
+            .ecr
+            .scan_findings(&self.cfg.repository, &a.digest, &a.tag)
+            .await?;
+        let rescan = format!(
+            "aws ecr start-image-scan --repository-name {} --image-id imageDigest={}",
+            self.cfg.repository, a.digest
+        );
+        if matches!(f.status.as_str(), "IN_PROGRESS" | "PENDING") {
+            return Err(Error::NotNow(format!(
+                "approval {} for {}:{} cannot be honoured yet: the image's scan is {}; Lambda retries it shortly",
+                a.envelope.id, self.cfg.repository, a.tag, f.status
+            )));
         }
+        if !f.is_complete() {
+            return Err(Error::rejected(format!(
+                "approval {} for {}:{} cannot be honoured: the image's scan is {} ({}). Scan it again ({rescan}) and approve once the scan completes",
+                a.envelope.id, self.cfg.repository, a.tag, f.status, f.description
+            )));
+        }
+        let Some(counts) = f.counts else {
+            return Err(Error::rejected(format!(
+                "approval {} for {}:{}: ECR reports the scan {} but returned no findings summary, so the image cannot be checked. Scan it again ({rescan}) and approve once the scan completes",
+                a.envelope.id, self.cfg.repository, a.tag, f.status
+            )));
+        };
+        info!(approved_by = %a.approved_by, reason = %a.reason, "deploy approval received");
+        Ok(Subject {
+            event_id: a.envelope.id,
+            occurred_at: a.envelope.time,
+            digest: a.digest,
+            tags: vec![a.tag],
+            counts,
+            scanned_at: f.completed_at.unwrap_or(a.envelope.time),
+            source: "ECR scan findings, re-read for the approval",
+            approval: Some((a.approved_by, a.reason)),
+        })
     }
 
     /// (running, latest): the revision the service runs and the newest of its family.
@@ -263,21 +286,26 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         running_arn: &str,
     ) -> Result<(Revision<E::Doc>, Revision<E::Doc>), Error> {
         let container = &self.cfg.container;
-        let family =
-            Arn::parse(running_arn).and_then(|a| a.task_definition().map(|(f, _)| f.to_owned()));
-        let Some(family) = family else {
-            let running = self.ecs.describe_revision(running_arn, container).await?;
-            let latest = self
-                .ecs
-                .describe_revision(&running.facts.family, container)
-                .await?;
-            return Ok((running, latest));
+        let family = Arn::parse(running_arn)
+            .and_then(|a| a.task_definition().map(|(f, _)| f.to_owned()))
+            .ok_or_else(|| {
+                Error::Misconfigured(format!(
+                    "the service runs {running_arn:?}, which is not a task-definition ARN"
+                ))
+            })?;
+        let latest = match self.ecs.describe_revision(&family, container).await {
+            Ok(latest) if latest.facts.arn == running_arn => return Ok((latest.clone(), latest)),
+            Ok(latest) => Some(latest),
+            // A newer revision without our container (registered by hand for something
+            // else) is nothing to reuse; the running one decides.
+            Err(Error::Misconfigured(why)) => {
+                warn!(%why, "the family's newest revision is not reusable");
+                None
+            }
+            Err(e) => return Err(e),
         };
-        let latest = self.ecs.describe_revision(&family, container).await?;
-        if latest.facts.arn == running_arn {
-            return Ok((latest.clone(), latest));
-        }
         let running = self.ecs.describe_revision(running_arn, container).await?;
+        let latest = latest.unwrap_or_else(|| running.clone());
         Ok((running, latest))
     }
 
@@ -291,111 +319,107 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let previous = running.facts.short();
-        if c.dry_run {
-            let reason = format!(
-                "dry run: would deploy {} ({}) to {}, replacing {previous}; nothing was changed",
-                candidate.tag, candidate.digest, c.service
-            );
-            let n = self
-                .note(
-                    EventType::DeployStarted,
-                    s,
-                    &format!("dry run: would deploy {} to {}", candidate.tag, c.service),
-                )
-                .with_fact("Image tag", &candidate.tag)
-                .with_fact("Image digest", &candidate.digest)
-                .with_fact("Image", &candidate.image)
-                .with_fact("Running revision", &previous)
-                .with_fact("Findings", s.counts.to_string())
-                .with_fact(
-                    "Dry run",
-                    "DRY_RUN=true: no revision registered, service not updated",
-                )
-                .with_step(runbook::describe_deployments(c))
-                .with_console(runbook::service_console(c))
-                .with_detail("dry_run", true)
-                .with_detail("previous_task_definition", running.facts.arn.clone());
-            let n = self.with_image_details(n, s, Some(candidate));
-            self.send(n).await?;
-            let mut o = self.outcome(Decision::Deployed, reason, s, Some(&candidate.tag));
-            o.image = Some(candidate.image.clone());
-            o.previous_task_definition = Some(running.facts.arn.clone());
-            o.notification = Some(EventType::DeployStarted.as_str());
-            return Ok(o);
-        }
-
-        let (revision, reused) = match plan {
-            Plan::Reuse { .. } => {
-                info!(revision = %latest.facts.arn, "reusing the revision an earlier attempt registered");
-                (latest.facts.clone(), true)
-            }
-            _ => {
-                let tags = deploy::revision_tags(
-                    &running.facts,
-                    candidate,
-                    &s.event_id,
-                    s.approval.as_ref().map(|(who, _)| who.as_str()),
-                );
-                let r = self
-                    .ecs
-                    .register_revision(&running.doc, &self.cfg.container, &candidate.image, &tags)
-                    .await?;
-                info!(revision = %r.arn, image = %candidate.image, "registered revision");
-                (r, false)
-            }
+        let (revision, reused, deployment) = if c.dry_run {
+            (None, false, None)
+        } else {
+            let (revision, reused) = match plan {
+                Plan::Reuse { .. } => {
+                    info!(revision = %latest.facts.arn, "reusing the revision an interrupted attempt registered");
+                    (latest.facts.clone(), true)
+                }
+                _ => {
+                    let tags = deploy::revision_tags(
+                        &running.facts,
+                        candidate,
+                        &s.event_id,
+                        s.approval.as_ref().map(|(who, _)| who.as_str()),
+                    );
+                    let r = self
+                        .ecs
+                        .register_revision(
+                            &running.doc,
+                            &self.cfg.container,
+                            &candidate.image,
+                            &tags,
+                        )
+                        .await?;
+                    info!(revision = %r.arn, image = %candidate.image, "registered revision");
+                    (r, false)
+                }
+            };
+            let deployment = self
+                .ecs
+                .update_service(&c.cluster, &c.service, &revision.arn)
+                .await?;
+            info!(revision = %revision.arn, deployment = ?deployment, "service updated");
+            (Some(revision), reused, deployment)
         };
-        let deployment = self
-            .ecs
-            .update_service(&c.cluster, &c.service, &revision.arn)
-            .await?;
-        info!(revision = %revision.arn, deployment = ?deployment, "service updated");
 
-        let summary = format!("Deploying {} to {}", candidate.tag, c.service);
+        let (summary, reason) = match &revision {
+            None => (
+                format!("dry run: would deploy {} to {}", candidate.tag, c.service),
+                format!(
+                    "dry run: would deploy {} ({}) to {}, replacing {previous}; nothing was changed",
+                    candidate.tag, candidate.digest, c.service
+                ),
+            ),
+            Some(r) => (
+                format!("Deploying {} to {}", candidate.tag, c.service),
+                format!(
+                    "deployed {} ({}) to {} as {}, replacing {previous}",
+                    candidate.tag,
+                    candidate.digest,
+                    c.service,
+                    r.short()
+                ),
+            ),
+        };
         let mut n = self
             .note(EventType::DeployStarted, s, &summary)
             .with_fact("Image tag", &candidate.tag)
             .with_fact("Image digest", &candidate.digest)
-            .with_fact("Image", &candidate.image)
-            .with_fact("New revision", revision.short())
-            .with_fact("Previous revision", &previous)
-            .with_fact(
-                "Deployment",
-                deployment.as_deref().unwrap_or("(not reported)"),
-            )
-            .with_fact("Findings", format!("{} ({})", s.counts, s.source));
+            .with_fact("Image", &candidate.image);
+        n = match &revision {
+            None => n.with_fact("Running revision", &previous).with_fact(
+                "Dry run",
+                "DRY_RUN=true: no revision registered, service not updated",
+            ),
+            Some(r) => n
+                .with_fact("New revision", r.short())
+                .with_fact("Previous revision", &previous)
+                .with_fact(
+                    "Deployment",
+                    deployment.as_deref().unwrap_or("(not reported)"),
+                ),
+        };
+        n = n.with_fact("Findings", format!("{} ({})", s.counts, s.source));
         if reused {
             n = n.with_fact(
                 "Note",
                 "reused the revision an interrupted earlier attempt registered",
             );
         }
-        n = n
-            .with_step(runbook::describe_deployments(c))
-            .with_step(runbook::tail_logs(c))
-            .with_step(runbook::roll_back(c, &previous))
+        n = n.with_step(runbook::describe_deployments(c));
+        if revision.is_some() {
+            n = n
+                .with_step(runbook::tail_logs(c))
+                .with_step(runbook::freeze(c, "manual rollback by YOUR_NAME"))
+                .with_step(runbook::roll_back(c, &previous));
+        }
+        let n = self
+            .with_image_details(n, s, &candidate.tag, &reason)
             .with_console(runbook::service_console(c))
-            .with_detail("task_definition", revision.arn.clone())
+            .with_detail("image", candidate.image.clone())
+            .with_detail("task_definition", revision.as_ref().map(|r| r.arn.clone()))
             .with_detail("previous_task_definition", running.facts.arn.clone())
             .with_detail("deployment_id", deployment.clone())
             .with_detail("reused_revision", reused)
-            .with_detail("dry_run", false);
-        let n = self.with_image_details(n, s, Some(candidate));
+            .with_detail("dry_run", c.dry_run);
         self.send(n).await?;
 
-        let mut o = self.outcome(
-            Decision::Deployed,
-            format!(
-                "deployed {} ({}) to {} as {}, replacing {previous}",
-                candidate.tag,
-                candidate.digest,
-                c.service,
-                revision.short()
-            ),
-            s,
-            Some(&candidate.tag),
-        );
+        let mut o = self.outcome(Decision::Deployed, reason, s, Some(&candidate.tag));
         o.image = Some(candidate.image.clone());
-        o.task_definition = Some(revision.arn);
+        o.task_definition = revision.map(|r| r.arn);
         o.previous_task_definition = Some(running.facts.arn.clone());
         o.reused_revision = reused;
         o.deployment_id = deployment;
@@ -411,6 +435,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let found = policy::describe(findings);
+        let reason = format!(
+            "{tag} ({}) has {found}; blocking severities are never deployed",
+            s.digest
+        );
         let mut n = self
             .note(
                 EventType::DeployBlocked,
@@ -436,18 +464,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
             .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
         let n = self
-            .with_image_details(n, s, None)
-            .with_detail("findings", found.clone());
+            .with_image_details(n, s, tag, &reason)
+            .with_detail("findings", found);
         self.send(n).await?;
-        let mut o = self.outcome(
-            Decision::Blocked,
-            format!(
-                "{tag} ({}) has {found}; blocking severities are never deployed",
-                s.digest
-            ),
-            s,
-            Some(tag),
-        );
+        let mut o = self.outcome(Decision::Blocked, reason, s, Some(tag));
         o.notification = Some(EventType::DeployBlocked.as_str());
         Ok(o)
     }
@@ -460,6 +480,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let found = policy::describe(findings);
+        let reason = format!(
+            "{tag} ({}) has {found}; a human must approve it with a Deploy Approval event",
+            s.digest
+        );
         let approve = runbook::approve(c, &self.cfg.repository, &s.digest, tag);
         let n = self
             .note(
@@ -476,25 +500,21 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_step(approve.clone())
             .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
         let n = self
-            .with_image_details(n, s, None)
-            .with_detail("findings", found.clone())
+            .with_image_details(n, s, tag, &reason)
+            .with_detail("findings", found)
             .with_detail("approve_command", approve.command);
         self.send(n).await?;
-        let mut o = self.outcome(
-            Decision::ReviewRequired,
-            format!(
-                "{tag} ({}) has {found}; a human must approve it with a Deploy Approval event",
-                s.digest
-            ),
-            s,
-            Some(tag),
-        );
+        let mut o = self.outcome(Decision::ReviewRequired, reason, s, Some(tag));
         o.notification = Some(EventType::DeployReviewRequired.as_str());
         Ok(o)
     }
 
     async fn frozen(&self, s: &Subject, tag: &str, why: &str) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
+        let reason = format!(
+            "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
+            c.service
+        );
         let n = self
             .note(
                 EventType::DeployFrozen,
@@ -511,18 +531,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_step(runbook::unfreeze(c))
             .with_console(runbook::service_console(c));
         let n = self
-            .with_image_details(n, s, None)
+            .with_image_details(n, s, tag, &reason)
             .with_detail("freeze", why);
         self.send(n).await?;
-        let mut o = self.outcome(
-            Decision::Frozen,
-            format!(
-                "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
-                c.service
-            ),
-            s,
-            Some(tag),
-        );
+        let mut o = self.outcome(Decision::Frozen, reason, s, Some(tag));
         o.notification = Some(EventType::DeployFrozen.as_str());
         Ok(o)
     }
@@ -536,20 +548,30 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let tag = &candidate.tag;
+        // A redelivery of the event that deployed what runs (EventBridge delivers at
+        // least once; Lambda retries when the first attempt failed after deploying).
+        let by_this_event = running.tags.get(tags::SOURCE_EVENT) == Some(&s.event_id);
         let (summary, reason) = match skip {
-            Skip::AlreadyRunning => {
-                let by = match running.tags.get(menotime_shared::tags::SOURCE_EVENT) {
-                    Some(id) if *id == s.event_id => " (this event deployed it; a redelivery changes nothing)".to_owned(),
-                    _ => String::new(),
-                };
-                (
-                    format!("Deploy skipped: {tag} already runs on {}", c.service),
-                    format!("{} already runs {} in {}{by}", c.service, candidate.digest, running.short()),
-                )
-            }
+            Skip::AlreadyRunning => (
+                format!("Deploy skipped: {tag} already runs on {}", c.service),
+                format!(
+                    "{} already runs {} in {}{}",
+                    c.service,
+                    candidate.digest,
+                    running.short(),
+                    if by_this_event {
+                        " (this event deployed it; a redelivery changes nothing)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
             Skip::Older { running: r } => (
                 format!("Deploy skipped: {tag} is older than running {r}"),
-                format!("{tag} is older than {r}, which {} runs; a downgrade is never automatic", c.service),
+                format!(
+                    "{tag} is older than {r}, which {} runs; a downgrade is never automatic",
+                    c.service
+                ),
             ),
             Skip::OutOfOrder { running_scanned_at } => (
                 format!("Deploy skipped: late event for {tag}"),
@@ -569,9 +591,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_step(runbook::describe_deployments(c))
             .with_console(runbook::service_console(c));
         let n = self
-            .with_image_details(n, s, Some(candidate))
-            .with_detail("reason", reason.clone())
-            .with_detail("running_task_definition", running.arn.clone());
+            .with_image_details(n, s, tag, &reason)
+            .with_detail("image", candidate.image.clone())
+            .with_detail("running_task_definition", running.arn.clone())
+            .with_detail("deployed_by_this_event", by_this_event);
         self.send(n).await?;
         let mut o = self.outcome(Decision::Skipped, reason, s, Some(tag));
         o.image = Some(candidate.image.clone());
@@ -610,23 +633,22 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         n
     }
 
+    /// The details every scan-gate notification carries for machines.
     fn with_image_details(
         &self,
         n: Notification,
         s: &Subject,
-        candidate: Option<&Candidate>,
+        tag: &str,
+        reason: &str,
     ) -> Notification {
         let mut n = n
+            .with_detail("reason", reason)
             .with_detail("repository", self.cfg.repository.clone())
             .with_detail("image_digest", s.digest.clone())
+            .with_detail("image_tag", tag)
             .with_detail("image_tags", s.tags.clone())
             .with_detail("counts", s.counts.to_json())
             .with_detail("scan_source", s.source);
-        if let Some(cand) = candidate {
-            n = n
-                .with_detail("image_tag", cand.tag.clone())
-                .with_detail("image", cand.image.clone());
-        }
         if let Some((who, why)) = &s.approval {
             n = n
                 .with_detail("approved_by", who.clone())
@@ -668,8 +690,22 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             previous_task_definition: None,
             reused_revision: false,
             deployment_id: None,
-            dry_run: c.dry_run,
+            dry_run: self.cfg.common.dry_run,
             notification: None,
         }
+    }
+}
+
+/// An approval for another environment: nothing is read, nothing decided.
+fn unread_approval(a: Approval) -> Subject {
+    Subject {
+        event_id: a.envelope.id,
+        occurred_at: a.envelope.time,
+        digest: a.digest,
+        tags: vec![a.tag],
+        counts: SeverityCounts::complete([], 0),
+        scanned_at: a.envelope.time,
+        source: "not read: the approval is not for this environment",
+        approval: Some((a.approved_by, a.reason)),
     }
 }

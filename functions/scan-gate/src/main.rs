@@ -17,7 +17,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         Err(e) => {
             // One clear line naming the variable, then stop: Lambda reports the failed init.
             tracing::error!("{e}");
-            eprintln!("scan-gate: {e}");
             std::process::exit(2);
         }
     };

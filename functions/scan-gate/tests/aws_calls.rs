@@ -2,6 +2,8 @@
 //! aws-smithy-mocks: the exact requests each path sends, in order, and what happens
 //! when AWS throttles or fails half-way. (moto cannot fault on demand; these can.)
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -22,7 +24,6 @@ use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use serde_json::{json, Value};
 
 use menotime_shared::aws::{ecr::Ecr, ecs::Ecs, sns::Sns};
-use menotime_shared::config::{ScanGateConfig, Vars};
 use menotime_shared::Retry;
 use scan_gate::{Decision, ScanGate};
 
@@ -179,31 +180,6 @@ fn service_output(
         .build()
 }
 
-fn config() -> ScanGateConfig {
-    let vars = [
-        ("ENVIRONMENT", "prod"),
-        ("AWS_REGION", "us-west-1"),
-        ("CLUSTER_NAME", CLUSTER),
-        ("SERVICE_NAME", SERVICE),
-        (
-            "NOTIFY_TOPIC_ARN",
-            "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify",
-        ),
-        (
-            "ONCALL_TOPIC_ARN",
-            "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall",
-        ),
-        ("REPOSITORY_NAME", "menotime/backend"),
-        ("CONTAINER_NAME", "menotime-backend"),
-    ];
-    ScanGateConfig::from_vars(&Vars(|k: &str| {
-        vars.iter()
-            .find(|(n, _)| *n == k)
-            .map(|(_, v)| v.to_string())
-    }))
-    .unwrap()
-}
-
 fn scan_event() -> Value {
     json!({
         "version": "0", "id": "5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001", "detail-type": "ECR Image Scan",
@@ -278,7 +254,12 @@ async fn a_deployment_sends_exactly_these_five_requests() {
     );
     let ecr = client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new());
     let sns = client!(aws_sdk_sns, [&publish]);
-    let gate = ScanGate::new(config(), Ecs::new(ecs), Ecr::new(ecr), Sns::new(sns));
+    let gate = ScanGate::new(
+        common::prod_config(&[]),
+        Ecs::new(ecs),
+        Ecr::new(ecr),
+        Sns::new(sns),
+    );
 
     let out = gate.handle(scan_event()).await.unwrap();
     assert_eq!(out.outcome, Decision::Deployed, "{}", out.reason);
@@ -399,7 +380,7 @@ async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
         [&describe_services, &describe_latest, &register, &update]
     );
     let gate = ScanGate::new(
-        config(),
+        common::prod_config(&[]),
         Ecs::new(ecs),
         Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
         Sns::new(client!(aws_sdk_sns, [&publish])),
@@ -425,7 +406,7 @@ async fn throttling_that_outlasts_the_sdk_fails_the_invocation_for_lambda_to_ret
         .build();
     let ecs = client!(aws_sdk_ecs, [&describe_services]);
     let gate = ScanGate::new(
-        config(),
+        common::prod_config(&[]),
         Ecs::new(ecs),
         Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
         Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
@@ -473,7 +454,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         ]
     );
     let gate = ScanGate::new(
-        config(),
+        common::prod_config(&[]),
         Ecs::new(ecs),
         Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
         Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
@@ -490,8 +471,21 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
     let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition)
         .match_requests(|r| r.task_definition() == Some(FAMILY))
         .then_output(|| {
+            // What the first attempt registered, with scan-gate's provenance tags.
             DescribeTaskDefinitionOutput::builder()
                 .task_definition(prod_task_definition(8, &pinned()))
+                .tags(
+                    Tag::builder()
+                        .key("menotime:image-tag")
+                        .value("v1.2.4")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("menotime:source-event")
+                        .value("5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001")
+                        .build(),
+                )
                 .build()
         });
     let describe_running = mock!(aws_sdk_ecs::Client::describe_task_definition)
@@ -516,7 +510,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         ]
     );
     let gate = ScanGate::new(
-        config(),
+        common::prod_config(&[]),
         Ecs::new(ecs),
         Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
         Sns::new(client!(aws_sdk_sns, [&publish])),
@@ -547,7 +541,7 @@ async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
         )
     });
     let gate = ScanGate::new(
-        config(),
+        common::prod_config(&[]),
         Ecs::new(client!(aws_sdk_ecs, [&describe_services])),
         Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
         Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
@@ -556,4 +550,48 @@ async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
     assert_eq!(err.retry(), Retry::Never);
     assert!(err.to_string().contains("IAM policy"), "{err}");
     assert_eq!(describe_services.num_calls(), 1, "not retried");
+}
+
+fn approval_event(tag: &str) -> Value {
+    json!({
+        "version": "0", "id": "5c0a1e7d-0004-4e3a-9b1d-2f6c8e4a0004", "detail-type": "Deploy Approval",
+        "source": "menotime.ops", "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1",
+        "resources": [],
+        "detail": {"repository-name": "menotime/backend", "image-digest": DIGEST, "image-tag": tag,
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+    })
+}
+
+/// The approval's safety rests on asking ECR for the digest *and* the tag together: a
+/// tag moved to another image since the notification is refused by ECR, and the
+/// operator is told what to do.
+#[tokio::test]
+async fn an_approval_asks_ecr_for_the_digest_and_the_tag_together() {
+    use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsError;
+    use aws_sdk_ecr::types::error::ImageNotFoundException;
+    let findings = mock!(aws_sdk_ecr::Client::describe_image_scan_findings)
+        .match_requests(|r| {
+            r.repository_name() == Some("menotime/backend")
+                && r.image_id().and_then(|i| i.image_digest()) == Some(DIGEST)
+                && r.image_id().and_then(|i| i.image_tag()) == Some("v1.2.9")
+        })
+        .then_error(|| {
+            DescribeImageScanFindingsError::ImageNotFoundException(
+                ImageNotFoundException::builder()
+                    .message("The image with imageId {imageDigest:'sha256:093d...', imageTag:'v1.2.9'} does not exist")
+                    .build(),
+            )
+        });
+    let gate = ScanGate::new(
+        common::prod_config(&[]),
+        Ecs::new(client!(aws_sdk_ecs, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Ecr::new(client!(aws_sdk_ecr, [&findings])),
+        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+    );
+    let err = gate.handle(approval_event("v1.2.9")).await.unwrap_err();
+    assert_eq!(findings.num_calls(), 1);
+    assert_eq!(err.kind(), "RejectedEvent", "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("the tag may have moved"), "{msg}");
+    assert!(msg.contains("aws ecr describe-images --repository-name menotime/backend --image-ids imageTag=v1.2.9"), "{msg}");
 }

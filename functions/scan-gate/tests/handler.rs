@@ -1,6 +1,8 @@
 //! scan-gate's handler over in-memory fakes of ECS, ECR and SNS: every path of the
 //! story, the AWS calls each one makes, and what the notifications say.
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -9,7 +11,6 @@ use serde_json::{json, Value};
 
 use menotime_shared::aws::ecr::{EcrApi, ScanFindings};
 use menotime_shared::aws::ecs::{EcsApi, Revision};
-use menotime_shared::config::{ScanGateConfig, Vars};
 use menotime_shared::domain::deploy::{DeploymentState, RevisionFacts, ServiceState};
 use menotime_shared::domain::severity::{Severity, SeverityCounts};
 use menotime_shared::notify::{Publisher, Rendered};
@@ -33,6 +34,8 @@ struct EcsState {
     revisions: Vec<RevisionFacts>,
     /// Fail the next UpdateService (after RegisterTaskDefinition succeeded).
     fail_next_update: bool,
+    /// The family's newest revision has no CONTAINER_NAME container.
+    latest_lacks_container: bool,
 }
 
 #[derive(Clone)]
@@ -42,6 +45,13 @@ struct FakeEcs {
 }
 
 impl FakeEcs {
+    /// The rollout scan-gate started finishes.
+    fn settle(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.service.deployments.truncate(1);
+        s.service.deployments[0].rollout_state = Some("COMPLETED".into());
+    }
+
     fn running(&self) -> RevisionFacts {
         let s = self.state.lock().unwrap();
         s.revisions
@@ -81,6 +91,9 @@ impl EcsApi for FakeEcs {
         let found = if td.starts_with("arn:") {
             s.revisions.iter().find(|r| r.arn == td)
         } else {
+            if s.latest_lacks_container {
+                return Err(Error::Misconfigured("no container menotime-backend".into()));
+            }
             s.revisions
                 .iter()
                 .filter(|r| r.family == td)
@@ -128,14 +141,29 @@ impl EcsApi for FakeEcs {
                 retry: Retry::Later,
             });
         }
+        // Like ECS: the service runs the new revision at once, in a new PRIMARY
+        // deployment rolling out while the previous one drains.
         s.service.task_definition = td.to_owned();
+        s.service.deployments = vec![
+            DeploymentState {
+                id: "ecs-svc/1111".into(),
+                status: "PRIMARY".into(),
+                rollout_state: Some("IN_PROGRESS".into()),
+            },
+            DeploymentState {
+                id: "ecs-svc/0".into(),
+                status: "ACTIVE".into(),
+                rollout_state: Some("COMPLETED".into()),
+            },
+        ];
         Ok(Some("ecs-svc/1111".into()))
     }
 }
 
 #[derive(Clone, Default)]
 struct FakeEcr {
-    findings: Arc<Mutex<HashMap<String, ScanFindings>>>,
+    /// Scans by digest, and the tag each image carries.
+    findings: Arc<Mutex<HashMap<String, (String, ScanFindings)>>>,
     calls: Calls,
 }
 
@@ -144,23 +172,19 @@ impl EcrApi for FakeEcr {
         &self,
         _repo: &str,
         digest: &str,
-        _tag: &str,
+        tag: &str,
     ) -> Result<ScanFindings, Error> {
         self.calls
             .lock()
             .unwrap()
             .push("ecr:DescribeImageScanFindings");
-        self.findings
-            .lock()
-            .unwrap()
-            .get(digest)
-            .cloned()
-            .ok_or_else(|| Error::Aws {
-                operation: "ecr:DescribeImageScanFindings",
-                message: "ImageNotFoundException".into(),
-                advice: "check the image",
-                retry: Retry::Never,
-            })
+        // Like ECR: asked for a digest and a tag, it knows the image only if both match.
+        match self.findings.lock().unwrap().get(digest) {
+            Some((t, f)) if t == tag => Ok(f.clone()),
+            _ => Err(Error::rejected(format!(
+                "ECR has no image {digest} tagged {tag}"
+            ))),
+        }
     }
 }
 
@@ -195,32 +219,6 @@ struct Rig {
     calls: Calls,
 }
 
-fn config(extra: &[(&str, &str)]) -> ScanGateConfig {
-    let mut vars: HashMap<String, String> = [
-        ("ENVIRONMENT", "prod"),
-        ("AWS_REGION", "us-west-1"),
-        ("CLUSTER_NAME", "menotime-prod-cluster"),
-        ("SERVICE_NAME", "menotime-prod-service"),
-        (
-            "NOTIFY_TOPIC_ARN",
-            "arn:aws:sns:us-west-1:123456789012:menotime-prod-notify",
-        ),
-        (
-            "ONCALL_TOPIC_ARN",
-            "arn:aws:sns:us-west-1:123456789012:menotime-prod-oncall",
-        ),
-        ("REPOSITORY_NAME", "menotime/backend"),
-        ("CONTAINER_NAME", "menotime-backend"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    for (k, v) in extra {
-        vars.insert(k.to_string(), v.to_string());
-    }
-    ScanGateConfig::from_vars(&Vars(|k: &str| vars.get(k).cloned())).unwrap()
-}
-
 fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str, &str)]) -> Rig {
     let calls: Calls = Arc::default();
     let ecs = FakeEcs {
@@ -251,6 +249,7 @@ fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str
                 running,
             ],
             fail_next_update: false,
+            latest_lacks_container: false,
         })),
         calls: calls.clone(),
     };
@@ -263,7 +262,12 @@ fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str
         ..Default::default()
     };
     Rig {
-        gate: ScanGate::new(config(extra), ecs.clone(), ecr.clone(), sns.clone()),
+        gate: ScanGate::new(
+            common::prod_config(extra),
+            ecs.clone(),
+            ecr.clone(),
+            sns.clone(),
+        ),
         ecs,
         ecr,
         sns,
@@ -328,7 +332,8 @@ fn approval(tag: &str, digest: &str) -> Value {
 fn findings(status: &str, counts: &[(Severity, u64)], at: &str) -> ScanFindings {
     ScanFindings {
         status: status.into(),
-        counts: SeverityCounts::complete(counts.iter().copied(), 0),
+        description: format!("The scan is {status}."),
+        counts: Some(SeverityCounts::complete(counts.iter().copied(), 0)),
         completed_at: Some(at.parse::<DateTime<Utc>>().unwrap()),
     }
 }
@@ -512,10 +517,13 @@ async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
     let r = rig();
     r.ecr.findings.lock().unwrap().insert(
         OTHER.into(),
-        findings(
-            "COMPLETE",
-            &[(Severity::Medium, 2), (Severity::Low, 1)],
-            "2026-11-25T11:03:17Z",
+        (
+            "v1.2.6".into(),
+            findings(
+                "COMPLETE",
+                &[(Severity::Medium, 2), (Severity::Low, 1)],
+                "2026-11-25T11:03:17Z",
+            ),
         ),
     );
     let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
@@ -546,10 +554,13 @@ async fn an_approval_never_overrides_a_blocking_severity() {
     let r = rig();
     r.ecr.findings.lock().unwrap().insert(
         OTHER.into(),
-        findings(
-            "COMPLETE",
-            &[(Severity::High, 1), (Severity::Medium, 2)],
-            "2026-11-25T11:03:17Z",
+        (
+            "v1.2.6".into(),
+            findings(
+                "COMPLETE",
+                &[(Severity::High, 1), (Severity::Medium, 2)],
+                "2026-11-25T11:03:17Z",
+            ),
         ),
     );
     let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
@@ -560,25 +571,56 @@ async fn an_approval_never_overrides_a_blocking_severity() {
 }
 
 #[tokio::test]
-async fn an_approval_before_the_scan_completes_is_retried() {
+async fn an_approval_that_cannot_be_checked_deploys_nothing() {
     let r = rig();
-    r.ecr.findings.lock().unwrap().insert(
-        OTHER.into(),
-        findings("IN_PROGRESS", &[], "2026-11-25T11:03:17Z"),
-    );
+    let set = |status: &str| {
+        r.ecr.findings.lock().unwrap().insert(
+            OTHER.into(),
+            (
+                "v1.2.6".into(),
+                findings(status, &[], "2026-11-25T11:03:17Z"),
+            ),
+        );
+    };
+    // The scan is still running: retried.
+    set("IN_PROGRESS");
     let e = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap_err();
     assert_eq!(e.retry(), Retry::Later, "{e}");
-    r.ecr.findings.lock().unwrap().insert(
-        OTHER.into(),
-        findings("FAILED", &[], "2026-11-25T11:03:17Z"),
-    );
+    // The scan failed or can never finish: refused, with the command to rescan.
+    for status in ["FAILED", "UNSUPPORTED_IMAGE", "SCAN_ELIGIBILITY_EXPIRED"] {
+        set(status);
+        let e = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap_err();
+        assert_eq!(e.retry(), Retry::Never, "{e}");
+        assert!(e.to_string().contains("aws ecr start-image-scan"), "{e}");
+    }
+    // COMPLETE but no findings summary: unknown is not clean.
+    r.ecr.findings.lock().unwrap().get_mut(OTHER).unwrap().1 = ScanFindings {
+        status: "COMPLETE".into(),
+        description: String::new(),
+        counts: None,
+        completed_at: None,
+    };
     let e = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap_err();
-    assert_eq!(e.retry(), Retry::Never, "{e}");
-    // An image ECR does not know (or whose tag moved) is refused by ECR itself.
-    let e = r.gate.handle(approval("v1.2.6", CLEAN)).await.unwrap_err();
-    assert_eq!(e.kind(), "AwsError");
+    assert_eq!(e.kind(), "RejectedEvent", "{e}");
+    // A tag that no longer names this digest is refused by ECR itself.
+    set("COMPLETE");
+    let e = r.gate.handle(approval("v1.2.7", OTHER)).await.unwrap_err();
+    assert_eq!(e.kind(), "RejectedEvent", "{e}");
     assert_eq!(r.ecs.revision_count(), 2);
     assert!(r.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_for_another_environment_reads_nothing() {
+    let r = rig();
+    for tag in ["develop", "main", "pr-42"] {
+        let out = r.gate.handle(approval(tag, OTHER)).await.unwrap();
+        assert_eq!(out.outcome, Decision::NotRouted, "{tag}");
+    }
+    assert!(
+        r.calls().is_empty(),
+        "no ECR call for other environments' approvals"
+    );
 }
 
 #[tokio::test]
@@ -702,6 +744,7 @@ async fn a_lost_notification_is_recovered_by_the_retry() {
         .as_str()
         .unwrap()
         .contains("this event deployed it"));
+    assert_eq!(payload["details"]["deployed_by_this_event"], true);
     assert_eq!(r.ecs.revision_count(), 3);
 }
 
@@ -810,4 +853,78 @@ async fn rejected_events_make_no_call() {
         assert_eq!(err.kind(), "RejectedEvent", "{err}");
     }
     assert!(r.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_new_image_waits_for_the_previous_rollout_to_finish() {
+    let r = rig_with(
+        &[("ENVIRONMENT", "dev")],
+        develop_at("2026-11-25T08:00:00Z"),
+        &[("PRIMARY", "COMPLETED")],
+    );
+    let first = scan(&["develop"], CLEAN, json!({}));
+    let mut second = scan(&["develop"], OTHER, json!({}));
+    second["time"] = json!("2026-11-25T09:50:00Z");
+    assert_eq!(
+        r.gate.handle(first.clone()).await.unwrap().outcome,
+        Decision::Deployed
+    );
+    // While that rollout runs: a duplicate of the first is a no-op, the next image waits.
+    assert_eq!(
+        r.gate.handle(first).await.unwrap().outcome,
+        Decision::Skipped
+    );
+    let e = r.gate.handle(second.clone()).await.unwrap_err();
+    assert_eq!(e.retry(), Retry::Later, "{e}");
+    assert_eq!(r.ecs.revision_count(), 3);
+    r.ecs.settle();
+    assert_eq!(
+        r.gate.handle(second).await.unwrap().outcome,
+        Decision::Deployed
+    );
+    assert_eq!(r.ecs.running().image, format!("{REGISTRY}@{OTHER}"));
+}
+
+#[tokio::test]
+async fn a_revision_someone_else_registered_is_not_reused() {
+    let r = rig();
+    // A newer revision with the same image, registered by hand (maybe with other
+    // settings): scan-gate registers its own faithful copy of the running one.
+    r.ecs.state.lock().unwrap().revisions.push(RevisionFacts {
+        arn: td_arn(8),
+        family: FAMILY.into(),
+        revision: 8,
+        image: format!("{REGISTRY}@{CLEAN}"),
+        tags: BTreeMap::new(),
+    });
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Deployed);
+    assert!(!out.reused_revision);
+    assert_eq!(out.task_definition.as_deref(), Some(td_arn(9).as_str()));
+}
+
+#[tokio::test]
+async fn a_newest_revision_without_our_container_does_not_stop_deploys() {
+    let r = rig();
+    r.ecs.state.lock().unwrap().latest_lacks_container = true;
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.outcome, Decision::Deployed, "{}", out.reason);
+}
+
+fn develop_at(scanned_at: &str) -> RevisionFacts {
+    RevisionFacts {
+        arn: td_arn(7),
+        family: FAMILY.into(),
+        revision: 7,
+        image: format!("{REGISTRY}:develop"),
+        tags: BTreeMap::from([("menotime:scanned-at".to_owned(), scanned_at.to_owned())]),
+    }
 }

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use aws_sdk_ecr::operation::describe_image_scan_findings::DescribeImageScanFindingsError as ScanError;
 use aws_sdk_ecr::types::ImageIdentifier;
 use chrono::{DateTime, Utc};
 
@@ -14,7 +15,10 @@ use crate::error::Error;
 pub struct ScanFindings {
     /// COMPLETE, IN_PROGRESS, FAILED, ACTIVE (enhanced), ...
     pub status: String,
-    pub counts: SeverityCounts,
+    /// ECR's words for the status.
+    pub description: String,
+    /// `None` when ECR returned no findings summary at all: unknown, not clean.
+    pub counts: Option<SeverityCounts>,
     pub completed_at: Option<DateTime<Utc>>,
 }
 
@@ -59,37 +63,44 @@ impl EcrApi for Ecr {
             .client
             .describe_image_scan_findings()
             .repository_name(repository)
-            .image_id(
-                ImageIdentifier::builder()
-                    .image_digest(digest)
-                    .image_tag(tag)
-                    .build(),
-            )
+            .image_id(ImageIdentifier::builder().image_digest(digest).image_tag(tag).build())
             // Only the counts are needed, not the findings themselves.
             .max_results(1)
             .send()
             .await
-            .map_err(|e| aws_error("ecr:DescribeImageScanFindings", e))?;
-        let status = out
-            .image_scan_status()
-            .and_then(|s| s.status())
-            .map(|s| s.as_str().to_owned())
-            .unwrap_or_else(|| "UNKNOWN".to_owned());
+            .map_err(|e| match e.as_service_error() {
+                Some(ScanError::ImageNotFoundException(_)) => Error::rejected(format!(
+                    "ECR has no image {digest} tagged {tag} in {repository}: the tag may have moved to another image. Approve the digest the tag names now (aws ecr describe-images --repository-name {repository} --image-ids imageTag={tag})"
+                )),
+                Some(ScanError::ScanNotFoundException(_)) => Error::rejected(format!(
+                    "image {digest} ({tag}) of {repository} has never been scanned: start a scan (aws ecr start-image-scan --repository-name {repository} --image-id imageDigest={digest}) and approve once it completes"
+                )),
+                _ => aws_error("ecr:DescribeImageScanFindings", e),
+            })?;
+        let status = out.image_scan_status();
         let findings = out.image_scan_findings();
-        let mut known = Vec::new();
-        let mut unclassified = 0u64;
-        if let Some(counts) = findings.and_then(|f| f.finding_severity_counts()) {
-            for (sev, n) in counts {
+        let counts = findings.map(|f| {
+            let mut known = Vec::new();
+            let mut unclassified = 0u64;
+            for (sev, n) in f.finding_severity_counts().into_iter().flatten() {
                 let n = u64::try_from(*n).unwrap_or(0);
                 match Severity::parse(sev.as_str()) {
                     Some(s) => known.push((s, n)),
                     None => unclassified += n, // UNTRIAGED and severities unknown to us
                 }
             }
-        }
+            SeverityCounts::complete(known, unclassified)
+        });
         Ok(ScanFindings {
-            status,
-            counts: SeverityCounts::complete(known, unclassified),
+            status: status
+                .and_then(|s| s.status())
+                .map_or("UNKNOWN", |s| s.as_str())
+                .to_owned(),
+            description: status
+                .and_then(|s| s.description())
+                .unwrap_or_default()
+                .to_owned(),
+            counts,
             completed_at: findings
                 .and_then(|f| f.image_scan_completed_at())
                 .and_then(to_chrono),

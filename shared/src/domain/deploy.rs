@@ -147,12 +147,29 @@ pub fn plan(
     if let Some((deployment, state)) = rollout_in_progress(service) {
         return Plan::Busy { deployment, state };
     }
-    if latest.arn != running.arn && latest.digest() == Some(candidate.digest.as_str()) {
+    if left_by_an_interrupted_attempt(candidate, running, latest) {
         return Plan::Reuse {
             arn: latest.arn.clone(),
         };
     }
     Plan::Register
+}
+
+/// The family's newest revision is one scan-gate registered for this very image and
+/// tag after the running one, and the service never moved to it: an attempt that
+/// died between RegisterTaskDefinition and UpdateService. A revision registered by
+/// anyone else, or older than the running one, is never reused.
+fn left_by_an_interrupted_attempt(
+    candidate: &Candidate,
+    running: &RevisionFacts,
+    latest: &RevisionFacts,
+) -> bool {
+    latest.arn != running.arn
+        && latest.family == running.family
+        && latest.revision > running.revision
+        && latest.digest() == Some(candidate.digest.as_str())
+        && latest.tags.contains_key(tags::SOURCE_EVENT)
+        && latest.tags.get(tags::IMAGE_TAG) == Some(&candidate.tag)
 }
 
 /// A deployment still rolling out: one whose rollout state is IN_PROGRESS, or an
@@ -428,11 +445,11 @@ mod tests {
     #[test]
     fn a_revision_left_by_a_failed_attempt_is_reused() {
         let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
-        let left = rev(
-            8,
-            &format!("{REG}@{D_NEW}"),
-            &[("menotime:image-tag", "v1.2.4")],
-        );
+        let ours = [
+            ("menotime:image-tag", "v1.2.4"),
+            ("menotime:source-event", "evt-1"),
+        ];
+        let left = rev(8, &format!("{REG}@{D_NEW}"), &ours);
         let s = service(&running, STEADY);
         let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
         assert_eq!(
@@ -441,9 +458,32 @@ mod tests {
                 arn: left.arn.clone()
             }
         );
-        // A newer revision for another image is not reused.
-        let other = rev(8, &format!("{REG}@{D_OLD}"), &[]);
+        // Not reused: a revision for another image, ...
+        let other = rev(8, &format!("{REG}@{D_OLD}"), &ours);
         assert_eq!(plan(&c, &s, &running, &other), Plan::Register);
+        // ... one registered by someone else (it may differ in more than the image), ...
+        let foreign = rev(
+            8,
+            &format!("{REG}@{D_NEW}"),
+            &[("menotime:image-tag", "v1.2.4")],
+        );
+        assert_eq!(plan(&c, &s, &running, &foreign), Plan::Register);
+        // ... one made for another tag of the same image, ...
+        let other_tag = rev(
+            8,
+            &format!("{REG}@{D_NEW}"),
+            &[
+                ("menotime:image-tag", "latest"),
+                ("menotime:source-event", "e"),
+            ],
+        );
+        assert_eq!(plan(&c, &s, &running, &other_tag), Plan::Register);
+        // ... or one older than the running revision (the running one was deregistered).
+        let running9 = rev(9, &format!("{REG}:v1.2.3"), &[]);
+        assert_eq!(
+            plan(&c, &service(&running9, STEADY), &running9, &left),
+            Plan::Register
+        );
     }
 
     #[test]

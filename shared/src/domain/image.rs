@@ -83,18 +83,6 @@ impl<'a> ImageRef<'a> {
             },
         }
     }
-
-    /// Repository part of the name (after the registry host), e.g. `menotime/backend`.
-    pub fn repository(&self) -> &'a str {
-        match self.name.split_once('/') {
-            Some((host, repo))
-                if host.contains('.') || host.contains(':') || host == "localhost" =>
-            {
-                repo
-            }
-            _ => self.name,
-        }
-    }
 }
 
 /// A release tag's version: `v1.2.3` or `1.2.3`, with optional pre-release/build
@@ -102,7 +90,23 @@ impl<'a> ImageRef<'a> {
 /// SHA) has no release order.
 pub fn release_version(tag: &str) -> Option<semver::Version> {
     let t = tag.strip_prefix('v').unwrap_or(tag);
-    semver::Version::parse(t).ok()
+    semver::Version::parse(t).ok().or_else(|| {
+        // Semantic versioning forbids leading zeros, but the prod tag pattern admits
+        // `v1.02.3`: read plain MAJOR.MINOR.PATCH numerically rather than not at all.
+        let nums: Vec<u64> = t
+            .split('.')
+            .map(|p| {
+                p.bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| p.parse().ok())
+                    .flatten()
+            })
+            .collect::<Option<_>>()?;
+        match nums[..] {
+            [major, minor, patch] => Some(semver::Version::new(major, minor, patch)),
+            _ => None,
+        }
+    })
 }
 
 /// Orders two tags as releases, if both are releases. `Less` means `a` is older.
@@ -166,7 +170,6 @@ mod tests {
             ImageRef::parse("123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend:v1.2.3");
         assert_eq!(r.tag, Some("v1.2.3"));
         assert_eq!(r.digest, None);
-        assert_eq!(r.repository(), "menotime/backend");
         let r = ImageRef::parse(
             "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:ab",
         );
@@ -180,11 +183,10 @@ mod tests {
                 Some("sha256:ab")
             )
         );
-        assert_eq!(r.repository(), "menotime/backend");
         let r = ImageRef::parse("localhost:5000/menotime/backend");
         assert_eq!((r.name, r.tag), ("localhost:5000/menotime/backend", None));
         let r = ImageRef::parse("python:3.11-slim");
-        assert_eq!((r.repository(), r.tag), ("python", Some("3.11-slim")));
+        assert_eq!((r.name, r.tag), ("python", Some("3.11-slim")));
     }
 
     #[test]
@@ -199,5 +201,12 @@ mod tests {
         assert_eq!(compare_releases("develop", "v1.2.3"), None);
         assert_eq!(compare_releases("v1.2", "v1.2.3"), None);
         assert_eq!(compare_releases("a1b2c3d", "a1b2c3e"), None);
+        assert_eq!(
+            compare_releases("v1.02.3", "v1.2.4"),
+            Some(Less),
+            "leading zeros"
+        );
+        assert_eq!(compare_releases("v01.2.3", "v1.2.3"), Some(Equal));
+        assert_eq!(compare_releases("v1.2.+3", "v1.2.3"), None);
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::image::{valid_digest, valid_repository_name, valid_tag};
+use super::image::{valid_digest, valid_tag};
 use super::severity::{Severity, SeverityCounts};
 use crate::arn::Arn;
 use crate::error::Error;
@@ -17,6 +17,9 @@ pub const SOURCE_INSPECTOR: &str = "aws.inspector2";
 pub const DETAIL_INSPECTOR_SCAN: &str = "Inspector2 Scan";
 pub const SOURCE_OPS: &str = "menotime.ops";
 pub const DETAIL_APPROVAL: &str = "Deploy Approval";
+/// What the approval command in a review notification says until a human edits it.
+pub const APPROVER_PLACEHOLDER: &str = "YOUR_NAME";
+pub const REASON_PLACEHOLDER: &str = "WHY_THE_FINDINGS_ARE_ACCEPTABLE";
 
 /// What an event is checked against: the function's own account, region and repository.
 #[derive(Clone, Copy, Debug)]
@@ -76,22 +79,6 @@ pub struct Approval {
 pub enum Trigger {
     Scan(ScanReport),
     Approval(Approval),
-}
-
-impl Trigger {
-    pub fn envelope(&self) -> &Envelope {
-        match self {
-            Trigger::Scan(s) => &s.envelope,
-            Trigger::Approval(a) => &a.envelope,
-        }
-    }
-
-    pub fn digest(&self) -> &str {
-        match self {
-            Trigger::Scan(s) => &s.digest,
-            Trigger::Approval(a) => &a.digest,
-        }
-    }
 }
 
 /// Checks an incoming event and normalises it. Anything not accepted is
@@ -361,20 +348,7 @@ fn parse_approval(head: Envelope, detail: &Value, expect: Expect<'_>) -> Result<
         ))
     })?;
     let repo = field(&head, "repository-name", d.repository_name)?;
-    // Operators may paste the ARN; accept it when it names the same repository here.
-    let repo_name = match Arn::parse(&repo) {
-        Some(arn) if arn.account == expect.account && arn.region == expect.region => {
-            arn.ecr_repository().unwrap_or(&repo).to_owned()
-        }
-        _ => repo.clone(),
-    };
-    if !valid_repository_name(&repo_name) {
-        return Err(Error::rejected(format!(
-            "{} event {} has repository-name {repo:?}, which is not a repository name",
-            head.detail_type, head.id
-        )));
-    }
-    check_repository(&head, &repo_name, expect)?;
+    check_repository(&head, &repo, expect)?;
     let digest = check_digest(&head, field(&head, "image-digest", d.image_digest)?)?;
     let tag = field(&head, "image-tag", d.image_tag)?;
     if !valid_tag(&tag) {
@@ -385,6 +359,12 @@ fn parse_approval(head: Envelope, detail: &Value, expect: Expect<'_>) -> Result<
     }
     let approved_by = human_text(&head, "approved-by", d.approved_by, 128)?;
     let reason = human_text(&head, "reason", d.reason, 1024)?;
+    if approved_by == APPROVER_PLACEHOLDER || reason == REASON_PLACEHOLDER {
+        return Err(Error::rejected(format!(
+            "{} event {} still has the placeholder approved-by or reason of the command in the notification; put your name and why the findings are acceptable",
+            head.detail_type, head.id
+        )));
+    }
     Ok(Trigger::Approval(Approval {
         envelope: head,
         digest,
@@ -515,10 +495,11 @@ mod tests {
         assert_eq!(a.tag, "v1.2.4");
         assert_eq!(a.approved_by, "jdoe");
         assert_eq!(a.digest, DIGEST);
+        // The rule matches the plain name only (contract section 5); an ARN is refused.
         let mut d = approval_detail();
         d["repository-name"] =
             json!("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend");
-        assert!(parse_trigger(&approval(d), expect()).is_ok());
+        assert!(parse_trigger(&approval(d), expect()).is_err());
     }
 
     #[test]
