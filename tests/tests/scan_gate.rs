@@ -226,6 +226,24 @@ async fn the_new_revision_keeps_every_field_of_the_running_one() {
             .as_str()
             .map(str::to_owned)
     );
+    // The logs are JSON lines, and no secret ARN or environment value of the task
+    // definition reaches them.
+    let logs = gate.logs();
+    assert!(logs.len() > 3, "{logs:?}");
+    for line in &logs {
+        assert!(
+            serde_json::from_str::<Value>(line).is_ok(),
+            "not a JSON log line: {line}"
+        );
+        for secret in [
+            "secretsmanager",
+            "stripe",
+            "SENTRY_SAMPLE_RATE",
+            "production",
+        ] {
+            assert!(!line.contains(secret), "{secret:?} in the logs: {line}");
+        }
+    }
     w.stop(gate).await;
 }
 
