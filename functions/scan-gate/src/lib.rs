@@ -375,9 +375,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             ),
         };
         let mut n = self
-            .note(EventType::DeployStarted, s, &summary)
-            .with_fact("Image tag", &candidate.tag)
-            .with_fact("Image digest", &candidate.digest)
+            .note(EventType::DeployStarted, s, &candidate.tag, &summary)
             .with_fact("Image", &candidate.image);
         n = match &revision {
             None => n.with_fact("Running revision", &previous).with_fact(
@@ -406,8 +404,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 .with_step(runbook::freeze(c, "manual rollback by YOUR_NAME"))
                 .with_step(runbook::roll_back(c, &previous));
         }
-        let n = self
-            .with_image_details(n, s, &candidate.tag, &reason)
+        let n = n
             .with_console(runbook::service_console(c))
             .with_detail("image", candidate.image.clone())
             .with_detail("task_definition", revision.as_ref().map(|r| r.arn.clone()))
@@ -415,15 +412,14 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_detail("deployment_id", deployment.clone())
             .with_detail("reused_revision", reused)
             .with_detail("dry_run", c.dry_run);
-        self.send(n).await?;
-
-        let mut o = self.outcome(Decision::Deployed, reason, s, Some(&candidate.tag));
+        let mut o = self
+            .finish(n, Decision::Deployed, reason, s, &candidate.tag)
+            .await?;
         o.image = Some(candidate.image.clone());
         o.task_definition = revision.map(|r| r.arn);
         o.previous_task_definition = Some(running.facts.arn.clone());
         o.reused_revision = reused;
         o.deployment_id = deployment;
-        o.notification = Some(EventType::DeployStarted.as_str());
         Ok(o)
     }
 
@@ -443,10 +439,9 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .note(
                 EventType::DeployBlocked,
                 s,
+                tag,
                 &format!("Deploy blocked: {tag} has {found}"),
             )
-            .with_fact("Image tag", tag)
-            .with_fact("Image digest", &s.digest)
             .with_fact("Blocking findings", &found)
             .with_fact("All findings", format!("{} ({})", s.counts, s.source))
             .with_fact("Policy", self.policy_line());
@@ -463,13 +458,8 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             )
             .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
             .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
-        let n = self
-            .with_image_details(n, s, tag, &reason)
-            .with_detail("findings", found);
-        self.send(n).await?;
-        let mut o = self.outcome(Decision::Blocked, reason, s, Some(tag));
-        o.notification = Some(EventType::DeployBlocked.as_str());
-        Ok(o)
+        let n = n.with_detail("findings", found);
+        self.finish(n, Decision::Blocked, reason, s, tag).await
     }
 
     async fn review(
@@ -489,24 +479,20 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .note(
                 EventType::DeployReviewRequired,
                 s,
+                tag,
                 &format!("Review required before deploying {tag}: {found}"),
             )
-            .with_fact("Image tag", tag)
-            .with_fact("Image digest", &s.digest)
             .with_fact("Findings to review", &found)
             .with_fact("All findings", format!("{} ({})", s.counts, s.source))
             .with_fact("Policy", self.policy_line())
             .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
             .with_step(approve.clone())
             .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
-        let n = self
-            .with_image_details(n, s, tag, &reason)
+        let n = n
             .with_detail("findings", found)
             .with_detail("approve_command", approve.command);
-        self.send(n).await?;
-        let mut o = self.outcome(Decision::ReviewRequired, reason, s, Some(tag));
-        o.notification = Some(EventType::DeployReviewRequired.as_str());
-        Ok(o)
+        self.finish(n, Decision::ReviewRequired, reason, s, tag)
+            .await
     }
 
     async fn frozen(&self, s: &Subject, tag: &str, why: &str) -> Result<Outcome, Error> {
@@ -519,10 +505,9 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .note(
                 EventType::DeployFrozen,
                 s,
+                tag,
                 &format!("Deploy held: {} is frozen, {tag} not deployed", c.service),
             )
-            .with_fact("Image tag", tag)
-            .with_fact("Image digest", &s.digest)
             .with_fact("Freeze", why)
             .with_fact("Findings", format!("{} ({})", s.counts, s.source))
             .with_step(runbook::show_freeze(c))
@@ -530,13 +515,8 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             .with_step(runbook::tail_logs(c))
             .with_step(runbook::unfreeze(c))
             .with_console(runbook::service_console(c));
-        let n = self
-            .with_image_details(n, s, tag, &reason)
-            .with_detail("freeze", why);
-        self.send(n).await?;
-        let mut o = self.outcome(Decision::Frozen, reason, s, Some(tag));
-        o.notification = Some(EventType::DeployFrozen.as_str());
-        Ok(o)
+        let n = n.with_detail("freeze", why);
+        self.finish(n, Decision::Frozen, reason, s, tag).await
     }
 
     async fn skipped(
@@ -582,24 +562,19 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             ),
         };
         let n = self
-            .note(EventType::DeploySkipped, s, &summary)
-            .with_fact("Image tag", tag)
-            .with_fact("Image digest", &candidate.digest)
+            .note(EventType::DeploySkipped, s, tag, &summary)
             .with_fact("Running revision", running.short())
             .with_fact("Running image", &running.image)
             .with_fact("Reason", &reason)
             .with_step(runbook::describe_deployments(c))
             .with_console(runbook::service_console(c));
-        let n = self
-            .with_image_details(n, s, tag, &reason)
+        let n = n
             .with_detail("image", candidate.image.clone())
             .with_detail("running_task_definition", running.arn.clone())
             .with_detail("deployed_by_this_event", by_this_event);
-        self.send(n).await?;
-        let mut o = self.outcome(Decision::Skipped, reason, s, Some(tag));
+        let mut o = self.finish(n, Decision::Skipped, reason, s, tag).await?;
         o.image = Some(candidate.image.clone());
         o.task_definition = Some(running.arn.clone());
-        o.notification = Some(EventType::DeploySkipped.as_str());
         Ok(o)
     }
 
@@ -614,7 +589,8 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         )
     }
 
-    fn note(&self, event_type: EventType, s: &Subject, summary: &str) -> Notification {
+    /// A notification about the subject image, with the facts every one shows.
+    fn note(&self, event_type: EventType, s: &Subject, tag: &str, summary: &str) -> Notification {
         let c = &self.cfg.common;
         let mut n = Notification::new(
             event_type,
@@ -624,7 +600,9 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             &s.event_id,
             dedup_key(c.environment, &c.service, &format!("image/{}", s.digest)),
         )
-        .with_fact("Repository", &self.cfg.repository);
+        .with_fact("Repository", &self.cfg.repository)
+        .with_fact("Image tag", tag)
+        .with_fact("Image digest", &s.digest);
         if let Some((who, why)) = &s.approval {
             n = n
                 .with_fact("Approved by", who)
@@ -657,7 +635,24 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         n
     }
 
-    async fn send(&self, n: Notification) -> Result<(), Error> {
+    /// Adds the details every notification carries, publishes it, and returns the
+    /// outcome that reports it.
+    async fn finish(
+        &self,
+        n: Notification,
+        decision: Decision,
+        reason: String,
+        s: &Subject,
+        tag: &str,
+    ) -> Result<Outcome, Error> {
+        let n = self.with_image_details(n, s, tag, &reason);
+        self.send(&n).await?;
+        let mut o = self.outcome(decision, reason, s, Some(tag));
+        o.notification = Some(n.event_type.as_str());
+        Ok(o)
+    }
+
+    async fn send(&self, n: &Notification) -> Result<(), Error> {
         let rendered = n.render(&self.topics);
         let id = self.publisher.publish(&rendered).await?;
         info!(event_type = n.event_type.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, "notified");
