@@ -143,6 +143,20 @@ fn prod_task_definition(revision: i32, image: &str) -> TaskDefinition {
         .build()
 }
 
+/// DescribeTaskDefinition of the running revision :7 (v1.2.3, by tag).
+fn running_revision() -> DescribeTaskDefinitionOutput {
+    DescribeTaskDefinitionOutput::builder()
+        .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
+        .build()
+}
+
+/// RegisterTaskDefinition's answer: revision :8 with the pinned image.
+fn registered_revision() -> RegisterTaskDefinitionOutput {
+    RegisterTaskDefinitionOutput::builder()
+        .task_definition(prod_task_definition(8, &pinned()))
+        .build()
+}
+
 fn td_tags() -> Vec<Tag> {
     vec![
         Tag::builder().key("application").value("menotime").build(),
@@ -348,16 +362,10 @@ async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
         .times(2)
         .output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed))
         .build();
-    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
-        DescribeTaskDefinitionOutput::builder()
-            .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
-            .build()
-    });
-    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_output(|| {
-        RegisterTaskDefinitionOutput::builder()
-            .task_definition(prod_task_definition(8, &pinned()))
-            .build()
-    });
+    let describe_latest =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(running_revision);
+    let register =
+        mock!(aws_sdk_ecs::Client::register_task_definition).then_output(registered_revision);
     let update = mock!(aws_sdk_ecs::Client::update_service)
         .sequence()
         .http_status(400, Some(THROTTLED.into()))
@@ -426,16 +434,10 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
     // First attempt.
     let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
         .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::Completed));
-    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(|| {
-        DescribeTaskDefinitionOutput::builder()
-            .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
-            .build()
-    });
-    let register = mock!(aws_sdk_ecs::Client::register_task_definition).then_output(|| {
-        RegisterTaskDefinitionOutput::builder()
-            .task_definition(prod_task_definition(8, &pinned()))
-            .build()
-    });
+    let describe_latest =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(running_revision);
+    let register =
+        mock!(aws_sdk_ecs::Client::register_task_definition).then_output(registered_revision);
     let update_fails = mock!(aws_sdk_ecs::Client::update_service)
         .sequence()
         .http_status(
@@ -490,11 +492,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         });
     let describe_running = mock!(aws_sdk_ecs::Client::describe_task_definition)
         .match_requests(|r| r.task_definition() == Some(td_arn(7).as_str()))
-        .then_output(|| {
-            DescribeTaskDefinitionOutput::builder()
-                .task_definition(prod_task_definition(7, &format!("{REGISTRY}:v1.2.3")))
-                .build()
-        });
+        .then_output(running_revision);
     let update = mock!(aws_sdk_ecs::Client::update_service)
         .match_requests(|r| r.task_definition() == Some(td_arn(8).as_str()))
         .then_output(|| UpdateServiceOutput::builder().build());
