@@ -93,6 +93,145 @@ pub struct ScanGateConfig {
     pub review_severities: BTreeSet<Severity>,
 }
 
+/// deploy-notifier's settings on top of [`CommonConfig`].
+#[derive(Clone, Debug)]
+pub struct NotifierConfig {
+    pub common: CommonConfig,
+    /// `FREEZE_ON_FAILURE`: tag the service `menotime:deploy-freeze` after a failed
+    /// deployment (default: true in prod, false elsewhere).
+    pub freeze_on_failure: bool,
+    /// Optional `CONTAINER_NAME`: whose image a page names; all containers' otherwise.
+    pub container: Option<String>,
+}
+
+/// offhours-scaler's settings on top of [`CommonConfig`].
+#[derive(Clone, Debug)]
+pub struct OffhoursConfig {
+    pub common: CommonConfig,
+    /// `OFFHOURS_MIN_CAPACITY`: the Application Auto Scaling minimum at night.
+    pub min_capacity: i32,
+    /// `OFFHOURS_DESIRED_COUNT`: the task count at night.
+    pub desired_count: i32,
+    /// Optional `OFFHOURS_NIGHT_HOURS`: how long a night lasts, for the estimated
+    /// saving in notifications (default 11: 20:00 to 07:00).
+    pub night_hours: f64,
+}
+
+impl Environment {
+    /// The fewest tasks this environment may ever run: prod is never below 1.
+    pub fn task_floor(self) -> i32 {
+        match self {
+            Environment::Prod => 1,
+            _ => 0,
+        }
+    }
+}
+
+impl NotifierConfig {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&Vars(process_env))
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, Error> {
+        let common = CommonConfig::from_vars(vars)?;
+        let freeze_on_failure = bool_var(
+            vars,
+            "FREEZE_ON_FAILURE",
+            common.environment == Environment::Prod,
+        )?;
+        let container = match vars.optional("CONTAINER_NAME") {
+            None => None,
+            Some(_) => Some(name_var(vars, "CONTAINER_NAME")?),
+        };
+        Ok(Self {
+            common,
+            freeze_on_failure,
+            container,
+        })
+    }
+}
+
+impl OffhoursConfig {
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_vars(&Vars(process_env))
+    }
+
+    pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, Error> {
+        let common = CommonConfig::from_vars(vars)?;
+        // The contract's defaults: prod 1, staging 1, dev 0.
+        let default = match common.environment {
+            Environment::Dev => 0,
+            Environment::Staging | Environment::Prod => 1,
+        };
+        let floor = common.environment.task_floor();
+        let count = |var: &'static str| -> Result<i32, Error> {
+            let v =
+                match vars.optional(var) {
+                    None => default,
+                    Some(raw) => raw.parse::<i32>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                        Error::Config {
+                            var,
+                            problem: format!(
+                                "must be a whole number of tasks (0 or more), not {raw:?}"
+                            ),
+                        }
+                    })?,
+                };
+            if v < floor {
+                return Err(Error::Config {
+                    var,
+                    problem: format!(
+                        "is {v}, but {} may never run fewer than {floor} task(s)",
+                        common.environment
+                    ),
+                });
+            }
+            Ok(v)
+        };
+        let min_capacity = count("OFFHOURS_MIN_CAPACITY")?;
+        let desired_count = count("OFFHOURS_DESIRED_COUNT")?;
+        if desired_count < min_capacity {
+            return Err(Error::Config {
+                var: "OFFHOURS_DESIRED_COUNT",
+                problem: format!(
+                    "is {desired_count}, below OFFHOURS_MIN_CAPACITY {min_capacity}; the autoscaler would raise it at once"
+                ),
+            });
+        }
+        let night_hours = match vars.optional("OFFHOURS_NIGHT_HOURS") {
+            None => 11.0,
+            Some(raw) => raw
+                .parse::<f64>()
+                .ok()
+                .filter(|h| (0.0..=24.0).contains(h))
+                .ok_or_else(|| Error::Config {
+                    var: "OFFHOURS_NIGHT_HOURS",
+                    problem: format!("must be a number of hours between 0 and 24, not {raw:?}"),
+                })?,
+        };
+        Ok(Self {
+            common,
+            min_capacity,
+            desired_count,
+            night_hours,
+        })
+    }
+}
+
+fn bool_var<F: Fn(&str) -> Option<String>>(
+    vars: &Vars<F>,
+    var: &'static str,
+    default: bool,
+) -> Result<bool, Error> {
+    match vars.optional(var) {
+        None => Ok(default),
+        Some(v) => parse_bool(&v).ok_or_else(|| Error::Config {
+            var,
+            problem: format!("must be true or false, not {v:?}"),
+        }),
+    }
+}
+
 /// Reads variables through `lookup` so tests can supply a map instead of the process
 /// environment.
 pub struct Vars<F: Fn(&str) -> Option<String>>(pub F);
@@ -144,13 +283,7 @@ impl CommonConfig {
                 ),
             });
         }
-        let dry_run = match vars.optional("DRY_RUN").as_deref() {
-            None => false,
-            Some(v) => parse_bool(v).ok_or_else(|| Error::Config {
-                var: "DRY_RUN",
-                problem: format!("must be true or false, not {v:?}"),
-            })?,
-        };
+        let dry_run = bool_var(vars, "DRY_RUN", false)?;
         let log_group = vars
             .optional("LOG_GROUP_NAME")
             .unwrap_or_else(|| format!("/aws/ecs/menotime-{environment}"));
@@ -406,6 +539,84 @@ mod tests {
         let line = load(&m).unwrap_err().to_string();
         assert!(line.contains("SERVICE_NAME"), "{line}");
         assert!(!line.contains('\n'));
+    }
+
+    fn vars<'a>(
+        map: &'a HashMap<&'static str, &'static str>,
+    ) -> Vars<impl Fn(&str) -> Option<String> + 'a> {
+        Vars(move |k: &str| map.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn notifier_freezes_by_default_in_prod_only() {
+        let mut m = base();
+        assert!(
+            NotifierConfig::from_vars(&vars(&m))
+                .unwrap()
+                .freeze_on_failure
+        );
+        m.insert("ENVIRONMENT", "staging");
+        assert!(
+            !NotifierConfig::from_vars(&vars(&m))
+                .unwrap()
+                .freeze_on_failure
+        );
+        m.insert("FREEZE_ON_FAILURE", "true");
+        assert!(
+            NotifierConfig::from_vars(&vars(&m))
+                .unwrap()
+                .freeze_on_failure
+        );
+        m.insert("FREEZE_ON_FAILURE", "sometimes");
+        assert!(matches!(
+            NotifierConfig::from_vars(&vars(&m)),
+            Err(Error::Config {
+                var: "FREEZE_ON_FAILURE",
+                ..
+            })
+        ));
+        m.remove("FREEZE_ON_FAILURE");
+        m.remove("CONTAINER_NAME");
+        assert_eq!(
+            NotifierConfig::from_vars(&vars(&m)).unwrap().container,
+            None
+        );
+    }
+
+    #[test]
+    fn offhours_defaults_and_the_prod_floor() {
+        let mut m = base();
+        let c = OffhoursConfig::from_vars(&vars(&m)).unwrap();
+        assert_eq!((c.min_capacity, c.desired_count), (1, 1));
+        assert_eq!(c.night_hours, 11.0);
+        m.insert("ENVIRONMENT", "dev");
+        let c = OffhoursConfig::from_vars(&vars(&m)).unwrap();
+        assert_eq!((c.min_capacity, c.desired_count), (0, 0));
+        m.insert("ENVIRONMENT", "prod");
+        for (var, value) in [
+            ("OFFHOURS_MIN_CAPACITY", "0"),
+            ("OFFHOURS_DESIRED_COUNT", "0"),
+            ("OFFHOURS_DESIRED_COUNT", "-1"),
+            ("OFFHOURS_DESIRED_COUNT", "two"),
+            ("OFFHOURS_NIGHT_HOURS", "25"),
+        ] {
+            let mut m = m.clone();
+            m.insert(var, value);
+            let got = OffhoursConfig::from_vars(&vars(&m));
+            match got {
+                Err(Error::Config { var: v, .. }) => assert_eq!(v, var, "{var}={value}"),
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+        m.insert("OFFHOURS_MIN_CAPACITY", "2");
+        m.insert("OFFHOURS_DESIRED_COUNT", "1");
+        assert!(matches!(
+            OffhoursConfig::from_vars(&vars(&m)),
+            Err(Error::Config {
+                var: "OFFHOURS_DESIRED_COUNT",
+                ..
+            })
+        ));
     }
 
     #[test]

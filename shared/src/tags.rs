@@ -8,6 +8,12 @@ pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
 /// On the service: `skip` makes the scaler leave the service alone. Set by an operator.
 pub const OFFHOURS: &str = "menotime:offhours";
 
+/// On the service: deploy-notifier's memory of a failed deployment's incident
+/// (see `domain::incident`).
+pub const DEPLOY_INCIDENT: &str = "menotime:deploy-incident";
+/// On the service: deploy-notifier's memory of an impairment incident.
+pub const SERVICE_INCIDENT: &str = "menotime:service-incident";
+
 /// On a revision: the human tag of the image (the image itself is pinned by digest).
 pub const IMAGE_TAG: &str = "menotime:image-tag";
 /// On a revision: when the scan that cleared the image completed (RFC 3339).

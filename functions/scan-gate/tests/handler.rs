@@ -149,11 +149,13 @@ impl EcsApi for FakeEcs {
                 id: "ecs-svc/1111".into(),
                 status: "PRIMARY".into(),
                 rollout_state: Some("IN_PROGRESS".into()),
+                ..Default::default()
             },
             DeploymentState {
                 id: "ecs-svc/0".into(),
                 status: "ACTIVE".into(),
                 rollout_state: Some("COMPLETED".into()),
+                ..Default::default()
             },
         ];
         Ok(Some("ecs-svc/1111".into()))
@@ -235,8 +237,10 @@ fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str
                         id: format!("ecs-svc/{i}"),
                         status: status.to_string(),
                         rollout_state: Some(rollout.to_string()),
+                        ..Default::default()
                     })
                     .collect(),
+                ..Default::default()
             },
             revisions: vec![
                 RevisionFacts {

@@ -8,7 +8,7 @@ use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField}
 
 use super::aws_error;
 use crate::arn::Arn;
-use crate::domain::deploy::{DeploymentState, RevisionFacts, ServiceState};
+use crate::domain::deploy::{DeploymentState, RevisionFacts, RevisionSummary, ServiceState};
 use crate::error::Error;
 
 /// A revision: the facts the decisions need, and the full document (`Doc`) a copy is
@@ -57,6 +57,45 @@ pub trait EcsApi {
         service: &str,
         task_definition: &str,
     ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+}
+
+/// The ECS calls of deploy-notifier and offhours-scaler: read the service, read a
+/// revision's summary, keep state in the service's tags, change its desired count.
+pub trait ServiceOps {
+    /// DescribeServices(include=[TAGS]).
+    fn describe_service(
+        &self,
+        cluster: &str,
+        service: &str,
+    ) -> impl Future<Output = Result<ServiceState, Error>> + Send;
+
+    /// DescribeTaskDefinition(include=[TAGS]) of an ARN or `family:revision`.
+    fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<RevisionSummary, Error>> + Send;
+
+    /// TagResource on the service: adds or overwrites `tags`, in one call.
+    fn tag_service(
+        &self,
+        service_arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// UntagResource on the service.
+    fn untag_service(
+        &self,
+        service_arn: &str,
+        keys: &[String],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// UpdateService(desiredCount) only: no new deployment, no other change.
+    fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
 /// [`EcsApi`] over the AWS SDK.
@@ -205,56 +244,68 @@ pub fn copy_with_image(
         .set_tags(Some(tags).filter(|t| !t.is_empty())))
 }
 
+/// DescribeServices(include=[TAGS]) of one ACTIVE service.
+async fn describe_service(
+    client: &aws_sdk_ecs::Client,
+    cluster: &str,
+    service: &str,
+) -> Result<ServiceState, Error> {
+    let out = client
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .include(ServiceField::Tags)
+        .send()
+        .await
+        .map_err(|e| aws_error("ecs:DescribeServices", e))?;
+    let Some(svc) = out
+        .services()
+        .iter()
+        .find(|s| s.service_name() == Some(service))
+    else {
+        let why = out
+            .failures()
+            .iter()
+            .filter_map(|f| f.reason())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(Error::Misconfigured(format!(
+            "ECS service {service} not found in cluster {cluster} ({}); check CLUSTER_NAME and SERVICE_NAME",
+            if why.is_empty() { "no reason given" } else { &why }
+        )));
+    };
+    let status = svc.status().unwrap_or_default().to_owned();
+    if status != "ACTIVE" {
+        return Err(Error::Misconfigured(format!(
+            "ECS service {service} in cluster {cluster} is {status}, not ACTIVE; nothing can be deployed to it"
+        )));
+    }
+    Ok(ServiceState {
+        arn: svc.service_arn().unwrap_or_default().to_owned(),
+        status,
+        task_definition: svc.task_definition().unwrap_or_default().to_owned(),
+        tags: tag_map(svc.tags()),
+        deployments: svc
+            .deployments()
+            .iter()
+            .map(|d| DeploymentState {
+                id: d.id().unwrap_or_default().to_owned(),
+                status: d.status().unwrap_or_default().to_owned(),
+                rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
+                task_definition: d.task_definition().unwrap_or_default().to_owned(),
+            })
+            .collect(),
+        desired_count: svc.desired_count(),
+        running_count: svc.running_count(),
+        pending_count: svc.pending_count(),
+    })
+}
+
 impl EcsApi for Ecs {
     type Doc = TaskDefinitionDoc;
 
     async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceState, Error> {
-        let out = self
-            .client
-            .describe_services()
-            .cluster(cluster)
-            .services(service)
-            .include(ServiceField::Tags)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs:DescribeServices", e))?;
-        let Some(svc) = out
-            .services()
-            .iter()
-            .find(|s| s.service_name() == Some(service))
-        else {
-            let why = out
-                .failures()
-                .iter()
-                .filter_map(|f| f.reason())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::Misconfigured(format!(
-                "ECS service {service} not found in cluster {cluster} ({}); check CLUSTER_NAME and SERVICE_NAME",
-                if why.is_empty() { "no reason given" } else { &why }
-            )));
-        };
-        let status = svc.status().unwrap_or_default().to_owned();
-        if status != "ACTIVE" {
-            return Err(Error::Misconfigured(format!(
-                "ECS service {service} in cluster {cluster} is {status}, not ACTIVE; nothing can be deployed to it"
-            )));
-        }
-        Ok(ServiceState {
-            arn: svc.service_arn().unwrap_or_default().to_owned(),
-            status,
-            task_definition: svc.task_definition().unwrap_or_default().to_owned(),
-            tags: tag_map(svc.tags()),
-            deployments: svc
-                .deployments()
-                .iter()
-                .map(|d| DeploymentState {
-                    id: d.id().unwrap_or_default().to_owned(),
-                    status: d.status().unwrap_or_default().to_owned(),
-                    rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
-                })
-                .collect(),
-        })
+        describe_service(&self.client, cluster, service).await
     }
 
     async fn describe_revision(
@@ -335,6 +386,108 @@ impl EcsApi for Ecs {
                 .and_then(|d| d.id())
                 .map(str::to_owned)
         }))
+    }
+}
+
+/// The summary of a task definition, for notifications.
+pub fn summary(td: &TaskDefinition, tags: &[Tag]) -> RevisionSummary {
+    let arn = td.task_definition_arn().unwrap_or_default().to_owned();
+    let (family, revision) = Arn::parse(&arn)
+        .as_ref()
+        .and_then(|a| a.task_definition().map(|(f, r)| (f.to_owned(), r)))
+        .unwrap_or_else(|| {
+            (
+                td.family().unwrap_or_default().to_owned(),
+                u32::try_from(td.revision()).unwrap_or(0),
+            )
+        });
+    RevisionSummary {
+        arn,
+        family,
+        revision,
+        images: td
+            .container_definitions()
+            .iter()
+            .map(|c| {
+                (
+                    c.name().unwrap_or_default().to_owned(),
+                    c.image().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        cpu: td.cpu().map(str::to_owned),
+        memory: td.memory().map(str::to_owned),
+        tags: tag_map(tags),
+    }
+}
+
+impl ServiceOps for Ecs {
+    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceState, Error> {
+        describe_service(&self.client, cluster, service).await
+    }
+
+    async fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> Result<RevisionSummary, Error> {
+        let out = self
+            .client
+            .describe_task_definition()
+            .task_definition(task_definition)
+            .include(TaskDefinitionField::Tags)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:DescribeTaskDefinition", e))?;
+        let td = out.task_definition().ok_or_else(|| Error::Aws {
+            operation: "ecs:DescribeTaskDefinition",
+            message: format!("no task definition returned for {task_definition}"),
+            advice: "Check that the revision still exists",
+            retry: crate::error::Retry::Never,
+        })?;
+        Ok(summary(td, out.tags()))
+    }
+
+    async fn tag_service(&self, service_arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
+        self.client
+            .tag_resource()
+            .resource_arn(service_arn)
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:TagResource", e))?;
+        Ok(())
+    }
+
+    async fn untag_service(&self, service_arn: &str, keys: &[String]) -> Result<(), Error> {
+        self.client
+            .untag_resource()
+            .resource_arn(service_arn)
+            .set_tag_keys(Some(keys.to_vec()))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:UntagResource", e))?;
+        Ok(())
+    }
+
+    async fn set_desired_count(
+        &self,
+        cluster: &str,
+        service: &str,
+        desired: i32,
+    ) -> Result<(), Error> {
+        self.client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .desired_count(desired)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:UpdateService", e))?;
+        Ok(())
     }
 }
 

@@ -10,7 +10,7 @@ use super::image::{compare_releases, release_version, ImageRef};
 use crate::tags;
 
 /// The ECS service as DescribeServices(include=[TAGS]) shows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceState {
     pub arn: String,
     pub status: String,
@@ -18,15 +18,26 @@ pub struct ServiceState {
     pub task_definition: String,
     pub tags: BTreeMap<String, String>,
     pub deployments: Vec<DeploymentState>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeploymentState {
     pub id: String,
     /// PRIMARY, ACTIVE or INACTIVE.
     pub status: String,
     /// IN_PROGRESS, COMPLETED or FAILED, when ECS reports it.
     pub rollout_state: Option<String>,
+    /// The revision this deployment runs.
+    pub task_definition: String,
+}
+
+impl ServiceState {
+    pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
 }
 
 /// What matters of a task-definition revision.
@@ -65,6 +76,53 @@ impl RevisionFacts {
             .get(tags::SCANNED_AT)
             .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
             .map(|t| t.with_timezone(&Utc))
+    }
+}
+
+/// A revision as notifications show it, whatever container matters: every
+/// container's image, the task size, and the revision's tags.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RevisionSummary {
+    pub arn: String,
+    pub family: String,
+    pub revision: u32,
+    /// (container name, image) in the order of the task definition.
+    pub images: Vec<(String, String)>,
+    /// Task-level CPU units and memory (MiB), as ECS reports them (strings).
+    pub cpu: Option<String>,
+    pub memory: Option<String>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl RevisionSummary {
+    /// `family:revision`
+    pub fn short(&self) -> String {
+        format!("{}:{}", self.family, self.revision)
+    }
+
+    /// `menotime-backend=...backend:v1.2.3, sidecar=...`: every container's image, or
+    /// only `container`'s when it is named and present.
+    pub fn image_line(&self, container: Option<&str>) -> String {
+        let chosen: Vec<&(String, String)> = match container {
+            Some(c) if self.images.iter().any(|(n, _)| n == c) => {
+                self.images.iter().filter(|(n, _)| n == c).collect()
+            }
+            _ => self.images.iter().collect(),
+        };
+        match chosen.as_slice() {
+            [] => "(no container images)".to_owned(),
+            [(_, image)] => image.clone(),
+            many => many
+                .iter()
+                .map(|(n, i)| format!("{n}={i}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+    }
+
+    /// The human tag scan-gate recorded on the revision, if scan-gate made it.
+    pub fn image_tag(&self) -> Option<&str> {
+        self.tags.get(tags::IMAGE_TAG).map(String::as_str)
     }
 }
 
@@ -269,8 +327,10 @@ mod tests {
                     id: format!("ecs-svc/{i}"),
                     status: status.to_string(),
                     rollout_state: rollout.map(str::to_owned),
+                    ..Default::default()
                 })
                 .collect(),
+            ..Default::default()
         }
     }
 

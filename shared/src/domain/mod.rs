@@ -1,7 +1,10 @@
 //! Decisions as pure functions over plain types. Nothing here knows the AWS SDK.
 
 pub mod deploy;
+pub mod ecs_event;
 pub mod image;
+pub mod incident;
+pub mod offhours;
 pub mod policy;
 pub mod routing;
 pub mod scan;

@@ -121,6 +121,16 @@ enum Kind {
 }
 
 fn check_envelope(e: &EventBridgeEvent<Value>, expect: Expect<'_>) -> Result<Envelope, Error> {
+    accept_envelope(e, expect.account, expect.region)
+}
+
+/// The envelope checks every function makes: an id, a time, and the function's own
+/// account and region (events from elsewhere are refused).
+pub(crate) fn accept_envelope(
+    e: &EventBridgeEvent<Value>,
+    own_account: &str,
+    own_region: &str,
+) -> Result<Envelope, Error> {
     let what = &e.detail_type;
     let id =
         e.id.clone()
@@ -130,20 +140,18 @@ fn check_envelope(e: &EventBridgeEvent<Value>, expect: Expect<'_>) -> Result<Env
         .account
         .as_deref()
         .ok_or_else(|| Error::rejected(format!("{what} event {id} has no account")))?;
-    if account != expect.account {
+    if account != own_account {
         return Err(Error::rejected(format!(
-            "{what} event {id} comes from account {account}, but this function serves account {}; events from other accounts are refused",
-            expect.account
+            "{what} event {id} comes from account {account}, but this function serves account {own_account}; events from other accounts are refused"
         )));
     }
     let region = e
         .region
         .as_deref()
         .ok_or_else(|| Error::rejected(format!("{what} event {id} has no region")))?;
-    if region != expect.region {
+    if region != own_region {
         return Err(Error::rejected(format!(
-            "{what} event {id} comes from region {region}, but this function serves {}; events from other regions are refused",
-            expect.region
+            "{what} event {id} comes from region {region}, but this function serves {own_region}; events from other regions are refused"
         )));
     }
     let time = e
