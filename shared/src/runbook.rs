@@ -100,6 +100,50 @@ pub fn show_freeze(c: &CommonConfig) -> Step {
     )
 }
 
+/// The service's recent events: why tasks cannot start or be placed.
+pub fn service_events(c: &CommonConfig) -> Step {
+    Step::new(
+        "See why ECS cannot run the tasks (the service's latest events)",
+        format!(
+            "aws ecs describe-services --region {} --cluster {} --services {} --query 'services[0].events[:10]'",
+            c.region, c.cluster, c.service
+        ),
+    )
+}
+
+/// A stopped task's details (ECS keeps stopped tasks for about an hour).
+pub fn describe_task(c: &CommonConfig, task_id: &str) -> Step {
+    Step::new(
+        "See the stopped task (kept by ECS for about an hour)",
+        format!(
+            "aws ecs describe-tasks --region {} --cluster {} --tasks {task_id}",
+            c.region, c.cluster
+        ),
+    )
+}
+
+/// The manual's third fix for high memory usage: find the OutOfMemory messages.
+pub fn oom_logs(c: &CommonConfig) -> Step {
+    Step::new(
+        "Find the OutOfMemory messages in the containers' logs",
+        format!(
+            "aws logs tail {} --region {} --since 2h --filter-pattern OutOfMemory",
+            c.log_group, c.region
+        ),
+    )
+}
+
+/// The manual's way to find the previous revision of a family.
+pub fn list_revisions(c: &CommonConfig, family: &str) -> Step {
+    Step::new(
+        "Find the previous revision",
+        format!(
+            "aws ecs list-task-definitions --region {} --family-prefix {family} --sort DESCENDING --max-items 5",
+            c.region
+        ),
+    )
+}
+
 pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
     Step::new(
         "Read the scan findings",

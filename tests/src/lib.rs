@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod moto;
+pub mod offhours;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};
@@ -28,8 +29,9 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// scan-gate's environment for one of the seeded environments (contract §2).
-pub fn scan_gate_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
+/// The variables every function needs (contract §2) for one of the seeded
+/// environments, pointed at moto.
+pub fn common_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
     let e = seed.env(env);
     let mut vars = moto.aws_env();
     vars.extend(
@@ -39,12 +41,27 @@ pub fn scan_gate_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String
             ("SERVICE_NAME", &e.service),
             ("NOTIFY_TOPIC_ARN", &e.notify_topic_arn),
             ("ONCALL_TOPIC_ARN", &e.oncall_topic_arn),
-            ("REPOSITORY_NAME", &seed.repository),
-            ("CONTAINER_NAME", &e.container),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned())),
     );
+    vars
+}
+
+/// scan-gate's environment for one of the seeded environments (contract §2).
+pub fn scan_gate_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
+    let e = seed.env(env);
+    let mut vars = common_env(moto, seed, env);
+    vars.push(("REPOSITORY_NAME".into(), seed.repository.clone()));
+    vars.push(("CONTAINER_NAME".into(), e.container.clone()));
+    vars
+}
+
+/// deploy-notifier's environment for one of the seeded environments.
+pub fn notifier_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
+    let e = seed.env(env);
+    let mut vars = common_env(moto, seed, env);
+    vars.push(("CONTAINER_NAME".into(), e.container.clone()));
     vars
 }
 

@@ -209,6 +209,33 @@ pub fn on_alarm(
     Alarm::Page { marker, freeze }
 }
 
+/// The revision to roll back to after `failed` failed: the one the circuit breaker
+/// rolls back to, else another live deployment's, else what the service runs now if it
+/// differs; `None` when ECS shows nothing else (then the manual's
+/// `list-task-definitions` finds it).
+pub fn previous_revision(
+    service: &ServiceState,
+    failed: Option<&str>,
+    rollback_to: Option<&str>,
+) -> Option<String> {
+    let other = |td: &str| !td.is_empty() && Some(td) != failed;
+    rollback_to
+        .and_then(|id| service.deployment(id))
+        .map(|d| d.task_definition.as_str())
+        .filter(|td| other(td))
+        .or_else(|| {
+            let mut live: Vec<_> = service
+                .deployments
+                .iter()
+                .filter(|d| other(&d.task_definition))
+                .collect();
+            live.sort_by_key(|d| d.status != "PRIMARY");
+            live.first().map(|d| d.task_definition.as_str())
+        })
+        .or_else(|| Some(service.task_definition.as_str()).filter(|td| other(td)))
+        .map(str::to_owned)
+}
+
 /// The freeze tag's value: which deployment failed, when, and why.
 pub fn freeze_value(ev: &DeploymentEvent) -> String {
     tags::value(&format!(
@@ -680,6 +707,39 @@ mod tests {
             on_completed(&completed, &s, Some(&open), "r6", false),
             Completion::Info { note: None }
         );
+    }
+
+    #[test]
+    fn the_previous_revision_comes_from_what_ecs_shows() {
+        let td = |n: u32| format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}");
+        let d = |id: &str, status: &str, n: u32| DeploymentState {
+            id: id.into(),
+            status: status.into(),
+            rollout_state: None,
+            task_definition: td(n),
+        };
+        // During a circuit-breaker rollback: the rollback's target.
+        let s = ServiceState {
+            task_definition: td(47),
+            deployments: vec![d("ecs-svc/2", "PRIMARY", 47), d("ecs-svc/1", "ACTIVE", 48), d("ecs-svc/0", "ACTIVE", 46)],
+            ..Default::default()
+        };
+        assert_eq!(previous_revision(&s, Some(&td(48)), Some("ecs-svc/0")), Some(td(46)));
+        // No target named: the PRIMARY one that is not the failed revision.
+        assert_eq!(previous_revision(&s, Some(&td(48)), None), Some(td(47)));
+        // Only the failed deployment listed: what the service runs, if different.
+        let s = ServiceState {
+            task_definition: td(47),
+            deployments: vec![d("ecs-svc/1", "PRIMARY", 48)],
+            ..Default::default()
+        };
+        assert_eq!(previous_revision(&s, Some(&td(48)), None), Some(td(47)));
+        let s = ServiceState {
+            task_definition: td(48),
+            deployments: vec![d("ecs-svc/1", "PRIMARY", 48)],
+            ..Default::default()
+        };
+        assert_eq!(previous_revision(&s, Some(&td(48)), None), None);
     }
 
     #[test]

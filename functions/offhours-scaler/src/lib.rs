@@ -1,0 +1,1 @@
+//! offhours-scaler: under construction.
