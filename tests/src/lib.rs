@@ -190,6 +190,50 @@ impl Aws {
             .expect("tag-resource");
     }
 
+    pub async fn untag_service(&self, env: &SeedEnv, key: &str) {
+        self.ecs
+            .untag_resource()
+            .resource_arn(&env.service_arn)
+            .tag_keys(key)
+            .send()
+            .await
+            .expect("untag-resource");
+    }
+
+    /// One tag of the service, if set.
+    pub async fn service_tag(&self, env: &SeedEnv, key: &str) -> Option<String> {
+        self.service(env)
+            .await
+            .tags
+            .into_iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The service's deployments as ECS lists them: (id, rollout state).
+    pub async fn deployments(&self, env: &SeedEnv) -> Vec<(String, String)> {
+        let out = self
+            .ecs
+            .describe_services()
+            .cluster(&env.cluster)
+            .services(&env.service)
+            .send()
+            .await
+            .expect("describe-services");
+        out.services()[0]
+            .deployments()
+            .iter()
+            .map(|d| {
+                (
+                    d.id().unwrap_or_default().to_owned(),
+                    d.rollout_state()
+                        .map(|r| r.as_str().to_owned())
+                        .unwrap_or_default(),
+                )
+            })
+            .collect()
+    }
+
     /// Takes every message waiting in `queue_url` (SNS → SQS envelopes).
     pub async fn drain(&self, queue_url: &str) -> Vec<Delivered> {
         let mut out = Vec::new();

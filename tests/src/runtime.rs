@@ -272,12 +272,24 @@ impl Function {
 
     /// Invokes the function with `event` and waits for its response or error.
     pub async fn invoke(&mut self, event: &Value) -> Invocation {
+        let id = self.next_request_id();
+        self.invoke_as(&id, event).await
+    }
+
+    /// A fresh request id, as Lambda gives every new invocation.
+    pub fn next_request_id(&mut self) -> String {
         self.next_id += 1;
-        let id = format!(
+        format!(
             "{:08x}-0000-4000-8000-{:012x}",
             std::process::id(),
             self.next_id
-        );
+        )
+    }
+
+    /// Invokes with a given request id: what Lambda does when it retries a failed
+    /// asynchronous invocation (same event, same request id).
+    pub async fn invoke_as(&mut self, request_id: &str, event: &Value) -> Invocation {
+        let id = request_id.to_owned();
         let (tx, rx) = oneshot::channel();
         self.host.pending.lock().unwrap().insert(id.clone(), tx);
         self.host

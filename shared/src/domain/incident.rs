@@ -711,7 +711,9 @@ mod tests {
 
     #[test]
     fn the_previous_revision_comes_from_what_ecs_shows() {
-        let td = |n: u32| format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}");
+        let td = |n: u32| {
+            format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}")
+        };
         let d = |id: &str, status: &str, n: u32| DeploymentState {
             id: id.into(),
             status: status.into(),
@@ -721,10 +723,17 @@ mod tests {
         // During a circuit-breaker rollback: the rollback's target.
         let s = ServiceState {
             task_definition: td(47),
-            deployments: vec![d("ecs-svc/2", "PRIMARY", 47), d("ecs-svc/1", "ACTIVE", 48), d("ecs-svc/0", "ACTIVE", 46)],
+            deployments: vec![
+                d("ecs-svc/2", "PRIMARY", 47),
+                d("ecs-svc/1", "ACTIVE", 48),
+                d("ecs-svc/0", "ACTIVE", 46),
+            ],
             ..Default::default()
         };
-        assert_eq!(previous_revision(&s, Some(&td(48)), Some("ecs-svc/0")), Some(td(46)));
+        assert_eq!(
+            previous_revision(&s, Some(&td(48)), Some("ecs-svc/0")),
+            Some(td(46))
+        );
         // No target named: the PRIMARY one that is not the failed revision.
         assert_eq!(previous_revision(&s, Some(&td(48)), None), Some(td(47)));
         // Only the failed deployment listed: what the service runs, if different.

@@ -1,0 +1,827 @@
+//! deploy-notifier's handler over fakes: every event kind, every decision, the calls
+//! each one costs, and the faults that must neither lose nor double a page.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use deploy_notifier::{Decision, DeployNotifier, Outcome};
+use menotime_shared::aws::ecs::ServiceOps;
+use menotime_shared::config::{CommonConfig, Environment, NotifierConfig};
+use menotime_shared::domain::deploy::{DeploymentState, RevisionSummary, ServiceState};
+use menotime_shared::domain::incident::Marker;
+use menotime_shared::notify::{Publisher, Rendered};
+use menotime_shared::{tags, Error, Retry};
+
+const ACCOUNT: &str = "123456789012";
+const DEPLOYMENT: &str = "ecs-svc/4231880795355584839";
+const ROLLBACK_TO: &str = "ecs-svc/6177963417134325488";
+
+type Calls = Arc<Mutex<Vec<String>>>;
+
+fn td(n: u32) -> String {
+    format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/menotime-backend-prod:{n}")
+}
+
+#[derive(Clone)]
+struct FakeEcs {
+    service: Arc<Mutex<ServiceState>>,
+    revisions: HashMap<String, RevisionSummary>,
+    calls: Calls,
+    /// Operations that fail (every time) with a transient error.
+    failing: Arc<Mutex<Vec<&'static str>>>,
+}
+
+fn transient(op: &'static str) -> Error {
+    Error::Aws {
+        operation: op,
+        message: "injected fault".into(),
+        advice: "transient",
+        retry: Retry::Later,
+    }
+}
+
+impl FakeEcs {
+    fn call(&self, op: &'static str) -> Result<(), Error> {
+        self.calls.lock().unwrap().push(op.to_owned());
+        if self.failing.lock().unwrap().contains(&op) {
+            return Err(transient(op));
+        }
+        Ok(())
+    }
+}
+
+impl ServiceOps for FakeEcs {
+    async fn describe_service(&self, _: &str, _: &str) -> Result<ServiceState, Error> {
+        self.call("DescribeServices")?;
+        Ok(self.service.lock().unwrap().clone())
+    }
+
+    async fn describe_task_definition(&self, td: &str) -> Result<RevisionSummary, Error> {
+        self.call("DescribeTaskDefinition")?;
+        self.revisions
+            .get(td)
+            .cloned()
+            .ok_or_else(|| Error::Misconfigured(format!("no {td}")))
+    }
+
+    async fn tag_service(&self, _: &str, new: &[(String, String)]) -> Result<(), Error> {
+        self.call("TagResource")?;
+        let mut s = self.service.lock().unwrap();
+        for (k, v) in new {
+            s.tags.insert(k.clone(), v.clone());
+        }
+        Ok(())
+    }
+
+    async fn untag_service(&self, _: &str, keys: &[String]) -> Result<(), Error> {
+        self.call("UntagResource")?;
+        let mut s = self.service.lock().unwrap();
+        for k in keys {
+            s.tags.remove(k);
+        }
+        Ok(())
+    }
+
+    async fn set_desired_count(&self, _: &str, _: &str, _: i32) -> Result<(), Error> {
+        self.call("UpdateService")
+    }
+}
+
+#[derive(Clone, Default)]
+struct FakeSns {
+    sent: Arc<Mutex<Vec<Rendered>>>,
+    calls: Calls,
+    failing: Arc<Mutex<bool>>,
+}
+
+impl Publisher for FakeSns {
+    async fn publish(&self, m: &Rendered) -> Result<String, Error> {
+        self.calls.lock().unwrap().push("Publish".into());
+        if *self.failing.lock().unwrap() {
+            return Err(transient("sns:Publish"));
+        }
+        let mut sent = self.sent.lock().unwrap();
+        sent.push(m.clone());
+        Ok(format!("msg-{}", sent.len()))
+    }
+}
+
+struct Rig {
+    notifier: DeployNotifier<FakeEcs, FakeSns>,
+    ecs: FakeEcs,
+    sns: FakeSns,
+    calls: Calls,
+}
+
+impl Rig {
+    fn new(env: Environment) -> Rig {
+        Rig::with(env, |_| {})
+    }
+
+    fn with(env: Environment, tweak: impl FnOnce(&mut NotifierConfig)) -> Rig {
+        let calls: Calls = Arc::default();
+        let service = ServiceState {
+            arn: format!(
+                "arn:aws:ecs:us-west-1:{ACCOUNT}:service/menotime-{env}-cluster/menotime-{env}-service"
+            ),
+            status: "ACTIVE".into(),
+            task_definition: td(47),
+            tags: BTreeMap::new(),
+            // During a circuit-breaker rollback: the rollback is PRIMARY, the failed
+            // deployment still ACTIVE.
+            deployments: vec![
+                DeploymentState {
+                    id: ROLLBACK_TO.into(),
+                    status: "PRIMARY".into(),
+                    rollout_state: Some("IN_PROGRESS".into()),
+                    task_definition: td(47),
+                },
+                DeploymentState {
+                    id: DEPLOYMENT.into(),
+                    status: "ACTIVE".into(),
+                    rollout_state: Some("FAILED".into()),
+                    task_definition: td(48),
+                },
+            ],
+            desired_count: 2,
+            running_count: 1,
+            pending_count: 1,
+        };
+        let revisions = HashMap::from([(
+            td(48),
+            RevisionSummary {
+                arn: td(48),
+                family: "menotime-backend-prod".into(),
+                revision: 48,
+                images: vec![(
+                    "menotime-backend".into(),
+                    format!(
+                        "{ACCOUNT}.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:{}",
+                        "ab".repeat(32)
+                    ),
+                )],
+                cpu: Some("1024".into()),
+                memory: Some("2048".into()),
+                tags: BTreeMap::from([(tags::IMAGE_TAG.to_owned(), "v1.2.4".to_owned())]),
+            },
+        )]);
+        let ecs = FakeEcs {
+            service: Arc::new(Mutex::new(service)),
+            revisions,
+            calls: calls.clone(),
+            failing: Arc::default(),
+        };
+        let sns = FakeSns {
+            calls: calls.clone(),
+            ..Default::default()
+        };
+        let mut cfg = NotifierConfig {
+            common: CommonConfig {
+                environment: env,
+                region: "us-west-1".into(),
+                account: ACCOUNT.into(),
+                cluster: format!("menotime-{env}-cluster"),
+                service: format!("menotime-{env}-service"),
+                notify_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-{env}-notify"),
+                oncall_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-{env}-oncall"),
+                dry_run: false,
+                log_group: format!("/aws/ecs/menotime-{env}"),
+            },
+            freeze_on_failure: env == Environment::Prod,
+            container: Some("menotime-backend".into()),
+        };
+        tweak(&mut cfg);
+        Rig {
+            notifier: DeployNotifier::new(cfg, ecs.clone(), sns.clone()),
+            ecs,
+            sns,
+            calls,
+        }
+    }
+
+    async fn handle(&self, event: Value, request: &str) -> Result<Outcome, Error> {
+        self.calls.lock().unwrap().clear();
+        self.notifier.handle(event, request).await
+    }
+
+    fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+
+    fn sent(&self) -> Vec<Rendered> {
+        self.sns.sent.lock().unwrap().clone()
+    }
+
+    fn take_sent(&self) -> Vec<Rendered> {
+        std::mem::take(&mut *self.sns.sent.lock().unwrap())
+    }
+
+    fn tag(&self, key: &str) -> Option<String> {
+        self.ecs.service.lock().unwrap().tags.get(key).cloned()
+    }
+
+    fn remove_tag(&self, key: &str) {
+        self.ecs.service.lock().unwrap().tags.remove(key);
+    }
+}
+
+fn reference(name: &str) -> Value {
+    let path = format!(
+        "{}/../../shared/fixtures/reference/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// A reference event moved to `env` (the references are prod's).
+fn ev(name: &str, env: Environment) -> Value {
+    let text = reference(name)
+        .to_string()
+        .replace("menotime-prod-", &format!("menotime-{env}-"));
+    let mut v: Value = serde_json::from_str(&text).unwrap();
+    if name == "ecs-task-stopped" {
+        v["detail"]["group"] = json!(format!("service:menotime-{env}-service"));
+    }
+    v
+}
+
+fn payload(r: &Rendered) -> Value {
+    let m: Value = serde_json::from_str(&r.message).unwrap();
+    serde_json::from_str(m["sqs"].as_str().unwrap()).unwrap()
+}
+
+fn text(r: &Rendered) -> String {
+    let m: Value = serde_json::from_str(&r.message).unwrap();
+    m["default"].as_str().unwrap().to_owned()
+}
+
+fn is_oncall(r: &Rendered) -> bool {
+    r.topic_arn.ends_with("-oncall")
+}
+
+const PROD: Environment = Environment::Prod;
+
+#[tokio::test]
+async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
+    let rig = Rig::new(PROD);
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+    assert!(o.froze);
+    assert_eq!(
+        rig.calls(),
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "TagResource",
+            "Publish"
+        ]
+    );
+    let sent = rig.sent();
+    assert_eq!(sent.len(), 1);
+    let page = &sent[0];
+    assert!(is_oncall(page));
+    assert_eq!(
+        page.subject,
+        "[PROD] Deployment failed: menotime-prod-service"
+    );
+    let p = payload(page);
+    assert_eq!(p["event_type"], "deploy.failed");
+    assert_eq!(p["severity"], "critical");
+    assert_eq!(p["action"], "trigger");
+    assert_eq!(
+        p["dedup_key"],
+        "menotime/prod/menotime-prod-service/deployment"
+    );
+    assert_eq!(p["details"]["deployment_id"], DEPLOYMENT);
+    assert_eq!(p["details"]["previous_task_definition"], td(47));
+    assert_eq!(p["details"]["failed_task_definition"], td(48));
+    assert_eq!(p["details"]["image_tag"], "v1.2.4");
+    assert_eq!(p["details"]["frozen"], true);
+    let t = text(page);
+    for needle in [
+        "ECS deployment circuit breaker: task failed to start.",
+        "Failed revision:",
+        "menotime-backend-prod:48",
+        "menotime/backend@sha256:abab",
+        "Image tag:",
+        "v1.2.4",
+        "Previous revision:",
+        "1 running of 2 desired, 1 pending",
+        "FROZEN (menotime:deploy-freeze)",
+        "aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service",
+        "aws logs tail /aws/ecs/menotime-prod",
+        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47",
+        "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze",
+        "Console: https://us-west-1.console.aws.amazon.com/ecs/v2/clusters/menotime-prod-cluster/services/menotime-prod-service/deployments",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    let freeze = rig.tag(tags::DEPLOY_FREEZE).unwrap();
+    assert!(
+        freeze.starts_with(&format!(
+            "deployment {DEPLOYMENT} failed at 2025-06-02T18:00:59Z"
+        )),
+        "{freeze}"
+    );
+    let marker = Marker::parse(&rig.tag(tags::DEPLOY_INCIDENT).unwrap()).unwrap();
+    assert!(marker.open);
+    assert_eq!(marker.request, "req-1");
+
+    // EventBridge delivers the same event again: one read, nothing sent.
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Duplicate);
+    assert_eq!(rig.calls(), ["DescribeServices"]);
+    assert_eq!(rig.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn the_rollback_joins_the_same_incident_without_a_second_freeze() {
+    let rig = Rig::new(PROD);
+    rig.handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    let freeze = rig.tag(tags::DEPLOY_FREEZE);
+    let o = rig
+        .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+    assert!(!o.froze);
+    assert_eq!(rig.tag(tags::DEPLOY_FREEZE), freeze);
+    let sent = rig.sent();
+    let (failed, rollback) = (payload(&sent[0]), payload(&sent[1]));
+    assert_eq!(rollback["event_type"], "deploy.rollback");
+    assert_eq!(rollback["action"], "trigger");
+    assert_eq!(rollback["dedup_key"], failed["dedup_key"]);
+    assert_eq!(rollback["details"]["rollback_to_deployment"], ROLLBACK_TO);
+    assert_eq!(
+        sent[1].subject,
+        "[PROD] Circuit breaker rolling back menotime-prod-service"
+    );
+    // ...and its duplicate is silent too.
+    let o = rig
+        .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-3")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Duplicate);
+    assert_eq!(rig.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
+    let rig = Rig::new(PROD);
+    *rig.sns.failing.lock().unwrap() = true;
+    let err = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    // The freeze and the marker were written before the publish.
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+    assert!(rig.tag(tags::DEPLOY_INCIDENT).is_some());
+    // A second delivery meanwhile (another request) stays silent...
+    *rig.sns.failing.lock().unwrap() = false;
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Duplicate);
+    assert!(rig.sent().is_empty());
+    // ...and Lambda's retry of the failed request (same request id) sends the page.
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+    assert!(o.resent);
+    assert_eq!(
+        rig.calls(),
+        ["DescribeServices", "DescribeTaskDefinition", "Publish"],
+        "no second TagResource"
+    );
+    assert_eq!(rig.sent().len(), 1);
+    assert!(text(&rig.sent()[0]).contains("already frozen"));
+}
+
+#[tokio::test]
+async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
+    let rig = Rig::new(PROD);
+    rig.ecs.failing.lock().unwrap().push("TagResource");
+    let err = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry(), Retry::Later, "Lambda retries the freeze");
+    let sent = rig.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(text(&sent[0]).contains("NOT FROZEN: recording the incident failed"));
+    assert_eq!(payload(&sent[0])["details"]["frozen"], false);
+    // The describe of the image failing does not stop the page either.
+    let rig = Rig::new(PROD);
+    rig.ecs
+        .failing
+        .lock()
+        .unwrap()
+        .push("DescribeTaskDefinition");
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+}
+
+#[tokio::test]
+async fn outside_prod_a_failure_notifies_the_team_and_freezes_only_when_asked() {
+    for env in [Environment::Dev, Environment::Staging] {
+        let rig = Rig::new(env);
+        let o = rig
+            .handle(ev("ecs-deployment-failed", env), "req-1")
+            .await
+            .unwrap();
+        assert_eq!(o.outcome, Decision::Notified);
+        assert!(!o.froze);
+        let sent = rig.sent();
+        assert!(!is_oncall(&sent[0]));
+        assert_eq!(payload(&sent[0])["severity"], "warning");
+        assert_eq!(payload(&sent[0])["action"], "notify");
+        assert!(text(&sent[0]).contains("not frozen (FREEZE_ON_FAILURE=false)"));
+        assert_eq!(rig.tag(tags::DEPLOY_FREEZE), None);
+        // Duplicates are recognised outside prod too.
+        let o = rig
+            .handle(ev("ecs-deployment-failed", env), "req-2")
+            .await
+            .unwrap();
+        assert_eq!(o.outcome, Decision::Duplicate);
+    }
+    let rig = Rig::with(Environment::Staging, |c| c.freeze_on_failure = true);
+    let o = rig
+        .handle(ev("ecs-deployment-failed", Environment::Staging), "req-1")
+        .await
+        .unwrap();
+    assert!(o.froze);
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+}
+
+#[tokio::test]
+async fn completion_resolves_the_page_only_after_the_freeze_is_lifted() {
+    let rig = Rig::new(PROD);
+    rig.handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    rig.take_sent();
+    // The rollback completes while the service is frozen: the team hears, the page stays.
+    let mut done = ev("ecs-deployment-completed", PROD);
+    done["detail"]["deploymentId"] = json!(ROLLBACK_TO);
+    done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
+    let o = rig.handle(done.clone(), "req-2").await.unwrap();
+    assert_eq!(o.outcome, Decision::Notified);
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(!is_oncall(&sent[0]));
+    assert!(text(&sent[0]).contains("stays open"), "{}", text(&sent[0]));
+    // An operator lifts the freeze; scan-gate deploys; that deployment completes.
+    rig.remove_tag(tags::DEPLOY_FREEZE);
+    let mut next = done.clone();
+    next["id"] = json!("completion-of-the-next-deploy");
+    next["detail"]["deploymentId"] = json!("ecs-svc/999");
+    next["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
+    let o = rig.handle(next.clone(), "req-3").await.unwrap();
+    assert_eq!(o.outcome, Decision::Resolved);
+    assert_eq!(
+        rig.calls(),
+        ["DescribeServices", "TagResource", "Publish", "Publish"]
+    );
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 2);
+    let (info, resolve) = (payload(&sent[0]), payload(&sent[1]));
+    assert_eq!(info["event_type"], "deploy.completed");
+    assert_eq!(info["action"], "notify");
+    assert!(is_oncall(&sent[1]));
+    assert_eq!(resolve["event_type"], "deploy.completed");
+    assert_eq!(resolve["action"], "resolve");
+    assert_eq!(
+        resolve["dedup_key"],
+        "menotime/prod/menotime-prod-service/deployment"
+    );
+    assert_eq!(resolve["details"]["resolved_deployment"], DEPLOYMENT);
+    assert!(
+        !Marker::parse(&rig.tag(tags::DEPLOY_INCIDENT).unwrap())
+            .unwrap()
+            .open
+    );
+    // The completion delivered again: nothing, and never a second resolve.
+    let o = rig.handle(next, "req-4").await.unwrap();
+    assert_eq!(o.outcome, Decision::Late);
+    assert!(rig.take_sent().is_empty());
+    // A later, unrelated completion with nothing open: information only.
+    let mut later = done;
+    later["detail"]["deploymentId"] = json!("ecs-svc/1000");
+    later["detail"]["updatedAt"] = json!("2025-06-03T09:00:00Z");
+    let o = rig.handle(later, "req-5").await.unwrap();
+    assert_eq!(o.outcome, Decision::Notified);
+    assert_eq!(rig.calls(), ["DescribeServices", "Publish"]);
+}
+
+#[tokio::test]
+async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
+    let rig = Rig::with(PROD, |c| c.freeze_on_failure = false);
+    rig.handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    rig.take_sent();
+    let mut done = ev("ecs-deployment-completed", PROD);
+    done["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
+    *rig.sns.failing.lock().unwrap() = true;
+    assert!(rig.handle(done.clone(), "req-2").await.is_err());
+    *rig.sns.failing.lock().unwrap() = false;
+    let o = rig.handle(done.clone(), "req-3").await.unwrap();
+    assert_eq!(
+        o.outcome,
+        Decision::Late,
+        "another delivery does not resolve"
+    );
+    let o = rig.handle(done, "req-2").await.unwrap();
+    assert_eq!(o.outcome, Decision::Resolved);
+    assert!(o.resent);
+    let actions: Vec<Value> = rig
+        .sent()
+        .iter()
+        .map(|r| payload(r)["action"].clone())
+        .collect();
+    assert_eq!(actions, [json!("notify"), json!("resolve")]);
+}
+
+#[tokio::test]
+async fn in_progress_tells_the_team_unless_ecs_already_shows_the_end() {
+    let rig = Rig::new(PROD);
+    let mut e = ev("ecs-deployment-in-progress", PROD);
+    e["detail"]["deploymentId"] = json!(ROLLBACK_TO);
+    let o = rig.handle(e, "req-1").await.unwrap();
+    assert_eq!(o.outcome, Decision::Notified);
+    assert_eq!(rig.calls(), ["DescribeServices", "Publish"]);
+    let p = payload(&rig.sent()[0]);
+    assert_eq!(p["event_type"], "deploy.in_progress");
+    assert_eq!(p["severity"], "info");
+    assert_eq!(p["details"]["task_definition"], "menotime-backend-prod:47");
+    // A late IN_PROGRESS for the deployment ECS shows FAILED (or COMPLETED): silent.
+    let o = rig
+        .handle(ev("ecs-deployment-in-progress", PROD), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Late);
+    assert_eq!(rig.calls(), ["DescribeServices"]);
+    // And a late rollback event for a deployment that completed does not page.
+    rig.ecs.service.lock().unwrap().deployments[1].rollout_state = Some("COMPLETED".into());
+    let o = rig
+        .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-3")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Late);
+    assert_eq!(rig.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_impairment_pages_once_and_steady_states_never_spam() {
+    let rig = Rig::new(PROD);
+    let o = rig
+        .handle(ev("ecs-service-action-task-start-impaired", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(rig.calls(), ["DescribeServices", "TagResource", "Publish"]);
+    let p = payload(&rig.sent()[0]);
+    assert_eq!(p["event_type"], "service.impaired");
+    assert_eq!(p["action"], "trigger");
+    assert_eq!(
+        p["dedup_key"],
+        "menotime/prod/menotime-prod-service/service"
+    );
+    assert!(text(&rig.sent()[0]).contains("--query 'services[0].events[:10]'"));
+    // ECS repeats it while the service stays impaired.
+    let mut again = ev("ecs-service-action-task-start-impaired", PROD);
+    again["id"] = json!("repeat");
+    again["detail"]["createdAt"] = json!("2025-06-02T18:03:38.725Z");
+    assert_eq!(
+        rig.handle(again, "req-2").await.unwrap().outcome,
+        Decision::Duplicate
+    );
+    // Steady state: resolved once; its repeats are quiet (one read each, no publish).
+    let mut steady = ev("ecs-service-steady-state", PROD);
+    steady["detail"]["createdAt"] = json!("2025-06-02T18:10:00Z");
+    let o = rig.handle(steady.clone(), "req-3").await.unwrap();
+    assert_eq!(o.outcome, Decision::Resolved);
+    assert_eq!(rig.calls(), ["DescribeServices", "TagResource", "Publish"]);
+    let p = payload(&rig.sent()[1]);
+    assert_eq!(p["event_type"], "service.recovered");
+    assert_eq!(p["action"], "resolve");
+    assert_eq!(
+        p["dedup_key"],
+        "menotime/prod/menotime-prod-service/service"
+    );
+    for (i, at) in ["18:20:00Z", "18:30:00Z", "18:40:00Z"].iter().enumerate() {
+        let mut s = steady.clone();
+        s["id"] = json!(format!("steady-{i}"));
+        s["detail"]["createdAt"] = json!(format!("2025-06-02T{at}"));
+        let o = rig.handle(s, &format!("req-s{i}")).await.unwrap();
+        assert_eq!(o.outcome, Decision::Ignored);
+        assert_eq!(rig.calls(), ["DescribeServices"]);
+    }
+    assert_eq!(rig.sent().len(), 2);
+    // With nothing ever open, a steady state says nothing.
+    let fresh = Rig::new(PROD);
+    let o = fresh
+        .handle(ev("ecs-service-steady-state", PROD), "r")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Ignored);
+    assert!(fresh.sent().is_empty());
+}
+
+#[tokio::test]
+async fn outside_prod_impairments_notify_and_recoveries_stay_quiet() {
+    let env = Environment::Staging;
+    let rig = Rig::new(env);
+    let o = rig
+        .handle(
+            ev("ecs-service-action-task-placement-failure", env),
+            "req-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Notified);
+    assert_eq!(payload(&rig.sent()[0])["severity"], "warning");
+    assert!(text(&rig.sent()[0]).contains("RESOURCE:FARGATE"));
+    let mut steady = ev("ecs-service-steady-state", env);
+    steady["detail"]["createdAt"] = json!("2025-06-02T18:10:00Z");
+    let o = rig.handle(steady, "req-2").await.unwrap();
+    assert_eq!(o.outcome, Decision::Ignored);
+    assert_eq!(rig.sent().len(), 1, "no resolve for a page that never was");
+}
+
+#[tokio::test]
+async fn an_oom_kill_warns_the_team_with_the_manuals_advice_and_other_stops_are_ignored() {
+    let rig = Rig::new(PROD);
+    let o = rig
+        .handle(ev("ecs-task-stopped", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Notified);
+    assert_eq!(rig.calls(), ["Publish"]);
+    let r = &rig.sent()[0];
+    assert!(!is_oncall(r));
+    let p = payload(r);
+    assert_eq!(p["event_type"], "task.oom");
+    assert_eq!(p["severity"], "warning");
+    assert_eq!(p["details"]["memory"], "1024");
+    assert_eq!(p["details"]["exit_code"], 137);
+    let t = text(r);
+    for needle in [
+        "OutOfMemoryError: Container killed due to memory usage",
+        "1024 MiB",
+        "3 GB",
+        "--filter-pattern OutOfMemory",
+        "aws ecs describe-tasks --region us-west-1 --cluster menotime-prod-cluster --tasks c13b4cb40f1f4fe4a2971f76ae5a47ad",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    // A task scaled in by a deployment, or exiting for another reason: nothing.
+    let mut other = ev("ecs-task-stopped", PROD);
+    other["detail"]["containers"][0]["reason"] = json!("Essential container exited");
+    other["detail"]["stopCode"] = json!("ServiceSchedulerInitiated");
+    let o = rig.handle(other, "req-2").await.unwrap();
+    assert_eq!(o.outcome, Decision::Ignored);
+    assert!(rig.calls().is_empty());
+}
+
+#[tokio::test]
+async fn foreign_or_broken_events_are_refused_and_cost_nothing() {
+    let rig = Rig::new(PROD);
+    let mut foreign = ev("ecs-deployment-failed", PROD);
+    foreign["account"] = json!("999999999999");
+    let mut other_service = ev("ecs-deployment-failed", PROD);
+    other_service["resources"] =
+        json!(["arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/billing"]);
+    let mut other_region = ev("ecs-service-steady-state", PROD);
+    other_region["region"] = json!("us-east-1");
+    for e in [
+        foreign,
+        other_service,
+        other_region,
+        reference("ecr-image-scan-complete"),
+        json!({"action": "scale-down"}),
+        json!("SERVICE_DEPLOYMENT_FAILED"),
+    ] {
+        let err = rig.handle(e, "req").await.unwrap_err();
+        assert!(matches!(err, Error::Rejected(_)), "{err}");
+        assert!(rig.calls().is_empty());
+    }
+    assert!(rig.sent().is_empty());
+}
+
+#[tokio::test]
+async fn dry_run_pages_but_changes_nothing() {
+    let rig = Rig::with(PROD, |c| c.common.dry_run = true);
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.outcome, Decision::Paged);
+    assert!(o.dry_run && !o.froze);
+    assert!(!rig.calls().contains(&"TagResource".to_owned()));
+    assert!(rig.ecs.service.lock().unwrap().tags.is_empty());
+    assert!(text(&rig.sent()[0]).contains("dry run: would have frozen deploys"));
+}
+
+/// Every eventName the rules deliver maps to its contract event type, topic and action.
+#[tokio::test]
+async fn every_event_name_maps_to_its_notification() {
+    /// (event type, severity, action) of the one message sent, if any.
+    type Sent = Option<(&'static str, &'static str, &'static str)>;
+    let cases: &[(&str, &str, Sent)] = &[
+        (
+            "ecs-deployment-failed",
+            "SERVICE_DEPLOYMENT_FAILED",
+            Some(("deploy.failed", "critical", "trigger")),
+        ),
+        (
+            "ecs-deployment-in-progress-rollback",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            Some(("deploy.rollback", "critical", "trigger")),
+        ),
+        (
+            "ecs-deployment-in-progress",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            Some(("deploy.in_progress", "info", "notify")),
+        ),
+        (
+            "ecs-deployment-in-progress-with-clusterArn",
+            "SERVICE_DEPLOYMENT_IN_PROGRESS",
+            Some(("deploy.in_progress", "info", "notify")),
+        ),
+        (
+            "ecs-deployment-completed",
+            "SERVICE_DEPLOYMENT_COMPLETED",
+            Some(("deploy.completed", "info", "notify")),
+        ),
+        (
+            "ecs-service-action-task-start-impaired",
+            "SERVICE_TASK_START_IMPAIRED",
+            Some(("service.impaired", "critical", "trigger")),
+        ),
+        (
+            "ecs-service-action-task-placement-failure",
+            "SERVICE_TASK_PLACEMENT_FAILURE",
+            Some(("service.impaired", "critical", "trigger")),
+        ),
+        (
+            "ecs-service-action-discovery-instance-unhealthy",
+            "SERVICE_DISCOVERY_INSTANCE_UNHEALTHY",
+            Some(("service.impaired", "critical", "trigger")),
+        ),
+        ("ecs-service-steady-state", "SERVICE_STEADY_STATE", None),
+        (
+            "ecs-task-stopped",
+            "task STOPPED",
+            Some(("task.oom", "warning", "notify")),
+        ),
+    ];
+    for (file, name, expect) in cases {
+        let rig = Rig::new(PROD);
+        // The plain IN_PROGRESS events are about a deployment still rolling out.
+        if file.starts_with("ecs-deployment-in-progress") && !file.ends_with("rollback") {
+            rig.ecs.service.lock().unwrap().deployments[1].rollout_state =
+                Some("IN_PROGRESS".into());
+        }
+        let o = rig.handle(ev(file, PROD), "req").await.unwrap();
+        assert_eq!(&o.event_name, name, "{file}");
+        let sent = rig.sent();
+        match expect {
+            None => assert!(sent.is_empty(), "{file}"),
+            Some((event_type, severity, action)) => {
+                let p = payload(&sent[0]);
+                assert_eq!(p["event_type"], *event_type, "{file}");
+                assert_eq!(p["severity"], *severity, "{file}");
+                assert_eq!(p["action"], *action, "{file}");
+                assert_eq!(p["schema"], "menotime.ops/v1");
+                assert_eq!(
+                    sent[0].attributes[2],
+                    ("event_type", event_type.to_string())
+                );
+                assert!(
+                    sent[0].subject.starts_with("[PROD] "),
+                    "{}",
+                    sent[0].subject
+                );
+                assert!(sent[0].subject.len() <= 99);
+            }
+        }
+    }
+}
