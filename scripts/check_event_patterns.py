@@ -2,20 +2,23 @@
 """Prove that the EventBridge rules of template.yaml route the sample events correctly.
 
 Loads template.yaml with cfn-lint's own loader (so !Ref / !Sub parse), resolves the
-EventBridgeRule patterns of ScanGateFunction for a prod stack, and matches every
+EventBridgeRule patterns of every function for a prod stack, and matches every
 sample event against every rule with moto's in-process EventBridge pattern matcher:
 
-  events/scan-*.json        -> exactly the ECR scan rule
-  events/inspector-*.json   -> exactly the Inspector scan rule
-  events/approval-*.json    -> exactly the approval rule
+  events/scan-*.json        -> exactly scan-gate's ECR scan rule
+  events/inspector-*.json   -> exactly scan-gate's Inspector scan rule
+  events/approval-*.json    -> exactly scan-gate's approval rule
+  events/ecs-deployment-*   -> exactly deploy-notifier's deployments rule
+  events/ecs-service-*      -> exactly deploy-notifier's service-actions rule
+  events/ecs-task-oom.json  -> exactly deploy-notifier's OOM rule
+  events/ecs-task-stopped-scale-in.json, bad-ecs-*.json -> no rule
   events/bad-other-repository.json, events/bad-unhandled-push.json -> no rule
   events/bad-other-account.json, bad-other-region.json, bad-missing-digest.json
                             -> nothing but (possibly) the ECR rule: the default bus
                                does not filter on account, region or digest; the
                                function rejects them
-  shared/fixtures/reference/ecr-image-scan-complete*.json -> exactly the ECR rule
-  shared/fixtures/reference/inspector2-scan.json          -> exactly the Inspector rule
-  every other reference fixture                           -> no rule
+  shared/fixtures/reference/: each AWS example reaches exactly the rule meant for
+  it, and the others (pushes, findings, schedules) reach none
 
 Prints one line per check; exits non-zero if any check fails.
 
@@ -34,7 +37,7 @@ from moto.events.models import EventPattern
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-FUNCTION = "ScanGateFunction"
+FUNCTIONS = ["ScanGateFunction", "DeployNotifierFunction"]
 
 # The prod stack the patterns are resolved for (samconfig.toml, config-env prod).
 PSEUDO = {
@@ -46,11 +49,14 @@ PSEUDO = {
 OVERRIDES = {
     "Environment": "prod",
     "RepositoryName": "menotime/backend",
+    "ClusterName": "menotime-prod-cluster",
+    "ServiceName": "menotime-prod-service",
 }
 
-# Rules are identified by the event source in their pattern.
-ECR, INSPECTOR, APPROVAL = "ecr-scan", "inspector-scan", "approval"
-RULE_BY_SOURCE = {"aws.ecr": ECR, "aws.inspector2": INSPECTOR, "menotime.ops": APPROVAL}
+# Rules are identified by their event's logical name in the template.
+ECR, INSPECTOR, APPROVAL = "EcrScan", "InspectorScan", "Approval"
+DEPLOYMENTS, SERVICE_ACTIONS, OOM = "Deployments", "ServiceActions", "OomTaskStopped"
+ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, OOM}
 
 # (file name regex, allowed match sets). A file must match one of the sets exactly.
 SAMPLE_EXPECTATIONS = [
@@ -61,6 +67,13 @@ SAMPLE_EXPECTATIONS = [
     (r"bad-unhandled-push\.json", [set()]),
     # Valid ECR scan envelopes whose account / region / digest the function rejects.
     (r"bad-(other-account|other-region|missing-digest)\.json", [set(), {ECR}]),
+    (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
+    (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
+    (r"ecs-task-oom\.json", [{OOM}]),
+    # Every deployment stops tasks; only OOM kills reach the function.
+    (r"ecs-task-stopped-scale-in\.json", [set()]),
+    # Another account's or another service's ARN: the rules name this service.
+    (r"bad-ecs-.*\.json", [set()]),
 ]
 REFERENCE_EXPECTATIONS = [
     (r"ecr-image-scan-complete\.json", [{ECR}]),
@@ -68,6 +81,9 @@ REFERENCE_EXPECTATIONS = [
     # zero-count severities: it must reach the function too.
     (r"ecr-image-scan-complete-missing-severities\.json", [{ECR}]),
     (r"inspector2-scan\.json", [{INSPECTOR}]),
+    (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
+    (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
+    (r"ecs-task-stopped\.json", [{OOM}]),
     (r".*\.json", [set()]),
 ]
 
@@ -123,6 +139,27 @@ class Resolver:
         return node
 
 
+def eventbridge_view(node: object) -> object:
+    """The event as EventBridge matches it: an array of objects is matched field by
+    field across its elements (AWS's own Inspector2 finding pattern relies on it:
+    `"resources": {"type": [...]}` with `resources` an array). moto's matcher only
+    descends into objects, so arrays of objects become objects of arrays first."""
+    if isinstance(node, dict):
+        return {k: eventbridge_view(v) for k, v in node.items()}
+    if isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+        keys = {k for x in node for k in x}
+        merged: dict[str, object] = {}
+        for k in keys:
+            values: list[object] = []
+            for x in node:
+                if k in x:
+                    v = eventbridge_view(x[k])
+                    values.extend(v if isinstance(v, list) else [v])
+            merged[k] = values
+        return merged
+    return node
+
+
 class Checks:
     def __init__(self) -> None:
         self.failed = 0
@@ -142,24 +179,21 @@ def load_rules(checks: Checks) -> dict[str, EventPattern]:
             print(f"FAIL  template.yaml does not parse: {m}")
         sys.exit(1)
     resolver = Resolver(template.get("Parameters", {}))
-    function = template["Resources"][FUNCTION]
-    events = function["Properties"].get("Events", {})
     rules: dict[str, EventPattern] = {}
-    for event_name, event in events.items():
-        if event.get("Type") != "EventBridgeRule":
-            continue
-        pattern = resolver.resolve(event["Properties"]["Pattern"])
-        sources = pattern.get("source", [])
-        role = RULE_BY_SOURCE.get(sources[0]) if len(sources) == 1 else None
-        checks.check(
-            role is not None and role not in rules,
-            f"rule {event_name}: one known source {sources} -> {role}: {json.dumps(pattern)}",
-        )
-        if role is not None:
-            rules[role] = EventPattern.load(json.dumps(pattern))
+    for function in FUNCTIONS:
+        events = template["Resources"][function]["Properties"].get("Events", {})
+        for event_name, event in events.items():
+            if event.get("Type") != "EventBridgeRule":
+                continue
+            pattern = resolver.resolve(event["Properties"]["Pattern"])
+            checks.check(
+                event_name in ALL_RULES and event_name not in rules,
+                f"{function}.{event_name}: {json.dumps(pattern)}",
+            )
+            rules[event_name] = EventPattern.load(json.dumps(pattern))
     checks.check(
-        set(rules) == {ECR, INSPECTOR, APPROVAL},
-        f"{FUNCTION} has exactly the rules {sorted([ECR, INSPECTOR, APPROVAL])}: found {sorted(rules)}",
+        set(rules) == ALL_RULES,
+        f"the template has exactly the rules {sorted(ALL_RULES)}: found {sorted(rules)}",
     )
     return rules
 
@@ -178,7 +212,7 @@ def check_dir(
         if allowed is None:
             checks.check(False, f"{name}: no expectation defined for this file")
             continue
-        event = json.loads(path.read_text())
+        event = eventbridge_view(json.loads(path.read_text()))
         matched = {role for role, pattern in rules.items() if pattern.matches_event(event)}
         want = " or ".join(sorted(a)[0] if a else "none" for a in allowed)
         checks.check(
@@ -190,7 +224,7 @@ def check_dir(
 def main() -> int:
     checks = Checks()
     rules = load_rules(checks)
-    if set(rules) != {ECR, INSPECTOR, APPROVAL}:
+    if set(rules) != ALL_RULES:
         print(f"{checks.failed} of {checks.count} checks failed")
         return 1
     check_dir(checks, rules, ROOT / "events", SAMPLE_EXPECTATIONS)
