@@ -23,8 +23,13 @@ pub const SOURCE_EVENT: &str = "menotime:source-event";
 /// On a revision: who approved an image held for review.
 pub const APPROVED_BY: &str = "menotime:approved-by";
 
+/// On a revision: the revision (`family:revision`) it replaced when scan-gate
+/// deployed it, so a page about its failure names the exact way back.
+pub const REPLACES: &str = "menotime:replaces";
+
 /// scan-gate's tags on revisions; they describe one image and never carry over.
-pub const OWNED_ON_REVISIONS: [&str; 4] = [IMAGE_TAG, SCANNED_AT, SOURCE_EVENT, APPROVED_BY];
+pub const OWNED_ON_REVISIONS: [&str; 5] =
+    [IMAGE_TAG, SCANNED_AT, SOURCE_EVENT, APPROVED_BY, REPLACES];
 
 /// A valid ECS tag value: letters, digits, spaces and `+ - = . _ : / @` only, at most
 /// 256 characters. Anything else becomes `_`.

@@ -99,6 +99,7 @@ pub struct Aws {
     pub ecs: aws_sdk_ecs::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub ecr: aws_sdk_ecr::Client,
+    pub sns: aws_sdk_sns::Client,
 }
 
 /// The service as ECS reports it, with the image of its container.
@@ -116,6 +117,7 @@ impl Aws {
             ecs: aws_sdk_ecs::Client::new(&conf),
             sqs: aws_sdk_sqs::Client::new(&conf),
             ecr: aws_sdk_ecr::Client::new(&conf),
+            sns: aws_sdk_sns::Client::new(&conf),
         }
     }
 

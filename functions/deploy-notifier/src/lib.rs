@@ -187,11 +187,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             _ => None,
         };
         let failed_td = service
-            .deployment(&d.deployment_id)
-            .map(|x| x.task_definition.clone())
-            .filter(|td| !td.is_empty());
-        let previous =
-            incident::previous_revision(service, failed_td.as_deref(), rollback_to.as_deref());
+            .deployment_task_definition(&d.deployment_id)
+            .map(str::to_owned);
         let failed_rev = match &failed_td {
             Some(td) => match self.ecs.describe_task_definition(td).await {
                 Ok(r) => Some(r),
@@ -203,6 +200,14 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             },
             None => None,
         };
+        // ECS's own view first; else what scan-gate recorded on the failed revision.
+        let previous =
+            incident::previous_revision(service, failed_td.as_deref(), rollback_to.as_deref())
+                .or_else(|| {
+                    failed_rev
+                        .as_ref()
+                        .and_then(|r| r.replaces().map(str::to_owned))
+                });
 
         // State first (marker and freeze in one call), then the page.
         let c = &self.cfg.common;
@@ -369,9 +374,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             .await?;
         }
         let revision = service
-            .deployment(&d.deployment_id)
-            .map(|x| x.task_definition.as_str())
-            .filter(|td| !td.is_empty())
+            .deployment_task_definition(&d.deployment_id)
             .unwrap_or(&service.task_definition);
         let revision = task_definition_short(revision);
         let mut n = self
@@ -439,8 +442,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             return Ok(o);
         }
         let revision = service
-            .deployment(&d.deployment_id)
-            .map(|x| task_definition_short(&x.task_definition))
+            .deployment_task_definition(&d.deployment_id)
+            .map(task_definition_short)
             .unwrap_or_default();
         let n = self
             .deployment_note(
@@ -763,7 +766,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     async fn send(&self, n: &Notification, o: &mut Outcome) -> Result<(), Error> {
         let rendered = n.render(&self.topics);
         let id = self.publisher.publish(&rendered).await?;
-        info!(event_type = n.event_type.as_str(), action = n.delivery.action.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, "notified");
+        info!(event_type = n.event_type.as_str(), action = n.delivery.action.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, sms = %n.sms(), "notified");
         o.notifications.push(format!(
             "{}/{}",
             n.event_type.as_str(),

@@ -825,3 +825,61 @@ async fn every_event_name_maps_to_its_notification() {
         }
     }
 }
+
+/// When ECS no longer shows the older deployment, the page still names the way back:
+/// scan-gate recorded on the failed revision which revision it replaced.
+#[tokio::test]
+async fn the_way_back_comes_from_the_failed_revision_when_ecs_shows_nothing_else() {
+    let mut rig = Rig::new(PROD);
+    {
+        let mut s = rig.ecs.service.lock().unwrap();
+        s.task_definition = td(48);
+        s.deployments = vec![DeploymentState {
+            id: DEPLOYMENT.into(),
+            status: "PRIMARY".into(),
+            rollout_state: Some("FAILED".into()),
+            task_definition: td(48),
+        }];
+    }
+    let page = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(page.outcome, Decision::Paged);
+    let t = text(&rig.sent()[0]);
+    assert!(t.contains("aws ecs list-task-definitions"), "{t}");
+
+    let rig2 = Rig::new(PROD);
+    {
+        let mut s = rig2.ecs.service.lock().unwrap();
+        s.task_definition = td(48);
+        s.deployments.retain(|d| d.id == DEPLOYMENT);
+        s.deployments[0].status = "PRIMARY".into();
+    }
+    let mut revisions = rig2.ecs.revisions.clone();
+    revisions
+        .get_mut(&td(48))
+        .unwrap()
+        .tags
+        .insert(tags::REPLACES.into(), "menotime-backend-prod:47".into());
+    rig.ecs.revisions = revisions;
+    let rig2 = Rig {
+        notifier: DeployNotifier::new(
+            rig2.notifier.config().clone(),
+            FakeEcs {
+                revisions: rig.ecs.revisions.clone(),
+                ..rig2.ecs.clone()
+            },
+            rig2.sns.clone(),
+        ),
+        ..rig2
+    };
+    rig2.handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    let t = text(&rig2.sent()[0]);
+    assert!(
+        t.contains("--task-definition menotime-backend-prod:47"),
+        "{t}"
+    );
+}

@@ -38,6 +38,19 @@ impl ServiceState {
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
     }
+
+    /// The revision deployment `id` runs. The PRIMARY deployment runs the service's
+    /// task definition by definition (ECS sets both together; emulators may keep
+    /// the deployment's field as it was at creation).
+    pub fn deployment_task_definition(&self, id: &str) -> Option<&str> {
+        let d = self.deployment(id)?;
+        let td = if d.status == "PRIMARY" && !self.task_definition.is_empty() {
+            &self.task_definition
+        } else {
+            &d.task_definition
+        };
+        Some(td.as_str()).filter(|t| !t.is_empty())
+    }
 }
 
 /// What matters of a task-definition revision.
@@ -123,6 +136,11 @@ impl RevisionSummary {
     /// The human tag scan-gate recorded on the revision, if scan-gate made it.
     pub fn image_tag(&self) -> Option<&str> {
         self.tags.get(tags::IMAGE_TAG).map(String::as_str)
+    }
+
+    /// The revision (`family:revision`) scan-gate replaced with this one.
+    pub fn replaces(&self) -> Option<&str> {
+        self.tags.get(tags::REPLACES).map(String::as_str)
     }
 }
 
@@ -281,6 +299,7 @@ pub fn revision_tags(
             .to_rfc3339_opts(SecondsFormat::Secs, true),
     );
     out.insert(tags::SOURCE_EVENT.into(), tags::value(source_event_id));
+    out.insert(tags::REPLACES.into(), tags::value(&running.short()));
     if let Some(who) = approved_by {
         out.insert(tags::APPROVED_BY.into(), tags::value(who));
     }

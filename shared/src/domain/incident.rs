@@ -218,21 +218,17 @@ pub fn previous_revision(
     failed: Option<&str>,
     rollback_to: Option<&str>,
 ) -> Option<String> {
-    let other = |td: &str| !td.is_empty() && Some(td) != failed;
+    let other = |td: &&str| Some(*td) != failed;
+    let runs = |id: &str| service.deployment_task_definition(id);
     rollback_to
-        .and_then(|id| service.deployment(id))
-        .map(|d| d.task_definition.as_str())
-        .filter(|td| other(td))
+        .and_then(runs)
+        .filter(other)
         .or_else(|| {
-            let mut live: Vec<_> = service
-                .deployments
-                .iter()
-                .filter(|d| other(&d.task_definition))
-                .collect();
+            let mut live: Vec<_> = service.deployments.iter().collect();
             live.sort_by_key(|d| d.status != "PRIMARY");
-            live.first().map(|d| d.task_definition.as_str())
+            live.iter().filter_map(|d| runs(&d.id)).find(other)
         })
-        .or_else(|| Some(service.task_definition.as_str()).filter(|td| other(td)))
+        .or_else(|| Some(service.task_definition.as_str()).filter(|td| !td.is_empty() && other(td)))
         .map(str::to_owned)
 }
 

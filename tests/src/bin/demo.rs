@@ -1,12 +1,21 @@
-//! `make demo`: scan-gate end to end on this machine, no AWS account.
+//! `make demo`: the functions end to end on this machine, no AWS account.
 //!
 //! Starts moto's server on a loopback port, seeds the manual's three environments,
-//! runs the built scan-gate binary as a Lambda custom runtime for prod, and tells a
-//! story with the events in `events/`: for each step the decision, the notifications
-//! that reached the topics' queues, and the service's image before and after.
+//! runs the built binaries as Lambda custom runtimes, and tells the story with the
+//! events in `events/`: for each step the decision, the notifications that reached
+//! the topics' subscribers, and the service before and after.
+//!
+//! 1. scan-gate: scans of releases, a block, a review and its approval.
+//! 2. deploy-notifier with scan-gate: a failed prod deployment pages on-call and
+//!    freezes deploys; after review the freeze is lifted, the next deployment
+//!    completes, and the page is resolved.
 
+use serde_json::{json, Value};
+
+use menotime_e2e::http::Receiver;
 use menotime_e2e::{
-    build_binary, event, scan_gate_env, Aws, Delivered, Function, Invocation, Moto, ServiceView,
+    build_binary, event, notifier_env, scan_gate_env, Aws, Delivered, Function, Invocation, Moto,
+    SeedEnv, ServiceView,
 };
 
 const STEPS: &[(&str, &str)] = &[
@@ -153,7 +162,218 @@ async fn main() {
         revisions_after.len(),
         short_image(&final_view.image)
     );
+
+    act_two(&aws, &moto, &seed, &prod, &mut gate).await;
+
     gate.stop().await;
     moto.stop().await;
     println!("moto stopped.");
+}
+
+fn decision(inv: Invocation) -> Value {
+    match inv {
+        Invocation::Ok(out) => {
+            println!(
+                "   decision  {}: {}",
+                out["outcome"].as_str().unwrap_or("?"),
+                out["reason"].as_str().unwrap_or_default()
+            );
+            out
+        }
+        Invocation::Err {
+            error_type,
+            error_message,
+        } => {
+            println!("   error     {error_type}: {error_message}");
+            Value::Null
+        }
+    }
+}
+
+async fn show_delivered(aws: &Aws, env: &SeedEnv) {
+    let notify = aws.drain(&env.notify_queue_url).await;
+    let oncall = aws.drain(&env.oncall_queue_url).await;
+    if notify.is_empty() && oncall.is_empty() {
+        println!("   notified  nobody");
+    }
+    show_messages("notify", &notify);
+    show_messages("on-call", &oncall);
+}
+
+/// An ECS event from `events/` with a new id and time (and deployment, if given).
+fn ecs_event(file: &str, id: &str, at: &str, deployment: Option<&str>) -> Value {
+    let mut v = event(file);
+    v["id"] = json!(id);
+    v["time"] = json!(at);
+    for key in ["updatedAt", "createdAt"] {
+        if v["detail"].get(key).is_some() {
+            v["detail"][key] = json!(at);
+        }
+    }
+    if let Some(d) = deployment {
+        v["detail"]["deploymentId"] = json!(d);
+    }
+    v
+}
+
+fn indent(text: &str) -> String {
+    text.lines()
+        .map(|l| format!("   | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The circuit-breaker story of the manual, across scan-gate and deploy-notifier.
+async fn act_two(
+    aws: &Aws,
+    moto: &Moto,
+    seed: &menotime_e2e::Seed,
+    prod: &SeedEnv,
+    gate: &mut Function,
+) {
+    println!(
+        "\n== deploy-notifier: a failed prod deployment, a page, a freeze, and the way back ==\n"
+    );
+    let mut notifier = Function::start(
+        &build_binary("deploy-notifier", "deploy-notifier"),
+        "menotime-prod-deploy-notifier",
+        &notifier_env(moto, seed, "prod"),
+    )
+    .await;
+    // An on-call subscriber over HTTP receives the text people read (the `default`
+    // and `email` variant); the SQS subscriber receives the machine payload.
+    let receiver = Receiver::start().await.expect("http receiver");
+    aws.sns
+        .subscribe()
+        .topic_arn(&prod.oncall_topic_arn)
+        .protocol("http")
+        .endpoint(&receiver.url)
+        .send()
+        .await
+        .expect("subscribe the http receiver");
+    let deployment = aws.deployments(prod).await.remove(0).0;
+
+    println!("1. The v1.2.6 deployment fails: the circuit breaker gives up   (events/ecs-deployment-failed.json)");
+    let failed = ecs_event(
+        "ecs-deployment-failed.json",
+        "demo-failed",
+        "2026-11-26T03:10:00Z",
+        Some(&deployment),
+    );
+    decision(notifier.invoke(&failed).await);
+    let pages = aws.drain(&prod.oncall_queue_url).await;
+    show_messages("on-call", &pages);
+    println!(
+        "   freeze    {}",
+        aws.service_tag(prod, "menotime:deploy-freeze")
+            .await
+            .unwrap_or_default()
+    );
+    println!("\n   The page as on-call receives it:");
+    if let Some(p) = pages.first() {
+        println!("   -- subject: {}", p.subject);
+    }
+    for body in receiver.take() {
+        let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
+        println!("   -- e-mail / default text (HTTP subscriber):");
+        println!("{}", indent(envelope["Message"].as_str().unwrap_or(&body)));
+    }
+    if let Some(sms) = notifier
+        .logs()
+        .iter()
+        .rev()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|l| l["fields"]["sms"].as_str().map(str::to_owned))
+    {
+        println!("   -- sms:\n   | {sms}");
+    }
+    if let Some(p) = pages.first() {
+        println!("   -- sqs / lambda / https payload:");
+        println!(
+            "{}",
+            indent(&serde_json::to_string_pretty(&p.payload).unwrap_or_default())
+        );
+    }
+
+    println!("\n2. EventBridge delivers the failure a second time");
+    decision(notifier.invoke(&failed).await);
+    show_delivered(aws, prod).await;
+
+    println!("\n3. ECS rolls back to the previous revision (played here by the demo), and jdoe approves v1.2.6 again");
+    let revisions = aws.revisions(&prod.family).await;
+    let previous = revisions[revisions.len() - 2].clone();
+    aws.ecs
+        .update_service()
+        .cluster(&prod.cluster)
+        .service(&prod.service)
+        .task_definition(&previous)
+        .send()
+        .await
+        .expect("play ECS's rollback");
+    show_service("running", &aws.service(prod).await);
+    let mut approval = event("approval-v1.2.6.json");
+    approval["id"] = json!("demo-approval-2");
+    approval["time"] = json!("2026-11-26T03:20:00Z");
+    decision(gate.invoke(&approval).await);
+    show_delivered(aws, prod).await;
+
+    println!("\n4. The rollback completes; the service is still frozen");
+    let rolled_back = ecs_event(
+        "ecs-deployment-completed.json",
+        "demo-rollback-done",
+        "2026-11-26T03:15:00Z",
+        Some("ecs-svc/rollback"),
+    );
+    decision(notifier.invoke(&rolled_back).await);
+    show_delivered(aws, prod).await;
+
+    println!("\n5. The on-call engineer reviews and lifts the freeze, as the page says:");
+    println!(
+        "   $ aws ecs untag-resource --resource-arn {} --tag-keys menotime:deploy-freeze",
+        prod.service_arn
+    );
+    aws.untag_service(prod, "menotime:deploy-freeze").await;
+
+    println!("\n6. jdoe approves v1.2.6 once more");
+    approval["id"] = json!("demo-approval-3");
+    approval["time"] = json!("2026-11-26T03:40:00Z");
+    decision(gate.invoke(&approval).await);
+    show_delivered(aws, prod).await;
+    show_service("running", &aws.service(prod).await);
+
+    println!("\n7. That deployment completes");
+    let completed = ecs_event(
+        "ecs-deployment-completed.json",
+        "demo-completed",
+        "2026-11-26T03:45:00Z",
+        Some("ecs-svc/next"),
+    );
+    decision(notifier.invoke(&completed).await);
+    show_delivered(aws, prod).await;
+    for body in receiver.take() {
+        let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
+        let first = envelope["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        println!("   http      on-call receives: {first}");
+    }
+
+    println!("\n8. The completion is delivered again, and ECS repeats its steady state");
+    decision(notifier.invoke(&completed).await);
+    for (i, at) in ["03:50", "04:00"].iter().enumerate() {
+        let steady = ecs_event(
+            "ecs-service-steady-state.json",
+            &format!("demo-steady-{i}"),
+            &format!("2026-11-26T{at}:00Z"),
+            None,
+        );
+        decision(notifier.invoke(&steady).await);
+    }
+    show_delivered(aws, prod).await;
+    receiver.stop();
+    notifier.stop().await;
 }
