@@ -10,7 +10,9 @@ Creates, in us-west-1 of moto's account 123456789012:
   - per environment: the cluster, the task definition from the manual, the service
     (desired count, deployment configuration, circuit breaker in prod), and the two
     SNS topics (notify, on-call), each with an SQS queue subscribed so tests and the
-    demo can read what was published.
+    demo can read what was published;
+  - the Application Auto Scaling target of the service's desired count in staging
+    (min 1, max 2) and prod (min 2, max 4); dev has none (scaled by hand).
 
 Prints one JSON document describing what it created (ARNs, queue URLs, digests).
 
@@ -162,6 +164,11 @@ ENVIRONMENTS = {
 }
 
 
+# env: (min, max) of the service's scalable target (ecs:service:DesiredCount). dev has
+# none: it is scaled by hand.
+SCALABLE_TARGETS = {"staging": (1, 2), "prod": (2, 4)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--endpoint", required=True)
@@ -177,6 +184,7 @@ def main():
     ecs = boto3.client("ecs", **kw)
     sns = boto3.client("sns", **kw)
     sqs = boto3.client("sqs", **kw)
+    autoscaling = boto3.client("application-autoscaling", **kw)
 
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
@@ -246,6 +254,18 @@ def main():
             },
             tags=[{"key": "environment", "value": env}, {"key": "application", "value": "menotime"}],
         )["service"]
+        scalable_target = None
+        if env in SCALABLE_TARGETS:
+            low, high = SCALABLE_TARGETS[env]
+            resource_id = f"service/{cluster}/{service}"
+            autoscaling.register_scalable_target(
+                ServiceNamespace="ecs",
+                ResourceId=resource_id,
+                ScalableDimension="ecs:service:DesiredCount",
+                MinCapacity=low,
+                MaxCapacity=high,
+            )
+            scalable_target = {"resource_id": resource_id, "min": low, "max": high}
         topics = {}
         for kind in ("notify", "oncall"):
             topic = sns.create_topic(Name=f"menotime-{env}-{kind}")["TopicArn"]
@@ -264,6 +284,7 @@ def main():
             "notify_queue_url": topics["notify"][1],
             "oncall_topic_arn": topics["oncall"][0],
             "oncall_queue_url": topics["oncall"][1],
+            "scalable_target": scalable_target,
         }
     json.dump(out, sys.stdout, indent=2)
     print()

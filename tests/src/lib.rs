@@ -5,6 +5,7 @@
 pub mod http;
 pub mod moto;
 pub mod offhours;
+pub mod proxy;
 pub mod runtime;
 
 use std::path::{Path, PathBuf};

@@ -1,1 +1,58 @@
-fn main() {}
+//! offhours-scaler's Lambda entry point: logging, configuration, clients built once,
+//! run. The story of an invocation is in `lib.rs`.
+
+use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
+use serde_json::Value;
+
+use menotime_shared::aws::{autoscaling::AutoScaling, ecs::Ecs, sns::Sns};
+use menotime_shared::config::OffhoursConfig;
+use offhours_scaler::{OffhoursScaler, Outcome};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+
+    let cfg = match OffhoursConfig::from_env() {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            // One clear line naming the variable, then stop: Lambda reports the failed init.
+            tracing::error!("{e}");
+            std::process::exit(2);
+        }
+    };
+    tracing::info!(
+        environment = %cfg.common.environment,
+        cluster = %cfg.common.cluster,
+        service = %cfg.common.service,
+        min_capacity = cfg.min_capacity,
+        desired_count = cfg.desired_count,
+        night_hours = cfg.night_hours,
+        dry_run = cfg.common.dry_run,
+        "offhours-scaler starting"
+    );
+
+    let aws = menotime_shared::sdk::load().await;
+    let scaler = OffhoursScaler::new(
+        cfg,
+        Ecs::new(aws_sdk_ecs::Client::new(&aws)),
+        AutoScaling::new(aws_sdk_applicationautoscaling::Client::new(&aws)),
+        Sns::new(aws_sdk_sns::Client::new(&aws)),
+    )
+    .with_function_name(std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
+    let scaler = &scaler;
+
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let request_id = event.context.request_id.clone();
+        match scaler.handle(event.payload, &request_id).await {
+            Ok(outcome) => {
+                tracing::info!(%request_id, outcome = ?outcome.outcome, action = outcome.action.as_str(), dry_run = outcome.dry_run, reason = %outcome.reason, "decided");
+                Ok::<Outcome, Diagnostic>(outcome)
+            }
+            Err(e) => {
+                tracing::error!(%request_id, error_type = e.kind(), retry = ?e.retry(), "{e}");
+                Err(e.into())
+            }
+        }
+    }))
+    .await
+}

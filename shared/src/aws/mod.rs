@@ -2,6 +2,7 @@
 //! handlers can be driven by fakes in tests. Each adapter turns SDK types into the
 //! plain types of [`crate::domain`] and SDK errors into [`Error::Aws`].
 
+pub mod autoscaling;
 pub mod ecr;
 pub mod ecs;
 pub mod sns;
