@@ -9,10 +9,12 @@
 //! 2. deploy-notifier with scan-gate: a failed prod deployment pages on-call and
 //!    freezes deploys; after review the freeze is lifted, the next deployment
 //!    completes, and the page is resolved.
+//! 3. offhours-scaler: a night and a morning of all three environments.
 
 use serde_json::{json, Value};
 
 use menotime_e2e::http::Receiver;
+use menotime_e2e::offhours::{offhours_env, snapshot, Capacities};
 use menotime_e2e::{
     build_binary, event, notifier_env, scan_gate_env, Aws, Delivered, Function, Invocation, Moto,
     SeedEnv, ServiceView,
@@ -76,6 +78,15 @@ fn show_messages(topic: &str, msgs: &[Delivered]) {
         );
         if let Some(cmd) = m.payload["details"]["approve_command"].as_str() {
             println!("             to approve: {cmd}");
+        }
+        if let Some(usd) = m.payload["details"]["estimated_saving_usd"].as_f64() {
+            println!(
+                "             estimated saving of one {} h night: ${usd:.2} ({} task(s) of {} CPU units / {} MiB)",
+                m.payload["details"]["night_hours"],
+                m.payload["details"]["tasks_changed"],
+                m.payload["details"]["task_cpu"].as_str().unwrap_or("?"),
+                m.payload["details"]["task_memory"].as_str().unwrap_or("?"),
+            );
         }
     }
 }
@@ -164,6 +175,7 @@ async fn main() {
     );
 
     act_two(&aws, &moto, &seed, &prod, &mut gate).await;
+    act_three(&aws, &moto, &seed).await;
 
     gate.stop().await;
     moto.stop().await;
@@ -376,4 +388,75 @@ async fn act_two(
     show_delivered(aws, prod).await;
     receiver.stop();
     notifier.stop().await;
+}
+
+/// A night and a morning of the three environments.
+async fn act_three(aws: &Aws, moto: &Moto, seed: &menotime_e2e::Seed) {
+    println!("\n== offhours-scaler: a night and a morning of dev, staging and prod ==\n");
+    let bin = build_binary("offhours-scaler", "offhours-scaler");
+    let caps = Capacities::new(moto).await;
+    let mut rows = Vec::new();
+    for name in ["dev", "staging", "prod"] {
+        let env = seed.env(name);
+        let mut scaler = Function::start(
+            &bin,
+            &format!("menotime-{name}-offhours-scaler"),
+            &offhours_env(moto, seed, name),
+        )
+        .await;
+        let before = caps.capacity(aws, env).await;
+        println!("{name}: before the night  {before}");
+        for (label, action, at) in [
+            ("20:00 scale-down", "scale-down", "2026-11-26T04:00:00Z"),
+            (
+                "20:05 scale-down again (a retried schedule)",
+                "scale-down",
+                "2026-11-26T04:05:00Z",
+            ),
+        ] {
+            let input = json!({"action": action, "executionId": format!("{name}-{action}-{at}"), "scheduledTime": at});
+            println!("   {label}");
+            decision(scaler.invoke(&input).await);
+            show_delivered(aws, env).await;
+        }
+        let night = caps.capacity(aws, env).await;
+        println!("   at night           {night}");
+        println!(
+            "   snapshot           {}",
+            snapshot(aws, env).await.unwrap_or_else(|| "(none)".into())
+        );
+        for (label, action, at) in [
+            ("07:00 scale-up", "scale-up", "2026-11-26T15:00:00Z"),
+            ("07:05 scale-up again", "scale-up", "2026-11-26T15:05:00Z"),
+        ] {
+            let input = json!({"action": action, "executionId": format!("{name}-{action}-{at}"), "scheduledTime": at});
+            println!("   {label}");
+            decision(scaler.invoke(&input).await);
+            show_delivered(aws, env).await;
+        }
+        let after = caps.capacity(aws, env).await;
+        println!(
+            "   in the morning     {after}   {}\n",
+            if after == before {
+                "(exactly as before)"
+            } else {
+                "(DIFFERS from before)"
+            }
+        );
+        rows.push((name, before, night, after));
+        scaler.stop().await;
+    }
+    println!(
+        "{:<8} {:<36} {:<36} {:<36}",
+        "", "before", "night", "morning"
+    );
+    for (name, before, night, after) in rows {
+        println!(
+            "{name:<8} {:<36} {:<36} {:<36}",
+            before.to_string(),
+            night.to_string(),
+            after.to_string()
+        );
+    }
+    println!();
 }
