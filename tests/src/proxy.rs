@@ -54,6 +54,9 @@ pub struct FaultPlan {
     pub only: Vec<String>,
     /// Exact faults for the n-th call (0-based, counting every call) regardless of rate.
     pub scripted: BTreeMap<usize, Fault>,
+    /// The first `n` calls of an operation fail with the fault (e.g. 3: every attempt
+    /// the SDK makes in one invocation), before `rate` applies.
+    pub fail_first: Vec<(String, usize, Fault)>,
 }
 
 struct State {
@@ -68,6 +71,12 @@ impl State {
         let n = self.calls.len();
         if let Some(f) = self.plan.scripted.get(&n) {
             return Some(*f);
+        }
+        for (op, left, fault) in self.plan.fail_first.iter_mut() {
+            if op == operation && *left > 0 {
+                *left -= 1;
+                return Some(*fault);
+            }
         }
         if self.plan.kinds.is_empty() || self.plan.rate <= 0.0 {
             return None;

@@ -9,7 +9,7 @@ use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
@@ -20,7 +20,7 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::moto::{ACCOUNT, REGION};
 
@@ -71,7 +71,24 @@ struct Host {
     queue: mpsc::UnboundedSender<Queued>,
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
+    first_next: FirstNext,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// When the function's first `GET /invocation/next` reached the host (for `make
+/// bench`'s cold start: the function has finished its init when it asks for work).
+#[derive(Clone, Default)]
+struct FirstNext {
+    at: Arc<std::sync::OnceLock<Instant>>,
+    notify: Arc<Notify>,
+}
+
+impl FirstNext {
+    fn record(&self) {
+        if self.at.set(Instant::now()).is_ok() {
+            self.notify.notify_one();
+        }
+    }
 }
 
 impl Host {
@@ -84,14 +101,20 @@ impl Host {
         let rx = Arc::new(tokio::sync::Mutex::new(rx));
         let pending: Pending = Arc::default();
         let init_error: Arc<Mutex<Option<String>>> = Arc::default();
-        let (p, ie) = (pending.clone(), init_error.clone());
+        let first_next = FirstNext::default();
+        let (p, ie, fnx) = (pending.clone(), init_error.clone(), first_next.clone());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     return;
                 };
-                let (rx, pending, init_error, arn) =
-                    (rx.clone(), p.clone(), ie.clone(), function_arn.clone());
+                let (rx, pending, init_error, arn, first_next) = (
+                    rx.clone(),
+                    p.clone(),
+                    ie.clone(),
+                    function_arn.clone(),
+                    fnx.clone(),
+                );
                 tokio::spawn(async move {
                     let svc = service_fn(move |req| {
                         route(
@@ -100,6 +123,7 @@ impl Host {
                             pending.clone(),
                             init_error.clone(),
                             arn.clone(),
+                            first_next.clone(),
                         )
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
@@ -113,6 +137,7 @@ impl Host {
             queue: tx,
             pending,
             init_error,
+            first_next,
             task,
         }
     }
@@ -132,10 +157,14 @@ async fn route(
     pending: Pending,
     init_error: Arc<Mutex<Option<String>>>,
     function_arn: String,
+    first_next: FirstNext,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     const PREFIX: &str = "/2018-06-01/runtime";
     let path = req.uri().path().to_owned();
     let method = req.method().clone();
+    if method == hyper::Method::GET && path == "/2018-06-01/runtime/invocation/next" {
+        first_next.record();
+    }
     let Some(rest) = path.strip_prefix(PREFIX) else {
         return Ok(reply(StatusCode::NOT_FOUND, "{}"));
     };
@@ -211,6 +240,7 @@ pub struct Function {
     logs: Arc<Mutex<Vec<String>>>,
     next_id: u64,
     name: String,
+    spawned_at: Instant,
 }
 
 impl Function {
@@ -233,6 +263,7 @@ impl Function {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        let spawned_at = Instant::now();
         let mut child = cmd
             .spawn()
             .unwrap_or_else(|e| panic!("start {}: {e}", binary.display()));
@@ -267,7 +298,36 @@ impl Function {
             logs,
             next_id: 0,
             name: name.to_owned(),
+            spawned_at,
         }
+    }
+
+    /// The cold start as `make bench` measures it: from just before the process was
+    /// spawned to its first `GET /invocation/next` (its init is over when it asks for
+    /// work). Waits up to `limit` for that request; `None` if it did not come.
+    pub async fn first_next(&self, limit: Duration) -> Option<Duration> {
+        let first = &self.host.first_next;
+        let wait = async {
+            loop {
+                if let Some(at) = first.at.get() {
+                    return *at;
+                }
+                first.notify.notified().await;
+            }
+        };
+        let at = tokio::time::timeout(limit, wait).await.ok()?;
+        Some(at.saturating_duration_since(self.spawned_at))
+    }
+
+    /// The process's peak resident memory so far (`VmHWM` in `/proc/<pid>/status`, in
+    /// KiB); `None` once it has exited or where `/proc` is not available.
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let pid = self.child.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
     }
 
     /// Invokes the function with `event` and waits for its response or error.
