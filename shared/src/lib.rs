@@ -8,6 +8,19 @@
 //! - [`notify`] and [`runbook`]: contract §4, for all three functions.
 //! - [`tags`]: the state kept in resource tags (contract §3).
 
+// Production code never panics on a missing value: every fallible step returns an
+// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 pub mod arn;
 pub mod aws;
 pub mod config;

@@ -23,6 +23,19 @@
 //! With `DRY_RUN=true` nothing is written to ECS: notifications say what would have
 //! been frozen, and duplicates cannot be recognised.
 
+// Production code never panics on a missing value: every fallible step returns an
+// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};

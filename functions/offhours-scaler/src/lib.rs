@@ -35,6 +35,19 @@
 //! DescribeTaskDefinition), a second one 2; excluded 2; dev (no scalable target) 5 each
 //! way; a dry run 3 (the reads and DescribeTaskDefinition).
 
+// Production code never panics on a missing value: every fallible step returns an
+// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};

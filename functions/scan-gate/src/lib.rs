@@ -22,6 +22,19 @@
 //! A clean deployment therefore costs 5 calls: DescribeServices, DescribeTaskDefinition,
 //! RegisterTaskDefinition, UpdateService, Publish.
 
+// Production code never panics on a missing value: every fallible step returns an
+// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -474,7 +487,13 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             "{tag} ({}) has {found}; a human must approve it with a Deploy Approval event",
             s.digest
         );
-        let approve = runbook::approve(c, &self.cfg.repository, &s.digest, tag);
+        let approve = runbook::approve(
+            c,
+            &self.cfg.approval_event_bus,
+            &self.cfg.repository,
+            &s.digest,
+            tag,
+        );
         let n = self
             .note(
                 EventType::DeployReviewRequired,

@@ -1,6 +1,19 @@
 //! scan-gate's Lambda entry point: logging, configuration, clients built once, run.
 //! The story of an invocation is in `lib.rs`.
 
+// Production code never panics on a missing value: every fallible step returns an
+// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::todo,
+        clippy::unimplemented
+    )
+)]
+
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 

@@ -27,14 +27,17 @@ impl Publisher for Sns {
             .message_structure("json")
             .message(&m.message);
         for (name, value) in &m.attributes {
-            req = req.message_attributes(
-                *name,
-                MessageAttributeValue::builder()
-                    .data_type("String")
-                    .string_value(value)
-                    .build()
-                    .expect("data_type is set"),
-            );
+            let attribute = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| Error::Aws {
+                    operation: "sns:Publish",
+                    message: format!("message attribute {name}: {e}"),
+                    advice: "A bug in building the request; report it",
+                    retry: crate::error::Retry::Never,
+                })?;
+            req = req.message_attributes(*name, attribute);
         }
         let out = req.send().await.map_err(|e| aws_error("sns:Publish", e))?;
         Ok(out.message_id().unwrap_or_default().to_owned())
