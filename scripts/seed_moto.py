@@ -97,6 +97,9 @@ def container(env, image):
             {"name": "ENVIRONMENT", "value": {"dev": "development", "staging": "staging", "prod": "production"}[env]},
             {"name": "LOG_LEVEL", "value": "WARNING" if prod else "DEBUG"},
             {"name": "API_DEBUG", "value": "false" if prod else "true"},
+            # A credential-bearing value, as real task definitions have: no log line
+            # or notification may ever show it (tests/tests/logs.rs).
+            {"name": "SENTRY_DSN", "value": f"https://5f0c1e2d9a7b4c3e@o4501.ingest.sentry.io/{env}-menotime"},
         ]
         + ([{"name": "SENTRY_SAMPLE_RATE", "value": "0.1"}] if prod else []),
         "secrets": [
