@@ -205,7 +205,7 @@ async fn the_new_revision_keeps_every_field_of_the_running_one() {
     assert_eq!(old.volumes().len(), 1);
     let oc = &old.container_definitions()[0];
     assert_eq!(oc.secrets().len(), 2);
-    assert_eq!(oc.environment().len(), 4);
+    assert_eq!(oc.environment().len(), 5);
     assert!(oc.health_check().is_some());
     assert!(oc.log_configuration().is_some());
 
