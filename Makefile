@@ -9,13 +9,13 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1
 
 .PHONY: test demo venv lint fmt bench build-lambda clean
 
-## test: the workspace's tests (unit, aws-smithy-mocks, end to end against moto), cfn-lint, rule routing
+## test: the workspace's tests (unit, property, aws-smithy-mocks, end to end and fault suite against moto, call budgets), cfn-lint, rule routing
 test: venv
 	cargo test --workspace --locked
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) scripts/check_event_patterns.py
 
-## demo: scan-gate's story end to end on a local moto server (no AWS account)
+## demo: the three functions' stories end to end on a local moto server (no AWS account)
 demo: venv
 	cargo run --quiet --locked -p menotime-e2e --bin demo
 
