@@ -2,12 +2,17 @@
 """Prove that the EventBridge rules of template.yaml route the sample events correctly.
 
 Loads template.yaml with cfn-lint's own loader (so !Ref / !Sub parse), resolves the
-EventBridgeRule patterns of every function for a prod stack, and matches every
-sample event against every rule with moto's in-process EventBridge pattern matcher:
+EventBridgeRule patterns of every function for a prod stack, each with the event bus
+it is on (EventBusName; the default bus otherwise), and matches every sample event
+against every rule of the bus the event arrives on, with moto's in-process
+EventBridge pattern matcher. A rule only ever sees the events of its own bus: AWS
+services send theirs to the default bus, operators put approvals on the approvals
+bus (menotime-<env>-approvals, the only one its policy lets them use).
 
   events/scan-*.json        -> exactly scan-gate's ECR scan rule
   events/inspector-*.json   -> exactly scan-gate's Inspector scan rule
-  events/approval-*.json    -> exactly scan-gate's approval rule
+  events/approval-*.json    -> on the approvals bus: exactly scan-gate's approval rule;
+                               put on the default bus instead: no rule at all
   events/ecs-deployment-*   -> exactly deploy-notifier's deployments rule
   events/ecs-service-*      -> exactly deploy-notifier's service-actions rule
   events/ecs-task-oom.json  -> exactly deploy-notifier's OOM rule
@@ -58,6 +63,15 @@ ECR, INSPECTOR, APPROVAL = "EcrScan", "InspectorScan", "Approval"
 DEPLOYMENTS, SERVICE_ACTIONS, OOM = "Deployments", "ServiceActions", "OomTaskStopped"
 ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, OOM}
 
+# Event buses, as resolved for the prod stack.
+DEFAULT_BUS = "default"
+APPROVALS_BUS = "menotime-prod-approvals"
+# The bus each rule must be on.
+RULE_BUS = {rule: DEFAULT_BUS for rule in ALL_RULES} | {APPROVAL: APPROVALS_BUS}
+# The bus a sample event arrives on: approvals are put on the approvals bus by an
+# operator; everything else is sent by AWS to the default bus.
+EVENT_BUS = [(r"approval-.*\.json", APPROVALS_BUS), (r".*\.json", DEFAULT_BUS)]
+
 # (file name regex, allowed match sets). A file must match one of the sets exactly.
 SAMPLE_EXPECTATIONS = [
     (r"scan-.*\.json", [{ECR}]),
@@ -91,7 +105,8 @@ REFERENCE_EXPECTATIONS = [
 class Resolver:
     """Resolves the intrinsic functions the rule patterns use (Ref, Fn::Sub)."""
 
-    def __init__(self, parameters: dict[str, object]):
+    def __init__(self, parameters: dict[str, object], resources: dict[str, dict] | None = None):
+        self.resources = resources or {}
         self.values: dict[str, str] = dict(PSEUDO)
         for name, spec in parameters.items():
             if "Default" in spec:
@@ -99,6 +114,10 @@ class Resolver:
         self.values.update(OVERRIDES)
 
     def ref(self, name: str) -> str:
+        resource = self.resources.get(name, {})
+        if resource.get("Type") == "AWS::Events::EventBus":
+            # Ref of an event bus is its name.
+            return str(self.resolve(resource["Properties"]["Name"]))
         if name not in self.values:
             raise ValueError(f"cannot resolve Ref {name!r} (no default, no override)")
         return self.values[name]
@@ -172,25 +191,32 @@ class Checks:
         print(f"{'PASS' if ok else 'FAIL'}  {what}")
 
 
-def load_rules(checks: Checks) -> dict[str, EventPattern]:
+def load_rules(checks: Checks) -> dict[str, tuple[str, EventPattern]]:
+    """Every rule: the bus it is on, and its pattern."""
     template, matches = decode(str(TEMPLATE))
     if matches or template is None:
         for m in matches:
             print(f"FAIL  template.yaml does not parse: {m}")
         sys.exit(1)
-    resolver = Resolver(template.get("Parameters", {}))
-    rules: dict[str, EventPattern] = {}
+    resolver = Resolver(template.get("Parameters", {}), template.get("Resources", {}))
+    rules: dict[str, tuple[str, EventPattern]] = {}
     for function in FUNCTIONS:
         events = template["Resources"][function]["Properties"].get("Events", {})
         for event_name, event in events.items():
             if event.get("Type") != "EventBridgeRule":
                 continue
-            pattern = resolver.resolve(event["Properties"]["Pattern"])
+            props = event["Properties"]
+            pattern = resolver.resolve(props["Pattern"])
+            bus = str(resolver.resolve(props.get("EventBusName", DEFAULT_BUS)))
             checks.check(
                 event_name in ALL_RULES and event_name not in rules,
                 f"{function}.{event_name}: {json.dumps(pattern)}",
             )
-            rules[event_name] = EventPattern.load(json.dumps(pattern))
+            checks.check(
+                bus == RULE_BUS.get(event_name),
+                f"{function}.{event_name}: on the {bus} bus (expected {RULE_BUS.get(event_name)})",
+            )
+            rules[event_name] = (bus, EventPattern.load(json.dumps(pattern)))
     checks.check(
         set(rules) == ALL_RULES,
         f"the template has exactly the rules {sorted(ALL_RULES)}: found {sorted(rules)}",
@@ -198,9 +224,16 @@ def load_rules(checks: Checks) -> dict[str, EventPattern]:
     return rules
 
 
+def matching(rules: dict[str, tuple[str, EventPattern]], bus: str, event: object) -> set[str]:
+    """The rules of `bus` that an event put on that bus reaches."""
+    return {
+        role for role, (b, pattern) in rules.items() if b == bus and pattern.matches_event(event)
+    }
+
+
 def check_dir(
     checks: Checks,
-    rules: dict[str, EventPattern],
+    rules: dict[str, tuple[str, EventPattern]],
     folder: Path,
     expectations: list[tuple[str, list[set[str]]]],
 ) -> None:
@@ -212,13 +245,22 @@ def check_dir(
         if allowed is None:
             checks.check(False, f"{name}: no expectation defined for this file")
             continue
+        bus = next(b for rx, b in EVENT_BUS if re.fullmatch(rx, path.name))
         event = eventbridge_view(json.loads(path.read_text()))
-        matched = {role for role, pattern in rules.items() if pattern.matches_event(event)}
+        matched = matching(rules, bus, event)
         want = " or ".join(sorted(a)[0] if a else "none" for a in allowed)
         checks.check(
             matched in allowed,
-            f"{name}: matches {sorted(matched) or 'none'} (expected {want})",
+            f"{name}: on the {bus} bus matches {sorted(matched) or 'none'} (expected {want})",
         )
+        if bus != DEFAULT_BUS:
+            # The same event put on the default bus (by anyone IAM lets call
+            # events:PutEvents there) must reach nothing.
+            stray = matching(rules, DEFAULT_BUS, event)
+            checks.check(
+                not stray,
+                f"{name}: put on the default bus instead, matches {sorted(stray) or 'none'} (expected none)",
+            )
 
 
 def main() -> int:

@@ -91,6 +91,10 @@ pub struct ScanGateConfig {
     pub deploy_tag_pattern: Regex,
     pub block_severities: BTreeSet<Severity>,
     pub review_severities: BTreeSet<Severity>,
+    /// Optional `APPROVAL_EVENT_BUS`: the event bus the approval command in review
+    /// notifications puts its event on (the stack's approvals bus, on which only the
+    /// operators' role may put events). Defaults to `menotime-<env>-approvals`.
+    pub approval_event_bus: String,
 }
 
 /// deploy-notifier's settings on top of [`CommonConfig`].
@@ -342,6 +346,17 @@ impl ScanGateConfig {
                 problem: "must include CRITICAL: the manual forbids deploying an image with a critical CVE".into(),
             });
         }
+        let approval_event_bus = vars
+            .optional("APPROVAL_EVENT_BUS")
+            .unwrap_or_else(|| format!("menotime-{}-approvals", common.environment));
+        if !valid_event_bus_name(&approval_event_bus) {
+            return Err(Error::Config {
+                var: "APPROVAL_EVENT_BUS",
+                problem: format!(
+                    "{approval_event_bus:?} is not an event bus name such as menotime-prod-approvals (letters, digits, . _ - /, at most 256)"
+                ),
+            });
+        }
         Ok(Self {
             common,
             repository,
@@ -349,8 +364,19 @@ impl ScanGateConfig {
             deploy_tag_pattern,
             block_severities,
             review_severities,
+            approval_event_bus,
         })
     }
+}
+
+/// An EventBridge event bus name (not an ARN): letters, digits, `.`, `_`, `-` and `/`,
+/// at most 256 characters. Nothing in it needs quoting inside the approval command.
+fn valid_event_bus_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 256
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/'))
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -472,6 +498,42 @@ mod tests {
         );
         assert_eq!(c.review_severities, BTreeSet::from([Severity::Medium]));
         assert_eq!(c.common.log_group, "/aws/ecs/menotime-prod");
+        assert_eq!(c.approval_event_bus, "menotime-prod-approvals");
+    }
+
+    #[test]
+    fn approval_event_bus_defaults_per_environment_and_is_checked() {
+        for env in ["dev", "staging", "prod"] {
+            let mut m = base();
+            m.insert("ENVIRONMENT", env);
+            assert_eq!(
+                load(&m).unwrap().approval_event_bus,
+                format!("menotime-{env}-approvals")
+            );
+            m.insert("APPROVAL_EVENT_BUS", "   ");
+            assert_eq!(
+                load(&m).unwrap().approval_event_bus,
+                format!("menotime-{env}-approvals"),
+                "blank means the default"
+            );
+        }
+        let mut m = base();
+        m.insert("APPROVAL_EVENT_BUS", "ops/menotime-prod_approvals.v2");
+        assert_eq!(
+            load(&m).unwrap().approval_event_bus,
+            "ops/menotime-prod_approvals.v2"
+        );
+        let long: &'static str = Box::leak("b".repeat(257).into_boxed_str());
+        for bad in [
+            "menotime prod approvals",
+            "menotime-prod-approvals'; rm -rf /",
+            "arn:aws:events:us-west-1:123456789012:event-bus/menotime-prod-approvals",
+            long,
+        ] {
+            let mut m = base();
+            m.insert("APPROVAL_EVENT_BUS", bad);
+            assert_eq!(err_var(&m), "APPROVAL_EVENT_BUS", "{bad}");
+        }
     }
 
     #[test]

@@ -155,7 +155,17 @@ pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
 }
 
 /// The ready-to-paste approval (contract §5): replace YOUR_NAME and the reason.
-pub fn approve(c: &CommonConfig, repository: &str, digest: &str, tag: &str) -> Step {
+/// The entry names `event_bus`, the stack's approvals bus (`APPROVAL_EVENT_BUS`): the
+/// approval rule listens there only, and only the operators' role may put events on it.
+/// EventBridge delivers the same event whatever the bus, so scan-gate sees exactly the
+/// contract's approval event.
+pub fn approve(
+    c: &CommonConfig,
+    event_bus: &str,
+    repository: &str,
+    digest: &str,
+    tag: &str,
+) -> Step {
     let detail = json!({
         "repository-name": repository,
         "image-digest": digest,
@@ -167,6 +177,7 @@ pub fn approve(c: &CommonConfig, repository: &str, digest: &str, tag: &str) -> S
         "Source": SOURCE_OPS,
         "DetailType": DETAIL_APPROVAL,
         "Detail": detail.to_string(),
+        "EventBusName": event_bus,
     }]);
     Step::new(
         "After reviewing the findings, approve the deployment (edit approved-by and reason)",
@@ -235,7 +246,18 @@ mod tests {
         use crate::domain::scan::{parse_trigger, Expect, Trigger};
         let c = prod();
         let digest = format!("sha256:{}", "ab".repeat(32));
-        let cmd = approve(&c, "menotime/backend", &digest, "v1.2.4").command;
+        let cmd = approve(
+            &c,
+            "menotime-prod-approvals",
+            "menotime/backend",
+            &digest,
+            "v1.2.4",
+        )
+        .command;
+        assert!(
+            cmd.starts_with("aws events put-events --region us-west-1 --entries '"),
+            "{cmd}"
+        );
         let quoted = cmd
             .split_once("--entries '")
             .unwrap()
@@ -243,7 +265,21 @@ mod tests {
             .strip_suffix('\'')
             .unwrap();
         assert!(!quoted.contains('\''));
-        // What EventBridge delivers for the command's entry, as pasted or as edited.
+        // One entry, on the approvals bus: the default bus has no approval rule.
+        let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
+        assert_eq!(entries.as_array().unwrap().len(), 1);
+        let keys: Vec<&str> = entries[0]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert_eq!(entries[0]["EventBusName"], "menotime-prod-approvals");
+        assert_eq!(entries[0]["Source"], SOURCE_OPS);
+        assert_eq!(entries[0]["DetailType"], DETAIL_APPROVAL);
+        // What EventBridge delivers for the command's entry, as pasted or as edited: the
+        // event names no bus, so the approval scan-gate sees is the one it always saw.
         let delivered = |quoted: &str| {
             let entries: serde_json::Value = serde_json::from_str(quoted).unwrap();
             let entry = &entries[0];
