@@ -9,11 +9,14 @@ STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1
 
 .PHONY: test demo venv lint fmt bench build-lambda clean
 
-## test: the workspace's tests (unit, property, aws-smithy-mocks, end to end and fault suite against moto, call budgets), cfn-lint, rule routing
+## test: the workspace's tests (unit, property, aws-smithy-mocks, end to end and fault suite against moto, call budgets), cfn-lint, rule routing, template security (IAM, checkov)
 test: venv
 	cargo test --workspace --locked
 	$(VENV)/bin/cfn-lint template.yaml
 	$(PY) scripts/check_event_patterns.py
+	$(PY) scripts/check_template_security.py
+	$(PY) scripts/check_template_security.py --self-test
+	$(VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --quiet --compact
 
 ## demo: the three functions' stories end to end on a local moto server (no AWS account)
 demo: venv
