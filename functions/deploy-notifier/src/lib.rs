@@ -217,9 +217,12 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         let previous =
             incident::previous_revision(service, failed_td.as_deref(), rollback_to.as_deref())
                 .or_else(|| {
-                    failed_rev
-                        .as_ref()
-                        .and_then(|r| r.replaces().map(str::to_owned))
+                    failed_rev.as_ref().and_then(|r| r.replaces()).map(|short| {
+                        format!(
+                            "arn:aws:ecs:{}:{}:task-definition/{short}",
+                            self.cfg.common.region, self.cfg.common.account
+                        )
+                    })
                 });
 
         // State first (marker and freeze in one call), then the page.
