@@ -470,7 +470,7 @@ fn incident_decisions_never_page_twice() {
                         service.tags.remove(tags::DEPLOY_FREEZE);
                     }
                     if let incident::Completion::Resolve { marker } =
-                        incident::on_completed(&d, &service, marker.as_ref(), &request, true)
+                        incident::on_completed(&d, marker.as_ref(), &request, true)
                     {
                         service
                             .tags

@@ -89,6 +89,9 @@ pub struct Outcome {
     pub froze: bool,
     /// True when a marker written by this same request was found (a Lambda retry).
     pub resent: bool,
+    /// False when the incident marker (and the freeze) could not be written; the
+    /// page then says so and gives the command to freeze by hand.
+    pub state_recorded: bool,
     pub dry_run: bool,
 }
 
@@ -240,7 +243,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 match self.ecs.tag_service(&service.arn, &new_tags).await {
                     Ok(()) => froze = freeze.is_some(),
                     Err(e) => {
-                        warn!(error = %e, "could not record the incident or freeze; paging anyway");
+                        tracing::error!(error = %e, error_type = e.kind(), "could not record the incident or the freeze; paging anyway, with the freeze to do by hand");
                         state_error = Some(e);
                     }
                 }
@@ -310,6 +313,12 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 }
             }
         }
+        if state_error.is_some() && freeze.is_some() {
+            n = n.with_step(runbook::freeze(
+                c,
+                &format!("deployment {} failed", d.deployment_id),
+            ));
+        }
         if frozen_now || (c.dry_run && freeze.is_some()) {
             n = n.with_step(runbook::unfreeze(c));
         }
@@ -350,11 +359,16 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             d.reason,
             if froze { "; deploys frozen" } else { "" }
         );
-        match state_error {
-            // The page is out; failing now makes Lambda retry the freeze and marker.
-            Some(e) => Err(e),
-            None => Ok(o),
+        if let Some(e) = state_error {
+            // The page is out and says what was not recorded and how to freeze by
+            // hand. Failing now would make Lambda's retry page again (it cannot know
+            // this page went out), so the invocation succeeds and says so.
+            o.reason.push_str(&format!(
+                "; the incident and the freeze could NOT be recorded ({e}): the page asks on-call to freeze by hand"
+            ));
+            o.state_recorded = false;
         }
+        Ok(o)
     }
 
     async fn completed(
@@ -365,22 +379,21 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         let marker = self.marker(service, tags::DEPLOY_INCIDENT);
-        let decision =
-            incident::on_completed(d, service, marker.as_ref(), request_id, self.pages());
+        let decision = incident::on_completed(d, marker.as_ref(), request_id, self.pages());
         info!(?decision, deployment = %d.deployment_id, "completion decision");
         let mut o = self.outcome_for_deployment(d);
-        let (resolve, write, note) = match decision {
+        let (resolve, write) = match decision {
             Completion::Late(why) => {
                 o.outcome = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
-            Completion::Info { note } => (false, None, note),
+            Completion::Info => (false, None),
             Completion::ResendResolve => {
                 o.resent = true;
-                (true, None, None)
+                (true, None)
             }
-            Completion::Resolve { marker } => (true, Some(marker), None),
+            Completion::Resolve { marker } => (true, Some(marker)),
         };
         if let Some(m) = write {
             self.write(
@@ -393,6 +406,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             .deployment_task_definition(&d.deployment_id)
             .unwrap_or(&service.task_definition);
         let revision = task_definition_short(revision);
+        let freeze = service.tags.get(tags::DEPLOY_FREEZE);
         let mut n = self
             .deployment_note(
                 EventType::DeployCompleted,
@@ -401,8 +415,13 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             )
             .with_fact("Revision", &revision)
             .with_fact("Tasks", tasks_line(service));
-        if let Some(note) = &note {
-            n = n.with_fact("Page", note);
+        if let Some(why) = freeze {
+            n = n.with_fact(
+                "Deploys",
+                format!(
+                    "still frozen ({why}) until someone reviews the failure and lifts the freeze"
+                ),
+            );
         }
         if let Some(m) = marker.as_ref().filter(|_| resolve) {
             n = n.with_fact(
@@ -413,15 +432,18 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 ),
             );
         }
+        n = n.with_step(runbook::describe_deployments(c));
+        if freeze.is_some() {
+            n = n.with_step(runbook::unfreeze(c));
+        }
         n = n
-            .with_step(runbook::describe_deployments(c))
             .with_console(runbook::service_console(c))
             .with_detail("task_definition", revision.clone())
-            .with_detail("page_note", note.clone())
+            .with_detail("frozen", freeze.is_some())
             .with_detail("running_count", service.running_count)
             .with_detail("desired_count", service.desired_count);
-        self.send(&n, &mut o).await?;
         if resolve {
+            // The resolve first: it is what on-call waits for.
             let resolved_deployment = marker.as_ref().and_then(|m| m.deployment.clone());
             let mut r = n.clone().resolving();
             r.summary = format!(
@@ -430,17 +452,22 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             );
             let r = r.with_detail("resolved_deployment", resolved_deployment);
             self.send(&r, &mut o).await?;
+        }
+        self.send(&n, &mut o).await?;
+        if resolve {
             o.outcome = Decision::Resolved;
             o.reason = format!(
-                "deployment {} completed; the open page was resolved",
-                d.deployment_id
+                "deployment {} completed; the open page was resolved{}",
+                d.deployment_id,
+                if freeze.is_some() {
+                    " (deploys stay frozen until reviewed)"
+                } else {
+                    ""
+                }
             );
         } else {
             o.outcome = Decision::Notified;
-            o.reason = match note {
-                Some(n) => format!("deployment {} completed; {n}", d.deployment_id),
-                None => format!("deployment {} completed", d.deployment_id),
-            };
+            o.reason = format!("deployment {} completed", d.deployment_id);
         }
         Ok(o)
     }
@@ -628,6 +655,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             notifications: Vec::new(),
             froze: false,
             resent: false,
+            state_recorded: true,
             dry_run: c.dry_run,
         };
         let oom = match (&t.oom, t.last_status.as_str()) {
@@ -739,7 +767,10 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         state_error: &Option<Error>,
     ) -> String {
         if let Some(e) = state_error {
-            return format!("NOT FROZEN: recording the incident failed ({e}); Lambda retries it");
+            return format!(
+                "NOT FROZEN: recording the incident failed ({}); freeze by hand with the command below",
+                e.kind()
+            );
         }
         if froze {
             return format!(
@@ -813,6 +844,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             notifications: Vec::new(),
             froze: false,
             resent: false,
+            state_recorded: true,
             dry_run: c.dry_run,
         }
     }

@@ -415,14 +415,25 @@ async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
 async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
     let rig = Rig::new(PROD);
     rig.ecs.failing.lock().unwrap().push("TagResource");
-    let err = rig
+    let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
-        .unwrap_err();
-    assert_eq!(err.retry(), Retry::Later, "Lambda retries the freeze");
+        .unwrap();
+    // Paged once, and the page hands the freeze to on-call: failing the invocation
+    // would make Lambda's retry page a second time.
+    assert_eq!(o.outcome, Decision::Paged);
+    assert!(!o.state_recorded && !o.froze);
     let sent = rig.sent();
     assert_eq!(sent.len(), 1);
-    assert!(text(&sent[0]).contains("NOT FROZEN: recording the incident failed"));
+    let t = text(&sent[0]);
+    assert!(
+        t.contains("NOT FROZEN: recording the incident failed"),
+        "{t}"
+    );
+    assert!(
+        t.contains("aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags 'key=menotime:deploy-freeze"),
+        "{t}"
+    );
     assert_eq!(payload(&sent[0])["details"]["frozen"], false);
     // The describe of the image failing does not stop the page either.
     let rig = Rig::new(PROD);
@@ -471,63 +482,67 @@ async fn outside_prod_a_failure_notifies_the_team_and_freezes_only_when_asked() 
 }
 
 #[tokio::test]
-async fn completion_resolves_the_page_only_after_the_freeze_is_lifted() {
+async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
     let rig = Rig::new(PROD);
     rig.handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
     rig.take_sent();
-    // The rollback completes while the service is frozen: the team hears, the page stays.
+    // The circuit breaker's rollback completes: the service is healthy again, so the
+    // page resolves (contract §4); deploys stay frozen until someone reviews.
     let mut done = ev("ecs-deployment-completed", PROD);
     done["detail"]["deploymentId"] = json!(ROLLBACK_TO);
     done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
     let o = rig.handle(done.clone(), "req-2").await.unwrap();
-    assert_eq!(o.outcome, Decision::Notified);
-    let sent = rig.take_sent();
-    assert_eq!(sent.len(), 1);
-    assert!(!is_oncall(&sent[0]));
-    assert!(text(&sent[0]).contains("stays open"), "{}", text(&sent[0]));
-    // An operator lifts the freeze; scan-gate deploys; that deployment completes.
-    rig.remove_tag(tags::DEPLOY_FREEZE);
-    let mut next = done.clone();
-    next["id"] = json!("completion-of-the-next-deploy");
-    next["detail"]["deploymentId"] = json!("ecs-svc/999");
-    next["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
-    let o = rig.handle(next.clone(), "req-3").await.unwrap();
-    assert_eq!(o.outcome, Decision::Resolved);
+    assert_eq!(o.outcome, Decision::Resolved, "{}", o.reason);
     assert_eq!(
         rig.calls(),
         ["DescribeServices", "TagResource", "Publish", "Publish"]
     );
     let sent = rig.take_sent();
     assert_eq!(sent.len(), 2);
-    let (info, resolve) = (payload(&sent[0]), payload(&sent[1]));
-    assert_eq!(info["event_type"], "deploy.completed");
-    assert_eq!(info["action"], "notify");
-    assert!(is_oncall(&sent[1]));
+    // The resolve goes first: it is what on-call waits for.
+    let (resolve, info) = (payload(&sent[0]), payload(&sent[1]));
+    assert!(is_oncall(&sent[0]));
     assert_eq!(resolve["event_type"], "deploy.completed");
     assert_eq!(resolve["action"], "resolve");
+    assert_eq!(resolve["severity"], "info");
     assert_eq!(
         resolve["dedup_key"],
         "menotime/prod/menotime-prod-service/deployment"
     );
     assert_eq!(resolve["details"]["resolved_deployment"], DEPLOYMENT);
+    assert_eq!(info["action"], "notify");
+    assert!(!is_oncall(&sent[1]));
+    assert!(
+        text(&sent[1]).contains("still frozen"),
+        "{}",
+        text(&sent[1])
+    );
+    assert!(text(&sent[1]).contains("aws ecs untag-resource"));
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some(), "the freeze stays");
     assert!(
         !Marker::parse(&rig.tag(tags::DEPLOY_INCIDENT).unwrap())
             .unwrap()
             .open
     );
     // The completion delivered again: nothing, and never a second resolve.
-    let o = rig.handle(next, "req-4").await.unwrap();
+    let o = rig.handle(done.clone(), "req-3").await.unwrap();
     assert_eq!(o.outcome, Decision::Late);
     assert!(rig.take_sent().is_empty());
-    // A later, unrelated completion with nothing open: information only.
-    let mut later = done;
-    later["detail"]["deploymentId"] = json!("ecs-svc/1000");
-    later["detail"]["updatedAt"] = json!("2025-06-03T09:00:00Z");
-    let o = rig.handle(later, "req-5").await.unwrap();
+    // After review the freeze is lifted; the next deployment completes: the team
+    // hears it, nobody is paged or resolved.
+    rig.remove_tag(tags::DEPLOY_FREEZE);
+    let mut next = done;
+    next["id"] = json!("completion-of-the-next-deploy");
+    next["detail"]["deploymentId"] = json!("ecs-svc/999");
+    next["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
+    let o = rig.handle(next, "req-4").await.unwrap();
     assert_eq!(o.outcome, Decision::Notified);
     assert_eq!(rig.calls(), ["DescribeServices", "Publish"]);
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 1);
+    assert!(!is_oncall(&sent[0]));
 }
 
 #[tokio::test]
@@ -556,7 +571,7 @@ async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
         .iter()
         .map(|r| payload(r)["action"].clone())
         .collect();
-    assert_eq!(actions, [json!("notify"), json!("resolve")]);
+    assert_eq!(actions, [json!("resolve"), json!("notify")]);
 }
 
 #[tokio::test]

@@ -30,6 +30,9 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",
     "InternalError",
     "InternalServerError",
+    "KMSThrottling",
+    "KMSThrottlingException",
+    "ConcurrentUpdateException",
 ];
 
 /// Maps an SDK error (after the SDK's own retries) to [`Error::Aws`], deciding whether
@@ -55,7 +58,11 @@ where
     };
     let advice = match (code.as_deref(), retry) {
         (_, Retry::Later) => "This is transient; Lambda retries the event and keeps it in the failure queue if retries run out",
-        (Some(c), _) if c.contains("AccessDenied") || c.contains("Unauthorized") => {
+        (Some(c), _)
+            if c.contains("AccessDenied")
+                || c.contains("Unauthorized")
+                || c == "AuthorizationError" =>
+        {
             "The function's IAM policy does not allow this call: check the policies in template.yaml"
         }
         (Some("ClusterNotFoundException" | "ServiceNotFoundException" | "RepositoryNotFoundException"), _) => {

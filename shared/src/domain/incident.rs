@@ -140,6 +140,12 @@ pub fn on_alarm(
     freeze_on_failure: bool,
 ) -> Alarm {
     let kind = ev.change.name();
+    let same = marker.filter(|m| m.deployment.as_deref() == Some(ev.deployment_id.as_str()));
+    // A Lambda retry of the request that recorded this page resends it, even if ECS
+    // has moved on meanwhile (the rollback finished during the retry's minute).
+    if same.is_some_and(|m| m.sent.contains(kind) && m.request == tags::value(request)) {
+        return Alarm::Resend;
+    }
     if matches!(ev.change, DeploymentChange::Rollback { .. }) {
         match service.deployment(&ev.deployment_id) {
             Some(d) if d.rollout_state.as_deref() == Some("COMPLETED") => {
@@ -157,7 +163,6 @@ pub fn on_alarm(
             Some(_) => {}
         }
     }
-    let same = marker.filter(|m| m.deployment.as_deref() == Some(ev.deployment_id.as_str()));
     let marker = match same {
         Some(m) if m.sent.contains(kind) => {
             return if m.request == tags::value(request) {
@@ -245,30 +250,30 @@ pub fn freeze_value(ev: &DeploymentEvent) -> String {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
-    /// Write `marker` (resolved), then publish `deploy.completed` and the resolve.
+    /// Write `marker` (resolved), then publish the resolve and `deploy.completed`.
     Resolve {
         marker: Marker,
     },
     /// This request resolved the incident before failing to publish: publish both again.
     ResendResolve,
-    /// `deploy.completed` to the team only; `note` says why an open page stays open.
-    Info {
-        note: Option<String>,
-    },
+    /// `deploy.completed` to the team only.
+    Info,
     Late(String),
 }
 
-/// Decides what a SERVICE_DEPLOYMENT_COMPLETED does. `pages` is false outside prod,
-/// where nothing ever pages and so nothing is resolved.
+/// Decides what a SERVICE_DEPLOYMENT_COMPLETED does (contract §4: a resolve when a
+/// page is open). The service is running a completed deployment again, so the page
+/// closes even if deploys stay frozen: the freeze is scan-gate's gate until a human
+/// has reviewed, not the page's. `pages` is false outside prod, where nothing ever
+/// pages and so nothing is resolved.
 pub fn on_completed(
     ev: &DeploymentEvent,
-    service: &ServiceState,
     marker: Option<&Marker>,
     request: &str,
     pages: bool,
 ) -> Completion {
     let Some(m) = marker else {
-        return Completion::Info { note: None };
+        return Completion::Info;
     };
     if !m.open && m.request == tags::value(request) {
         return Completion::ResendResolve;
@@ -280,15 +285,7 @@ pub fn on_completed(
         ));
     }
     if !m.open || !pages {
-        return Completion::Info { note: None };
-    }
-    if let Some(why) = service.tags.get(tags::DEPLOY_FREEZE) {
-        return Completion::Info {
-            note: Some(format!(
-                "the page for deployment {} stays open: the service is frozen ({why}) until someone reviews it and lifts the freeze",
-                m.deployment.as_deref().unwrap_or("?")
-            )),
-        };
+        return Completion::Info;
     }
     Completion::Resolve {
         marker: m.resolved(ev.at, &tags::value(request)),
@@ -652,14 +649,10 @@ mod tests {
     }
 
     #[test]
-    fn completion_resolves_only_an_open_page_of_an_unfrozen_service() {
+    fn completion_resolves_an_open_page_once_frozen_or_not() {
         let completed = dep(DeploymentChange::Completed, "ecs-svc/2", "19:00:00");
-        let s = svc(&[("ecs-svc/2", "COMPLETED")], false);
-        let frozen = svc(&[("ecs-svc/2", "COMPLETED")], true);
-        assert_eq!(
-            on_completed(&completed, &s, None, "r", true),
-            Completion::Info { note: None }
-        );
+        let s = svc(&[("ecs-svc/1", "FAILED")], false);
+        assert_eq!(on_completed(&completed, None, "r", true), Completion::Info);
         let (open, _) = page(on_alarm(
             &failed("ecs-svc/1", "18:01:00"),
             &s,
@@ -667,42 +660,52 @@ mod tests {
             "r1",
             true,
         ));
-        match on_completed(&completed, &frozen, Some(&open), "r2", true) {
-            Completion::Info { note: Some(n) } => assert!(n.contains("stays open"), "{n}"),
-            other => panic!("{other:?}"),
-        }
-        let resolved = match on_completed(&completed, &s, Some(&open), "r2", true) {
+        let resolved = match on_completed(&completed, Some(&open), "r2", true) {
             Completion::Resolve { marker } => marker,
             other => panic!("{other:?}"),
         };
         assert!(!resolved.open);
         assert_eq!(resolved.at, t("19:00:00"));
+        assert_eq!(resolved.deployment, open.deployment);
         // The same request again (publish failed): resend. Another delivery: late.
         assert_eq!(
-            on_completed(&completed, &s, Some(&resolved), "r2", true),
+            on_completed(&completed, Some(&resolved), "r2", true),
             Completion::ResendResolve
         );
         assert!(matches!(
-            on_completed(&completed, &s, Some(&resolved), "r3", true),
+            on_completed(&completed, Some(&resolved), "r3", true),
             Completion::Late(_)
         ));
         // A later completion with nothing open: information only.
         let later = dep(DeploymentChange::Completed, "ecs-svc/3", "20:00:00");
         assert_eq!(
-            on_completed(&later, &s, Some(&resolved), "r4", true),
-            Completion::Info { note: None }
+            on_completed(&later, Some(&resolved), "r4", true),
+            Completion::Info
         );
         // A completion older than the failure does not resolve it.
         let older = dep(DeploymentChange::Completed, "ecs-svc/0", "17:00:00");
         assert!(matches!(
-            on_completed(&older, &s, Some(&open), "r5", true),
+            on_completed(&older, Some(&open), "r5", true),
             Completion::Late(_)
         ));
         // Outside prod nothing pages, so nothing resolves.
         assert_eq!(
-            on_completed(&completed, &s, Some(&open), "r6", false),
-            Completion::Info { note: None }
+            on_completed(&completed, Some(&open), "r6", false),
+            Completion::Info
         );
+    }
+
+    #[test]
+    fn a_retried_rollback_page_is_resent_even_after_ecs_moved_on() {
+        let listed = svc(&[("ecs-svc/1", "FAILED")], false);
+        let ev = rollback("ecs-svc/1", "18:01:00");
+        let (m, _) = page(on_alarm(&ev, &listed, None, "r1", true));
+        let gone = svc(&[("ecs-svc/0", "COMPLETED")], false);
+        assert_eq!(on_alarm(&ev, &gone, Some(&m), "r1", true), Alarm::Resend);
+        assert!(matches!(
+            on_alarm(&ev, &gone, Some(&m), "r2", true),
+            Alarm::Late(_)
+        ));
     }
 
     #[test]

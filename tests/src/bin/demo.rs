@@ -7,8 +7,8 @@
 //!
 //! 1. scan-gate: scans of releases, a block, a review and its approval.
 //! 2. deploy-notifier with scan-gate: a failed prod deployment pages on-call and
-//!    freezes deploys; after review the freeze is lifted, the next deployment
-//!    completes, and the page is resolved.
+//!    freezes deploys; the rollback completes and the page is resolved, deploys stay
+//!    frozen; after review the freeze is lifted and the next deployment goes out.
 //! 3. offhours-scaler: a night and a morning of all three environments.
 
 use serde_json::{json, Value};
@@ -329,7 +329,7 @@ async fn act_two(
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
 
-    println!("\n4. The rollback completes; the service is still frozen");
+    println!("\n4. The rollback completes: the service is healthy again; deploys stay frozen");
     let rolled_back = ecs_event(
         "ecs-deployment-completed.json",
         "demo-rollback-done",
