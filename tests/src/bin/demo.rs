@@ -338,6 +338,17 @@ async fn act_two(
     );
     decision(notifier.invoke(&rolled_back).await);
     show_delivered(aws, prod).await;
+    for body in receiver.take() {
+        let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
+        let first = envelope["Message"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        println!("   http      on-call receives: {first}");
+    }
 
     println!("\n5. The on-call engineer reviews and lifts the freeze, as the page says:");
     println!(
@@ -362,19 +373,8 @@ async fn act_two(
     );
     decision(notifier.invoke(&completed).await);
     show_delivered(aws, prod).await;
-    for body in receiver.take() {
-        let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
-        let first = envelope["Message"]
-            .as_str()
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        println!("   http      on-call receives: {first}");
-    }
 
-    println!("\n8. The completion is delivered again, and ECS repeats its steady state");
+    println!("\n8. The completion is delivered again (informational notices keep no state: the team hears it twice; pages and resolves never double), and ECS repeats its steady state");
     decision(notifier.invoke(&completed).await);
     for (i, at) in ["03:50", "04:00"].iter().enumerate() {
         let steady = ecs_event(
