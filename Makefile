@@ -39,13 +39,15 @@ lint:
 fmt:
 	cargo fmt --all
 
-## bench: medians of cold start and per-path latency against moto, and binary size (release build)
-bench: venv
-	cargo run --quiet --release --locked -p menotime-e2e --bin bench
+## bench: bootstrap sizes (x86_64, arm64), cold start, first and warm invocation, peak memory and AWS calls of the three functions; a table and target/bench/results.json (see README, Performance)
+bench: venv build-lambda
+	cargo run --quiet --locked -p menotime-e2e --bin bench
+	cargo test --quiet --locked -p menotime-e2e --test size_budget -- --include-ignored
 
-## build-lambda: the deployable bootstrap, as `sam build` makes it (needs cargo-lambda and zig)
-build-lambda:
-	cargo lambda build --release --arm64 --bin scan-gate
+## build-lambda: the three deployable arm64 bootstraps in target/lambda/<function>/, as `sam build` makes them (cargo-lambda and zig from requirements-bench.txt, into .venv)
+build-lambda: venv
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --locked --bin scan-gate --bin deploy-notifier --bin offhours-scaler
 
 clean:
 	cargo clean

@@ -22,8 +22,18 @@
 //! - **AWS calls** of each scenario (deploy, block, page, resolve, scale-down,
 //!   scale-up), counted by the proxy between a fresh set of processes and a fresh moto.
 //!
+//! For scale, the same cold start and memory are measured for a reference process: a
+//! dozen lines of Rust (std only, compiled here with `rustc -O`) that connects and asks
+//! for work at once, the floor of spawning a process under this harness.
+//!
 //! moto is much slower than AWS (a call costs it about 2.5 ms on loopback), so
 //! invocation times carry over only as "calls x latency + our own work".
+//!
+//! `MENOTIME_BENCH_BINS=<dir>` measures the x86_64 binaries in `<dir>` instead of
+//! building them, and `MENOTIME_BENCH_LAMBDA_DIR=<dir>` reads `<dir>/<function>/bootstrap`
+//! for arm64 (to compare a before and an after without rebuilding);
+//! `MENOTIME_BENCH_ENV=K=V,K=V` adds variables to the functions' environment in the
+//! timed starts (e.g. `SSL_CERT_FILE`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -118,6 +128,44 @@ fn build_release() -> BTreeMap<String, PathBuf> {
                 .then(|| (name, PathBuf::from(exe)))
         })
         .collect()
+}
+
+/// The binaries to measure: built here, or taken from `MENOTIME_BENCH_BINS`.
+fn binaries() -> BTreeMap<String, PathBuf> {
+    match std::env::var_os("MENOTIME_BENCH_BINS") {
+        Some(dir) => FUNCTIONS
+            .iter()
+            .map(|f| (f.to_string(), Path::new(&dir).join(f)))
+            .collect(),
+        None => build_release(),
+    }
+}
+
+/// The reference process: connects to the Runtime API and asks for work, nothing else.
+const NULL_RUNTIME: &str = r#"
+use std::io::{Read, Write};
+fn main() {
+    let api = std::env::var("AWS_LAMBDA_RUNTIME_API").unwrap();
+    let mut s = std::net::TcpStream::connect(&api).unwrap();
+    let req = format!("GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: {api}\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = [0u8; 4096];
+    while s.read(&mut buf).map(|n| n > 0).unwrap_or(false) {}
+}
+"#;
+
+/// Compiles the reference process into `dir` with `rustc -O`; `None` if that fails.
+fn build_null_runtime(dir: &Path) -> Option<PathBuf> {
+    let src = dir.join("null_runtime.rs");
+    let bin = dir.join("null-runtime");
+    std::fs::write(&src, NULL_RUNTIME).ok()?;
+    let ok = std::process::Command::new("rustc")
+        .args(["-O", "-C", "strip=symbols", "-o"])
+        .arg(&bin)
+        .arg(&src)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok.then_some(bin)
 }
 
 /// Size of an ELF file, if it is one for `machine` (62 x86_64, 183 aarch64).
@@ -291,6 +339,11 @@ async fn round(
         _ => (offhours_env(moto, seed, "prod"), "prod"),
     };
     let name = format!("menotime-{label}-{function}");
+    let extra = std::env::var("MENOTIME_BENCH_ENV").unwrap_or_default();
+    let env = extra
+        .split(',')
+        .filter_map(|kv| kv.split_once('='))
+        .fold(env, |env, (k, v)| with_var(env, k, v));
     let mut f = Function::start(bin, &name, &env).await;
     let cold = f
         .first_next(Duration::from_secs(30))
@@ -338,6 +391,19 @@ async fn round(
     s.rss_kib.push(rss);
 }
 
+/// One start of the reference process: cold start and memory only.
+async fn null_round(bin: &Path, s: &mut Samples) {
+    let f = Function::start(bin, "bench-reference", &[]).await;
+    let cold = f
+        .first_next(Duration::from_secs(30))
+        .await
+        .expect("the reference process asks for work");
+    let rss = f.peak_rss_kib().expect("VmHWM of the reference process");
+    f.stop().await;
+    s.cold.push(cold);
+    s.rss_kib.push(rss);
+}
+
 fn mark(ok: bool) -> &'static str {
     if ok {
         "met"
@@ -349,15 +415,21 @@ fn mark(ok: bool) -> &'static str {
 #[tokio::main]
 async fn main() {
     let machine = machine();
-    let bins = build_release();
+    let bins = binaries();
     for f in FUNCTIONS {
         assert!(bins.contains_key(f), "cargo did not report the {f} binary");
     }
     let root = workspace_root();
+    let lambda_dir = std::env::var_os("MENOTIME_BENCH_LAMBDA_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target/lambda"));
+    let bench_dir = root.join("target/bench");
+    std::fs::create_dir_all(&bench_dir).expect("create target/bench");
+    let null_runtime = build_null_runtime(&bench_dir);
     let mut sizes = BTreeMap::new();
     for f in FUNCTIONS {
         let x86 = elf_size(&bins[f], 62);
-        let arm = elf_size(&root.join("target/lambda").join(f).join("bootstrap"), 183);
+        let arm = elf_size(&lambda_dir.join(f).join("bootstrap"), 183);
         sizes.insert(f, (x86, arm));
     }
 
@@ -378,14 +450,19 @@ async fn main() {
     }
     let mut samples: BTreeMap<&str, Samples> = BTreeMap::new();
     // One start of each, not measured: the binaries are read into the page cache.
-    for (i, f) in FUNCTIONS.iter().enumerate() {
+    // Rounds are numbered from 0 so that event times only move forward.
+    for f in FUNCTIONS {
         let mut discard = Samples::default();
-        round(f, &bins[*f], &moto, &seed, &aws, STARTS + i, &mut discard).await;
+        round(f, &bins[f], &moto, &seed, &aws, 0, &mut discard).await;
     }
-    for n in 0..STARTS {
+    let mut reference = Samples::default();
+    for n in 1..=STARTS {
         for f in FUNCTIONS {
             let s = samples.entry(f).or_default();
             round(f, &bins[f], &moto, &seed, &aws, n, s).await;
+        }
+        if let Some(bin) = &null_runtime {
+            null_round(bin, &mut reference).await;
         }
     }
     moto.stop().await;
@@ -405,13 +482,13 @@ async fn main() {
         load_after
     );
     out += &format!(
-        "{:<16} {:>11} {:>10} {:>20} {:>18} {:>17} {:>17}\n",
+        "{:<16} {:>10} {:>9} {:>19} {:>19} {:>19} {:>19}\n",
         "function",
         "x86_64 MiB",
         "arm64 MiB",
         "cold start ms (p90)",
-        "first inv. ms",
-        "warm inv. ms",
+        "first inv. ms (p90)",
+        "warm inv. ms (p90)",
         "peak RSS MiB (max)"
     );
     let mib = |b: Option<u64>| {
@@ -427,7 +504,7 @@ async fn main() {
         let rss_max = *s.rss_kib.iter().max().unwrap() as f64 / 1024.0;
         let cold_med = pct(&s.cold, 0.5);
         out += &format!(
-            "{:<16} {:>11} {:>10} {:>20} {:>18} {:>17} {:>17}\n",
+            "{:<16} {:>10} {:>9} {:>19} {:>19} {:>19} {:>19}\n",
             f,
             mib(x86),
             mib(arm),
@@ -464,10 +541,35 @@ async fn main() {
             }),
         );
     }
+    let mut reference_json = Value::Null;
+    if !reference.cold.is_empty() {
+        let rss_med = median_kib(&reference.rss_kib) as f64 / 1024.0;
+        let rss_max = *reference.rss_kib.iter().max().unwrap() as f64 / 1024.0;
+        out += &format!(
+            "{:<16} {:>10} {:>9} {:>19} {:>19} {:>19} {:>19}\n",
+            "(reference)",
+            "",
+            "",
+            format!(
+                "{:.2} ({:.2})",
+                pct(&reference.cold, 0.5),
+                pct(&reference.cold, 0.9)
+            ),
+            "-",
+            "-",
+            format!("{rss_med:.1} ({rss_max:.1})"),
+        );
+        reference_json = json!({
+            "what": "std-only Rust process that connects and asks for work at once",
+            "cold_start_ms": {"median": pct(&reference.cold, 0.5), "p90": pct(&reference.cold, 0.9)},
+            "peak_rss_kib": {"median": median_kib(&reference.rss_kib), "max": reference.rss_kib.iter().max()},
+        });
+    }
     out += &format!(
         "\n{STARTS} starts each; medians (p90). Invocations: scan-gate a deploy (5 calls), \
          deploy-notifier a page (4), offhours-scaler prod's scale-down (7); \
-         one moto call takes {:.1} ms here.\n",
+         one moto call takes {:.1} ms here. (reference): a std-only Rust process that \
+         only asks for work, the floor of a start under this harness.\n",
         pct(&one_call, 0.5)
     );
     if sizes.values().any(|(_, arm)| arm.is_none()) {
@@ -526,12 +628,11 @@ async fn main() {
         "starts_per_function": STARTS,
         "moto_one_call_ms": {"median": pct(&one_call, 0.5), "p90": pct(&one_call, 0.9)},
         "functions": functions,
+        "reference_process": reference_json,
         "scenarios": scenarios,
         "targets": met.iter().map(|(what, ok)| json!({"target": what, "met": ok})).collect::<Vec<_>>(),
     });
-    let dir = root.join("target/bench");
-    std::fs::create_dir_all(&dir).expect("create target/bench");
-    let path = dir.join("results.json");
+    let path = bench_dir.join("results.json");
     std::fs::write(
         &path,
         serde_json::to_string_pretty(&results).unwrap() + "\n",

@@ -1,0 +1,237 @@
+//! Size budgets of the deployable `bootstrap`s.
+//!
+//! A release build of the three functions from a clean clone takes 3 minutes on this
+//! 2-core machine when it is quiet and 8 while others build (x86_64; arm64 as much
+//! again, after installing cargo-lambda and zig), and 1.5 to 4 minutes after a change
+//! to `shared/` (fat LTO of each binary is most of it): more than `make test` can
+//! add. `make test` checks instead, in under a second, what decides the size and the
+//! start-up cost of those binaries and what goes wrong by accident (the issue's list):
+//!
+//! - the functions' dependency graph (`cargo tree`, no build): one TLS stack (rustls
+//!   0.23 on aws-lc-rs), no legacy rustls 0.21 / hyper 0.14 / h2 0.3 / http 0.2 (the
+//!   SDK's default features), no OpenSSL, no second crypto provider, none of
+//!   aws-config's credential providers that a Lambda function never uses (SSO, the
+//!   process provider);
+//! - the release profile: optimised for size, fat LTO, one codegen unit, panics abort,
+//!   stripped, no debug information.
+//!
+//! The bytes themselves are checked by the two ignored tests below, which need the
+//! release builds: `make bench` runs them after building (alone: `make build-lambda`,
+//! `cargo build --release`, then `cargo test -p menotime-e2e --test size_budget --
+//! --ignored`).
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
+
+use menotime_e2e::workspace_root;
+
+const FUNCTIONS: [&str; 3] = ["scan-gate", "deploy-notifier", "offhours-scaler"];
+
+/// Byte budgets of each `bootstrap`: what was measured when they were set, plus about
+/// 5% for growth. A change that crosses one should say why in the README's
+/// Performance section, next to the new figure.
+///
+/// Measured 2026-11-26 (arm64 6,258,632 / 5,799,672 / 6,006,056 bytes; x86_64
+/// 7,244,592 / 6,685,896 / 6,918,088).
+const ARM64_BUDGET: [(&str, u64); 3] = [
+    ("scan-gate", 6_600_000),
+    ("deploy-notifier", 6_100_000),
+    ("offhours-scaler", 6_300_000),
+];
+const X86_64_BUDGET: [(&str, u64); 3] = [
+    ("scan-gate", 7_600_000),
+    ("deploy-notifier", 7_000_000),
+    ("offhours-scaler", 7_300_000),
+];
+
+/// `cargo tree` over the three functions (normal dependencies, as built for Lambda).
+fn cargo_tree(extra: &[&str]) -> String {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut args = vec!["tree", "--locked", "--prefix", "none"];
+    for f in FUNCTIONS {
+        args.extend(["-p", f]);
+    }
+    args.extend(extra);
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(&args)
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        out.status.success(),
+        "cargo {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `(name, version)` of every package the functions are built from.
+fn packages() -> BTreeSet<(String, String)> {
+    cargo_tree(&["-e", "normal,build", "--format", "{p}"])
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?.to_owned();
+            let version = words.next()?.trim_start_matches('v').to_owned();
+            Some((name, version))
+        })
+        .collect()
+}
+
+fn versions(pkgs: &BTreeSet<(String, String)>, name: &str) -> Vec<String> {
+    pkgs.iter()
+        .filter(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+#[test]
+fn one_tls_stack_and_no_legacy_http_client() {
+    let pkgs = packages();
+    assert!(pkgs.len() > 50, "cargo tree listed too little: {pkgs:?}");
+    let legacy: Vec<String> = pkgs
+        .iter()
+        .filter(|(n, v)| {
+            (n == "rustls" && !v.starts_with("0.23"))
+                || (n == "hyper" && v.starts_with("0."))
+                || (n == "h2" && v.starts_with("0.3"))
+                || (n == "http" && v.starts_with("0."))
+                || (n == "hyper-rustls" && !v.starts_with("0.27"))
+                || [
+                    "openssl",
+                    "openssl-sys",
+                    "native-tls",
+                    "ring",
+                    "s2n-tls",
+                    "aws-sdk-sso",
+                    "aws-sdk-ssooidc",
+                ]
+                .contains(&n.as_str())
+        })
+        .map(|(n, v)| format!("{n} {v}"))
+        .collect();
+    assert!(
+        legacy.is_empty(),
+        "a second TLS stack, a legacy HTTP client or an unused credential provider is back \
+         (an SDK crate's default features?): {legacy:?}; `cargo tree -i <crate>` says who"
+    );
+    assert_eq!(versions(&pkgs, "rustls").len(), 1, "one rustls");
+    assert_eq!(versions(&pkgs, "hyper").len(), 1, "one hyper");
+    assert_eq!(versions(&pkgs, "aws-lc-rs").len(), 1, "one crypto provider");
+}
+
+#[test]
+fn aws_config_builds_only_what_lambda_uses() {
+    let features: BTreeSet<String> = cargo_tree(&["-e", "features,normal", "-i", "aws-config"])
+        .lines()
+        .filter_map(|l| l.strip_prefix("aws-config feature \""))
+        .filter_map(|l| l.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    for unused in ["sso", "credentials-process", "credentials-login", "default"] {
+        assert!(
+            !features.contains(unused),
+            "aws-config feature {unused:?} is on: {features:?}"
+        );
+    }
+}
+
+/// The `[profile.release]` keys of the workspace manifest.
+fn release_profile() -> Vec<(String, String)> {
+    let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();
+    let mut in_section = false;
+    let mut keys = Vec::new();
+    for line in manifest.lines() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.starts_with('[') {
+            in_section = line == "[profile.release]";
+            continue;
+        }
+        if let (true, Some((k, v))) = (in_section, line.split_once('=')) {
+            keys.push((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()));
+        }
+    }
+    keys
+}
+
+#[test]
+fn the_release_profile_is_tuned_for_size() {
+    let profile = release_profile();
+    let get = |key: &str| {
+        profile
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    };
+    assert!(
+        matches!(get("opt-level"), Some("s" | "z")),
+        "opt-level: {profile:?}"
+    );
+    assert!(
+        matches!(get("lto"), Some("fat" | "true")),
+        "lto: {profile:?}"
+    );
+    assert_eq!(get("codegen-units"), Some("1"), "{profile:?}");
+    // What `cargo lambda build` applies anyway when the profile does not say: the host
+    // build make bench measures is then the one Lambda runs.
+    assert_eq!(get("panic"), Some("abort"), "{profile:?}");
+    assert!(
+        matches!(get("strip"), Some("symbols" | "true")),
+        "strip: {profile:?}"
+    );
+    assert!(
+        matches!(get("debug"), None | Some("false" | "0" | "none")),
+        "debug: {profile:?}"
+    );
+}
+
+/// The size of `path` if it is an ELF executable for `machine` (62 x86_64, 183 aarch64).
+fn elf_size(path: &Path, machine: u16) -> Result<u64, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let ok = bytes.len() > 20
+        && bytes[..4] == *b"\x7fELF"
+        && u16::from_le_bytes([bytes[18], bytes[19]]) == machine;
+    if ok {
+        Ok(bytes.len() as u64)
+    } else {
+        Err(format!(
+            "{}: not an ELF executable for machine {machine}",
+            path.display()
+        ))
+    }
+}
+
+/// Checks each binary under `dir` (`{}` = the function) against its budget.
+fn check_sizes(budgets: [(&str, u64); 3], machine: u16, dir: &str) {
+    let root = workspace_root();
+    let mut over = Vec::new();
+    for (function, budget) in budgets {
+        let path = root.join(dir.replace("{}", function));
+        match elf_size(&path, machine) {
+            Ok(size) => {
+                println!("{}: {size} bytes (budget {budget})", path.display());
+                if size > budget {
+                    over.push(format!("{}: {size} bytes, budget {budget}", path.display()));
+                }
+            }
+            Err(e) => over.push(e),
+        }
+    }
+    assert!(over.is_empty(), "over budget or missing: {over:#?}");
+}
+
+/// The deployable packages, from `make build-lambda` (`make bench` builds them first).
+#[test]
+#[ignore = "needs `make build-lambda`; make bench runs it"]
+fn arm64_bootstraps_stay_within_budget() {
+    check_sizes(ARM64_BUDGET, 183, "target/lambda/{}/bootstrap");
+}
+
+/// The host release binaries, from `cargo build --release` (`make bench` builds them).
+#[test]
+#[ignore = "needs `cargo build --release`; make bench runs it"]
+fn x86_64_release_binaries_stay_within_budget() {
+    check_sizes(X86_64_BUDGET, 62, "target/release/{}");
+}
