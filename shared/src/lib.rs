@@ -7,6 +7,7 @@
 //! - [`aws`]: the few SDK calls, turned into domain types and [`Error`]s.
 //! - [`notify`] and [`runbook`]: contract §4, for all three functions.
 //! - [`tags`]: the state kept in resource tags (contract §3).
+//! - [`lambda`]: what every `main` does around its handler.
 
 // Production code never panics on a missing value: every fallible step returns an
 // Error that says what to do (tests may unwrap). Enforced by clippy in CI.
@@ -26,6 +27,7 @@ pub mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod lambda;
 pub mod notify;
 pub mod runbook;
 pub mod sdk;

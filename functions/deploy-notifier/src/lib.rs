@@ -95,6 +95,16 @@ pub struct Outcome {
     pub dry_run: bool,
 }
 
+impl menotime_shared::lambda::Decided for Outcome {
+    fn decision(&self) -> String {
+        menotime_shared::lambda::decision_name(&self.outcome)
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 /// The handler, generic over its two AWS dependencies so tests can drive it with fakes
 /// or with mocked SDK clients.
 pub struct DeployNotifier<E, P> {
@@ -237,15 +247,11 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             if let Some(value) = &freeze {
                 new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.clone()));
             }
-            if c.dry_run {
-                info!(?new_tags, "dry run: not tagging the service");
-            } else {
-                match self.ecs.tag_service(&service.arn, &new_tags).await {
-                    Ok(()) => froze = freeze.is_some(),
-                    Err(e) => {
-                        tracing::error!(error = %e, error_type = e.kind(), "could not record the incident or the freeze; paging anyway, with the freeze to do by hand");
-                        state_error = Some(e);
-                    }
+            match self.write(service, new_tags).await {
+                Ok(()) => froze = freeze.is_some() && !c.dry_run,
+                Err(e) => {
+                    tracing::error!(error = %e, error_type = e.kind(), "could not record the incident or the freeze; paging anyway, with the freeze to do by hand");
+                    state_error = Some(e);
                 }
             }
         }
@@ -396,11 +402,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             Completion::Resolve { marker } => (true, Some(marker)),
         };
         if let Some(m) = write {
-            self.write(
-                service,
-                vec![(tags::DEPLOY_INCIDENT.to_owned(), m.render())],
-            )
-            .await?;
+            self.write(service, marker_tag(tags::DEPLOY_INCIDENT, &m))
+                .await?;
         }
         let revision = service
             .deployment_task_definition(&d.deployment_id)
@@ -532,11 +535,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             }
             Impairment::Resend => o.resent = true,
             Impairment::Page { marker } => {
-                self.write(
-                    service,
-                    vec![(tags::SERVICE_INCIDENT.to_owned(), marker.render())],
-                )
-                .await?
+                self.write(service, marker_tag(tags::SERVICE_INCIDENT, &marker))
+                    .await?
             }
         }
         let what = match s.event_name.as_str() {
@@ -599,11 +599,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             }
             Recovery::ResendResolve => o.resent = true,
             Recovery::Resolve { marker } => {
-                self.write(
-                    service,
-                    vec![(tags::SERVICE_INCIDENT.to_owned(), marker.render())],
-                )
-                .await?
+                self.write(service, marker_tag(tags::SERVICE_INCIDENT, &marker))
+                    .await?
             }
         }
         if !self.pages() {
@@ -643,21 +640,11 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
 
     async fn task_stopped(&self, t: TaskEvent) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
-        let mut o = Outcome {
-            outcome: Decision::Ignored,
-            reason: String::new(),
-            environment: c.environment.as_str().to_owned(),
-            cluster: c.cluster.clone(),
-            service: c.service.clone(),
-            source_event_id: t.envelope.id.clone(),
-            event_name: format!("task {}", t.last_status),
-            deployment_id: t.started_by.clone(),
-            notifications: Vec::new(),
-            froze: false,
-            resent: false,
-            state_recorded: true,
-            dry_run: c.dry_run,
-        };
+        let mut o = self.outcome(
+            &t.envelope.id,
+            &format!("task {}", t.last_status),
+            t.started_by.clone(),
+        );
         let oom = match (&t.oom, t.last_status.as_str()) {
             (Some(oom), "STOPPED") => oom,
             _ => {
@@ -848,6 +835,11 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             dry_run: c.dry_run,
         }
     }
+}
+
+/// The one tag that records an incident.
+fn marker_tag(key: &str, marker: &Marker) -> Vec<(String, String)> {
+    vec![(key.to_owned(), marker.render())]
 }
 
 /// `2 running of 2 desired` (with pending ones when there are).

@@ -14,25 +14,16 @@
     )
 )]
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
-
-use deploy_notifier::{DeployNotifier, Outcome};
+use deploy_notifier::DeployNotifier;
 use menotime_shared::aws::{ecs::Ecs, sns::Sns};
 use menotime_shared::config::NotifierConfig;
+use menotime_shared::lambda::{config_or_exit, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
 
-    let cfg = match NotifierConfig::from_env() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            // One clear line naming the variable, then stop: Lambda reports the failed init.
-            tracing::error!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let cfg = config_or_exit(NotifierConfig::from_env());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -50,18 +41,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let notifier = &notifier;
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        match notifier.handle(event.payload, &request_id).await {
-            Ok(outcome) => {
-                tracing::info!(%request_id, outcome = ?outcome.outcome, reason = %outcome.reason, "decided");
-                Ok::<Outcome, Diagnostic>(outcome)
-            }
-            Err(e) => {
-                tracing::error!(%request_id, error_type = e.kind(), retry = ?e.retry(), "{e}");
-                Err(e.into())
-            }
-        }
-    }))
-    .await
+    serve(|event, request_id| async move { notifier.handle(event, &request_id).await }).await
 }

@@ -146,6 +146,21 @@ pub struct Outcome {
     pub services: Vec<ServiceOutcome>,
 }
 
+impl menotime_shared::lambda::Decided for Outcome {
+    fn decision(&self) -> String {
+        format!(
+            "{} ({}{})",
+            menotime_shared::lambda::decision_name(&self.outcome),
+            self.action.as_str(),
+            if self.dry_run { ", dry run" } else { "" }
+        )
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 /// The scheduler's input, accepted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Request {

@@ -14,25 +14,16 @@
     )
 )]
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
-
 use menotime_shared::aws::{autoscaling::AutoScaling, ecs::Ecs, sns::Sns};
 use menotime_shared::config::OffhoursConfig;
-use offhours_scaler::{OffhoursScaler, Outcome};
+use menotime_shared::lambda::{config_or_exit, serve};
+use offhours_scaler::OffhoursScaler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
 
-    let cfg = match OffhoursConfig::from_env() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            // One clear line naming the variable, then stop: Lambda reports the failed init.
-            tracing::error!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let cfg = config_or_exit(OffhoursConfig::from_env());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -54,18 +45,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .with_function_name(std::env::var("AWS_LAMBDA_FUNCTION_NAME").ok());
     let scaler = &scaler;
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        match scaler.handle(event.payload, &request_id).await {
-            Ok(outcome) => {
-                tracing::info!(%request_id, outcome = ?outcome.outcome, action = outcome.action.as_str(), dry_run = outcome.dry_run, reason = %outcome.reason, "decided");
-                Ok::<Outcome, Diagnostic>(outcome)
-            }
-            Err(e) => {
-                tracing::error!(%request_id, error_type = e.kind(), retry = ?e.retry(), "{e}");
-                Err(e.into())
-            }
-        }
-    }))
-    .await
+    serve(|event, request_id| async move { scaler.handle(event, &request_id).await }).await
 }

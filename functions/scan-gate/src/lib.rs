@@ -97,6 +97,16 @@ pub struct Outcome {
     pub notification: Option<&'static str>,
 }
 
+impl menotime_shared::lambda::Decided for Outcome {
+    fn decision(&self) -> String {
+        menotime_shared::lambda::decision_name(&self.outcome)
+    }
+
+    fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
 /// The handler, generic over its three AWS dependencies so tests can drive it with
 /// fakes or with mocked SDK clients.
 pub struct ScanGate<E, R, P> {

@@ -14,25 +14,16 @@
     )
 )]
 
-use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
-use serde_json::Value;
-
 use menotime_shared::aws::{ecr::Ecr, ecs::Ecs, sns::Sns};
 use menotime_shared::config::ScanGateConfig;
-use scan_gate::{Outcome, ScanGate};
+use menotime_shared::lambda::{config_or_exit, serve};
+use scan_gate::ScanGate;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
 
-    let cfg = match ScanGateConfig::from_env() {
-        Ok(cfg) => cfg,
-        Err(e) => {
-            // One clear line naming the variable, then stop: Lambda reports the failed init.
-            tracing::error!("{e}");
-            std::process::exit(2);
-        }
-    };
+    let cfg = config_or_exit(ScanGateConfig::from_env());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -52,18 +43,5 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     );
     let gate = &gate;
 
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let request_id = event.context.request_id.clone();
-        match gate.handle(event.payload).await {
-            Ok(outcome) => {
-                tracing::info!(%request_id, outcome = ?outcome.outcome, reason = %outcome.reason, "decided");
-                Ok::<Outcome, Diagnostic>(outcome)
-            }
-            Err(e) => {
-                tracing::error!(%request_id, error_type = e.kind(), retry = ?e.retry(), "{e}");
-                Err(e.into())
-            }
-        }
-    }))
-    .await
+    serve(|event, _request_id| gate.handle(event)).await
 }
