@@ -13,26 +13,43 @@ checks, without any AWS account:
     - ECS service actions on this environment's service ARN only (tag actions with
       a tag-key condition), task-definition tagging only while registering;
     - sns:Publish only to the stack's notify / on-call topics; KMS only on the
-      stack's key through SNS; logs only to the function's own log group; SQS only
-      to the failure queue; ECR only on the repository;
-    - iam:PassRole only on TaskRoleArn / ExecutionRoleArn, with iam:PassedToService
-      = ecs-tasks.amazonaws.com; no other IAM action;
+      stack's key through SNS; logs (CreateLogStream, PutLogEvents; never
+      CreateLogGroup) only to the function's own log group of this template; SQS
+      only to the failure queue; ECR only on the repository;
+    - iam:PassRole only on the roles named by TaskRoleName / ExecutionRoleName,
+      with iam:PassedToService = ecs-tasks.amazonaws.com; no other IAM action;
     - the roles trust lambda.amazonaws.com only; SAM adds no managed policy.
-  Functions: reserved concurrency 1 on scan-gate and offhours-scaler.
-  Alarms: an Errors alarm per function and a depth alarm on every dead-letter
-  queue, all notifying AlarmTopic (on-call's e-mail), none a contract topic.
+  Functions: reserved concurrency 1 on scan-gate and offhours-scaler. Globals carry
+  what the three share (Runtime, Handler, CodeUri, Architectures, MemorySize,
+  Timeout, the shared variables), and no function sets them again.
+  Log groups: each function logs (LoggingConfig.LogGroup) to an AWS::Logs::LogGroup
+  of this template named /aws/lambda/<its FunctionName>, with RetentionInDays from
+  a parameter whose values CloudWatch accepts, encrypted with the stack's key (whose
+  policy lets CloudWatch Logs use it for exactly those groups).
+  Alarms: per function Errors, Throttles, AsyncEventsDropped and
+  DestinationDeliveryFailures; per EventBridge rule FailedInvocations (with
+  EventBusName on a custom bus); per Scheduler schedule, in a schedule group of its
+  own, TargetErrorCount and InvocationDroppedCount; a depth alarm on every
+  dead-letter queue; all notifying AlarmTopic (on-call's e-mail), none a contract
+  topic, all with a description and missing data not breaching.
   Encryption: every SNS topic with the stack's KMS key (rotated); every queue
   encrypted (SSE-SQS or KMS).
   Approvals: the approval rule on the dedicated menotime-<env>-approvals bus, whose
-  policy lets only OperatorsRoleArn put events (Allow for it, Deny for any other
-  principal); the failure queue's policy names every rule by its real ARN
-  (rule/<bus>/<name> on a custom bus); scan-gate's APPROVAL_EVENT_BUS is that bus.
+  policy lets only the role named by OperatorsRoleName put events (Allow for it,
+  Deny for any other principal); the failure queue's policy names every rule by its
+  real ARN (rule/<bus>/<name> on a custom bus); scan-gate's APPROVAL_EVENT_BUS is
+  that bus.
+  samconfig.toml: no ACCOUNT_ID placeholder; dev, staging and prod each with deploy
+  and sync sections that agree and set every parameter without a default (and no
+  parameter the template lacks; role names, not ARNs); prod's deploy confirms its
+  change set; builds run one at a time (parallel = false).
 
 Prints one PASS/FAIL line per check; exits non-zero if any check fails.
 
---self-test proves the checks can fail: it breaks the template in memory one rule at
-a time (drops the iam:PassedToService condition, puts the approval rule back on the
-default bus, ...) and passes only if every such break is caught by a FAIL.
+--self-test proves the checks can fail: it breaks the template (or samconfig.toml) in
+memory one rule at a time (drops the iam:PassedToService condition, puts the approval
+rule back on the default bus, puts ACCOUNT_ID back in samconfig.toml, ...) and passes
+only if every such break is caught by a FAIL.
 
 Usage: .venv/bin/python scripts/check_template_security.py [template.yaml]
        .venv/bin/python scripts/check_template_security.py --self-test [template.yaml]
@@ -45,11 +62,17 @@ import copy
 import io
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from cfnlint.decode import decode
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11: the same parser, as pip vendors it
+    from pip._vendor import tomli as tomllib  # type: ignore[no-redef]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -88,7 +111,6 @@ KNOWN_ACTIONS = STAR_ONLY_ACTIONS | {
     "iam:PassRole",
     "kms:Decrypt",
     "kms:GenerateDataKey",
-    "logs:CreateLogGroup",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
     "sns:Publish",
@@ -98,8 +120,44 @@ CONTRACT_TOPICS = ["NotifyTopic", "OncallTopic"]
 ALARM_TOPIC = "AlarmTopic"
 FAILURE_QUEUE = "FailureQueue"
 KEY = "OpsKey"
-PASS_ROLE_PARAMETERS = ["TaskRoleArn", "ExecutionRoleArn"]
-OPERATORS_PARAMETER = "OperatorsRoleArn"
+PASS_ROLE_PARAMETERS = ["TaskRoleName", "ExecutionRoleName"]
+OPERATORS_PARAMETER = "OperatorsRoleName"
+ROLE_NAME_PARAMETERS = PASS_ROLE_PARAMETERS + [OPERATORS_PARAMETER]
+
+
+def role_arn(parameter: str) -> dict[str, str]:
+    """The ARN the template builds from a role-name parameter (with its path)."""
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/${{{parameter}}}"}
+
+
+# The values CloudWatch Logs accepts for RetentionInDays.
+CLOUDWATCH_RETENTION_DAYS = {
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731,
+    1096, 1827, 2192, 2557, 2922, 3288, 3653,
+}
+# What the three functions share, in Globals.Function, and set by none of them.
+GLOBAL_FUNCTION_PROPERTIES = {
+    "Runtime": "provided.al2023",
+    "Handler": "bootstrap",
+    "CodeUri": "./",
+    "Architectures": ["arm64"],
+    "MemorySize": None,  # any value; a function may override it
+    "Timeout": None,  # any value; a function may override it
+}
+SAME_FOR_ALL = ["Runtime", "Handler", "CodeUri", "Architectures"]
+SHARED_VARIABLES = [
+    "ENVIRONMENT",
+    "CLUSTER_NAME",
+    "SERVICE_NAME",
+    "NOTIFY_TOPIC_ARN",
+    "ONCALL_TOPIC_ARN",
+    "DRY_RUN",
+    "LOG_GROUP_NAME",
+]
+# Per-function Lambda alarms (metric -> what it catches).
+FUNCTION_ALARM_METRICS = ["Errors", "Throttles", "AsyncEventsDropped", "DestinationDeliveryFailures"]
+SCHEDULE_ALARM_METRICS = ["TargetErrorCount", "InvocationDroppedCount"]
+SAMCONFIG_ENVIRONMENTS = ["dev", "staging", "prod"]
 APPROVAL_BUS_NAME = "menotime-${Environment}-approvals"
 # Logical id -> short name (menotime-<env>-<short>), and whether reserved concurrency
 # must be exactly 1.
@@ -178,6 +236,17 @@ def function_role(template: dict[str, Any], fn: str) -> str | None:
     return None
 
 
+def function_log_group(template: dict[str, Any], fn: str) -> str | None:
+    """The AWS::Logs::LogGroup of this template the function logs to
+    (LoggingConfig.LogGroup: !Ref <it>), if any."""
+    lc = template["Resources"][fn].get("Properties", {}).get("LoggingConfig") or {}
+    g = plain(lc.get("LogGroup"))
+    if isinstance(g, dict) and isinstance(g.get("Ref"), str):
+        if template["Resources"].get(g["Ref"], {}).get("Type") == "AWS::Logs::LogGroup":
+            return g["Ref"]
+    return None
+
+
 def sam_transform(path: Path, template: dict[str, Any]) -> tuple[dict[str, Any] | None, str]:
     """The template as CloudFormation deploys it (SAM's roles for schedules included)."""
     try:
@@ -197,10 +266,10 @@ def sam_transform(path: Path, template: dict[str, Any]) -> tuple[dict[str, Any] 
 def check_iam(c: Checks, template: dict[str, Any], text: str) -> None:
     resources = template["Resources"]
     topics = [ref(t) for t in CONTRACT_TOPICS]
-    pass_roles = [ref(p) for p in PASS_ROLE_PARAMETERS]
+    pass_roles = [role_arn(p) for p in PASS_ROLE_PARAMETERS]
     pass_role_seen: list[str] = []
 
-    for fn, (short, _) in FUNCTIONS.items():
+    for fn in FUNCTIONS:
         if not c.check(fn in resources, f"{fn} exists"):
             continue
         role_id = function_role(template, fn)
@@ -269,11 +338,10 @@ def check_iam(c: Checks, template: dict[str, Any], text: str) -> None:
             "; ".join(bad),
         )
         # The only other wildcards: task definitions (tagged on register, checked
-        # below), scalable targets (their ids are random; Application Auto Scaling
-        # checks ecs:UpdateService on the service too) and the ":*" of the
-        # function's own log group (its streams).
-        log_group = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:/aws/lambda/menotime-${{Environment}}-{short}"
-        allowed_wild = TASK_DEFINITION_ARNS | {SCALABLE_TARGET_ARNS, log_group + ":*"}
+        # below) and scalable targets (their ids are random; Application Auto
+        # Scaling checks ecs:UpdateService on the service too). The log group's
+        # streams are named through its Arn attribute (checked below).
+        allowed_wild = TASK_DEFINITION_ARNS | {SCALABLE_TARGET_ARNS}
         bad = []
         for where, s in stmts:
             for r in as_list(s.get("Resource")):
@@ -341,14 +409,31 @@ def check_iam(c: Checks, template: dict[str, Any], text: str) -> None:
         c.check(
             not bad, f"{fn}: KMS only on {KEY}, only through SNS (kms:ViaService)", "; ".join(bad)
         )
+        # Logs: only the function's own log group, a resource of this template
+        # (its ARN, or its Arn attribute, which ends in ":*": its streams).
+        group = function_log_group(template, fn)
+        own = (
+            [
+                {
+                    "Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:${{{group}}}"
+                },
+                getatt(group, "Arn"),
+            ]
+            if group
+            else []
+        )
         bad = [
             f"{where}: {json.dumps(plain(r))}"
             for where, s in stmts
             if any(str(a).startswith("logs:") for a in as_list(s.get("Action")))
             for r in as_list(s.get("Resource"))
-            if sub_text(r) not in (log_group, log_group + ":*")
+            if plain(r) not in own
         ]
-        c.check(not bad, f"{fn}: logs only to /aws/lambda/menotime-<env>-{short}", "; ".join(bad))
+        c.check(
+            bool(own) and not bad,
+            f"{fn}: logs only to its own log group ({group or 'none: LoggingConfig.LogGroup missing'})",
+            "; ".join(bad),
+        )
         bad = [
             f"{where}: {json.dumps(plain(r))}"
             for where, s in stmts
@@ -475,6 +560,115 @@ def check_functions(c: Checks, template: dict[str, Any]) -> None:
         )
 
 
+def check_globals(c: Checks, template: dict[str, Any]) -> None:
+    """Globals.Function carries what the three functions share; no function sets
+    the same-for-all properties or a shared variable again."""
+    resources = template["Resources"]
+    g = (template.get("Globals") or {}).get("Function") or {}
+    bad = []
+    for k, want in GLOBAL_FUNCTION_PROPERTIES.items():
+        if k not in g:
+            bad.append(f"{k} missing")
+        elif want is not None and plain(g[k]) != want:
+            bad.append(f"{k} is {json.dumps(plain(g[k]))}, not {json.dumps(want)}")
+    variables = ((g.get("Environment") or {}).get("Variables")) or {}
+    bad += [f"variable {v} missing" for v in SHARED_VARIABLES if v not in variables]
+    c.check(
+        not bad,
+        f"Globals.Function carries the shared settings ({', '.join(GLOBAL_FUNCTION_PROPERTIES)}) "
+        f"and variables ({', '.join(SHARED_VARIABLES)})",
+        "; ".join(bad),
+    )
+    for fn in FUNCTIONS:
+        props = resources.get(fn, {}).get("Properties", {})
+        fn_vars = ((props.get("Environment") or {}).get("Variables")) or {}
+        again = [k for k in SAME_FOR_ALL if k in props]
+        again += [f"variable {v}" for v in SHARED_VARIABLES if v in fn_vars]
+        c.check(
+            not again,
+            f"{fn}: does not set again what Globals shares (same for all: {', '.join(SAME_FOR_ALL)}; "
+            "the shared variables)",
+            ", ".join(again),
+        )
+
+
+def check_log_groups(c: Checks, template: dict[str, Any]) -> None:
+    """Each function logs to a log group of this template, /aws/lambda/<FunctionName>,
+    with a retention CloudWatch accepts and the stack's key."""
+    resources = template["Resources"]
+    params = template.get("Parameters", {})
+    key_stmts = statements(
+        resources.get(KEY, {}).get("Properties", {}).get("KeyPolicy") or {}
+    )
+    logs_key_arns: list[Any] = []
+    for st in key_stmts:
+        principal = plain(st.get("Principal"))
+        if principal == {"Service": {"Fn::Sub": "logs.${AWS::Region}.amazonaws.com"}}:
+            cond = plain(st.get("Condition", {}))
+            for op in ("ArnEquals", "ArnLike"):
+                logs_key_arns += as_list(cond.get(op, {}).get("kms:EncryptionContext:aws:logs:arn"))
+    groups_seen: set[str] = set()
+    for fn, (short, _) in FUNCTIONS.items():
+        if fn not in resources:
+            continue
+        props = resources[fn].get("Properties", {})
+        group = function_log_group(template, fn)
+        if not c.check(
+            group is not None,
+            f"{fn}: logs to a log group of this template (LoggingConfig.LogGroup: !Ref <AWS::Logs::LogGroup>)",
+            "otherwise Lambda creates /aws/lambda/<name> itself, and it never expires",
+        ):
+            continue
+        assert group is not None
+        groups_seen.add(group)
+        gp = resources[group].get("Properties", {})
+        name = f"/aws/lambda/menotime-${{Environment}}-{short}"
+        c.check(
+            plain(gp.get("LogGroupName")) == {"Fn::Sub": name}
+            and plain(props.get("FunctionName")) == {"Fn::Sub": f"menotime-${{Environment}}-{short}"},
+            f"{group}: named /aws/lambda/<FunctionName of {fn}> ({name})",
+            f"LogGroupName {json.dumps(plain(gp.get('LogGroupName')))}",
+        )
+        retention = plain(gp.get("RetentionInDays"))
+        rp = params.get(retention.get("Ref"), {}) if isinstance(retention, dict) else {}
+        allowed = [int(v) for v in as_list(rp.get("AllowedValues"))]
+        c.check(
+            bool(rp)
+            and bool(allowed)
+            and set(allowed) <= CLOUDWATCH_RETENTION_DAYS
+            and int(rp.get("Default", -1)) in allowed,
+            f"{group}: RetentionInDays from a parameter whose AllowedValues (and Default) CloudWatch accepts",
+            f"RetentionInDays {json.dumps(retention)}, AllowedValues {allowed}, "
+            f"not accepted {sorted(set(allowed) - CLOUDWATCH_RETENTION_DAYS)}",
+        )
+        c.check(
+            plain(gp.get("KmsKeyId")) == getatt(KEY, "Arn"),
+            f"{group}: encrypted with {KEY} (KmsKeyId)",
+            f"KmsKeyId {json.dumps(plain(gp.get('KmsKeyId')))}",
+        )
+        arn = {
+            "Fn::Sub": f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{name}"
+        }
+        c.check(
+            arn in [plain(a) for a in logs_key_arns],
+            f"{KEY}: its policy lets CloudWatch Logs use it for {group} (kms:EncryptionContext:aws:logs:arn)",
+            f"the logs statement names {json.dumps(plain(logs_key_arns))}",
+        )
+    bad = [
+        k
+        for k, v in resources.items()
+        if v.get("Type") == "AWS::Logs::LogGroup" and k not in groups_seen
+    ]
+    c.check(not bad, "every log group of the template is a function's", ", ".join(bad))
+    # The key serves exactly the functions' groups, no pattern.
+    c.check(
+        all(isinstance(plain(a), dict) and "*" not in (sub_text(a) or "*") for a in logs_key_arns)
+        and len(logs_key_arns) == len(FUNCTIONS),
+        f"{KEY}: CloudWatch Logs may use it for the {len(FUNCTIONS)} function log groups only (no wildcard)",
+        json.dumps(plain(logs_key_arns)),
+    )
+
+
 def alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         k: v.get("Properties", {})
@@ -487,22 +681,108 @@ def notifies_alarm_topic(props: dict[str, Any]) -> bool:
     return ref(ALARM_TOPIC) in [plain(a) for a in as_list(props.get("AlarmActions"))]
 
 
+def alarms_on(
+    all_alarms: dict[str, dict[str, Any]], namespace: str, metric: str, dims: list[dict[str, Any]]
+) -> list[str]:
+    """The alarms on exactly this metric (dimensions in any order) notifying AlarmTopic."""
+
+    def key(d: dict[str, Any]) -> str:
+        return json.dumps(d, sort_keys=True)
+
+    want = sorted(key(d) for d in dims)
+    return [
+        k
+        for k, p in all_alarms.items()
+        if p.get("Namespace") == namespace
+        and p.get("MetricName") == metric
+        and sorted(key(plain(d)) for d in as_list(p.get("Dimensions"))) == want
+        and notifies_alarm_topic(p)
+    ]
+
+
 def check_alarms(c: Checks, template: dict[str, Any]) -> None:
     resources = template["Resources"]
     all_alarms = alarms(template)
     for fn in FUNCTIONS:
-        found = [
-            k
-            for k, p in all_alarms.items()
-            if p.get("Namespace") == "AWS/Lambda"
-            and p.get("MetricName") == "Errors"
-            and [plain(d) for d in as_list(p.get("Dimensions"))]
-            == [{"Name": "FunctionName", "Value": ref(fn)}]
-            and notifies_alarm_topic(p)
-        ]
-        c.check(
-            bool(found), f"{fn}: an AWS/Lambda Errors alarm notifies {ALARM_TOPIC}", "none found"
-        )
+        for metric in FUNCTION_ALARM_METRICS:
+            found = alarms_on(
+                all_alarms, "AWS/Lambda", metric, [{"Name": "FunctionName", "Value": ref(fn)}]
+            )
+            c.check(
+                bool(found),
+                f"{fn}: an AWS/Lambda {metric} alarm notifies {ALARM_TOPIC}",
+                "none found",
+            )
+
+    # Every EventBridge rule: FailedInvocations, named as AWS publishes it (RuleName on
+    # the default bus; EventBusName and RuleName on a custom bus).
+    rules = 0
+    for fn in FUNCTIONS:
+        for name, e in resources.get(fn, {}).get("Properties", {}).get("Events", {}).items():
+            if e.get("Type") != "EventBridgeRule":
+                continue
+            rules += 1
+            props = e.get("Properties", {})
+            dims = [{"Name": "RuleName", "Value": plain(props.get("RuleName"))}]
+            if "EventBusName" in props:
+                dims.append({"Name": "EventBusName", "Value": plain(props["EventBusName"])})
+            found = alarms_on(all_alarms, "AWS/Events", "FailedInvocations", dims)
+            c.check(
+                bool(found) and props.get("RuleName") is not None,
+                f"{fn}.{name}: an AWS/Events FailedInvocations alarm on its rule "
+                f"({'EventBusName and RuleName' if len(dims) > 1 else 'RuleName'}) notifies {ALARM_TOPIC}",
+                f"none with dimensions {json.dumps(dims)}",
+            )
+    c.check(rules > 0, f"the template has EventBridge rules ({rules})")
+
+    # Every Scheduler schedule: in a schedule group of its own (the scheduler's
+    # metrics exist per group), with alarms on that group.
+    schedules = 0
+    groups_used: dict[str, str] = {}
+    for fn in FUNCTIONS:
+        for name, e in resources.get(fn, {}).get("Properties", {}).get("Events", {}).items():
+            if e.get("Type") not in ("ScheduleV2",):
+                continue
+            schedules += 1
+            g = plain(e.get("Properties", {}).get("GroupName"))
+            group = g.get("Ref") if isinstance(g, dict) else None
+            ok = (
+                isinstance(group, str)
+                and resources.get(group, {}).get("Type") == "AWS::Scheduler::ScheduleGroup"
+                and group not in groups_used
+            )
+            c.check(
+                ok,
+                f"{fn}.{name}: in a schedule group of its own (GroupName: !Ref <AWS::Scheduler::ScheduleGroup>)",
+                f"GroupName {json.dumps(g)}"
+                + (f", shared with {groups_used[group]}" if isinstance(group, str) and group in groups_used else "")
+                + " (in the default group the metrics of every schedule of the account mix)",
+            )
+            if not ok:
+                continue
+            assert isinstance(group, str)
+            groups_used[group] = f"{fn}.{name}"
+            for metric in SCHEDULE_ALARM_METRICS:
+                found = alarms_on(
+                    all_alarms, "AWS/Scheduler", metric, [{"Name": "ScheduleGroup", "Value": ref(group)}]
+                )
+                c.check(
+                    bool(found),
+                    f"{fn}.{name}: an AWS/Scheduler {metric} alarm on its group {group} notifies {ALARM_TOPIC}",
+                    "none found",
+                )
+    c.check(schedules > 0, f"the template has Scheduler schedules ({schedules})")
+
+    bad = [
+        k
+        for k, p in all_alarms.items()
+        if p.get("TreatMissingData") != "notBreaching" or not p.get("AlarmDescription")
+    ]
+    c.check(
+        not bad,
+        "every alarm says what it means (AlarmDescription) and treats missing data as notBreaching",
+        ", ".join(bad),
+    )
 
     # Every queue used as a dead-letter queue or failure destination has a depth alarm.
     dlqs: set[str] = set()
@@ -603,13 +883,26 @@ def check_encryption(c: Checks, template: dict[str, Any]) -> None:
 def check_approvals(c: Checks, template: dict[str, Any]) -> None:
     resources = template["Resources"]
     params = template.get("Parameters", {})
-    p = params.get(OPERATORS_PARAMETER, {})
-    c.check(
-        p.get("Type") == "String"
-        and str(p.get("AllowedPattern", "")).startswith("^arn:aws")
-        and ":role/" in str(p.get("AllowedPattern", "")),
-        f"parameter {OPERATORS_PARAMETER}: an IAM role ARN (AllowedPattern)",
-    )
+    for name in ROLE_NAME_PARAMETERS:
+        p = params.get(name, {})
+        pattern = str(p.get("AllowedPattern", ""))
+        try:
+            accepts = lambda v: re.fullmatch(pattern, v) is not None  # noqa: E731
+            ok = (
+                p.get("Type") == "String"
+                and bool(pattern)
+                and accepts("menotime-operators")
+                and accepts("ops/menotime-operators")
+                and not accepts("arn:aws:iam::123456789012:role/menotime-operators")
+                and not accepts("")
+            )
+        except re.error:
+            ok = False
+        c.check(
+            ok,
+            f"parameter {name}: an IAM role name, with an optional path, never an ARN (AllowedPattern)",
+            f"AllowedPattern {pattern!r}",
+        )
     buses = {
         k: v.get("Properties", {})
         for k, v in resources.items()
@@ -642,7 +935,7 @@ def check_approvals(c: Checks, template: dict[str, Any]) -> None:
                             "Condition": vp.get("Condition"),
                         }
                     )
-    operators = ref(OPERATORS_PARAMETER)
+    operators = role_arn(OPERATORS_PARAMETER)
     allows = [s for s in stmts if s.get("Effect") == "Allow"]
     denies = [s for s in stmts if s.get("Effect") == "Deny"]
     c.check(
@@ -741,14 +1034,122 @@ def check_approvals(c: Checks, template: dict[str, Any]) -> None:
     )
 
 
-def run(path: Path, template: dict[str, Any], text: str) -> Checks:
+# ---------------------------------------------------------------------------
+# samconfig.toml
+# ---------------------------------------------------------------------------
+def parameter_overrides(value: Any) -> dict[str, str] | None:
+    """samconfig's parameter_overrides (Key="value" Key2="value2", or a list of
+    such strings) as a dict; None if it does not parse."""
+    items: list[str] = []
+    try:
+        for v in as_list(value):
+            items += shlex.split(str(v))
+    except ValueError:
+        return None
+    out = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            return None
+        out[k] = v
+    return out
+
+
+def check_samconfig(c: Checks, template: dict[str, Any], samconfig_text: str | None) -> None:
+    if not c.check(samconfig_text is not None, "samconfig.toml exists next to the template"):
+        return
+    assert samconfig_text is not None
+    c.check(
+        "ACCOUNT_ID" not in samconfig_text,
+        "samconfig.toml has no ACCOUNT_ID placeholder (the template builds the role ARNs)",
+        "ACCOUNT_ID found",
+    )
+    try:
+        cfg = tomllib.loads(samconfig_text)
+    except tomllib.TOMLDecodeError as e:
+        c.check(False, "samconfig.toml parses", str(e))
+        return
+    params = template.get("Parameters", {})
+    required = {k for k, v in params.items() if "Default" not in v}
+    build = cfg.get("default", {}).get("build", {}).get("parameters", {})
+    c.check(
+        build.get("parallel") is False,
+        "samconfig.toml: sam build builds the functions one at a time (parallel = false: "
+        "parallel cargo lambda builds race to install the aarch64 target on a fresh machine)",
+        f"parallel = {build.get('parallel')!r}",
+    )
+    for env in SAMCONFIG_ENVIRONMENTS:
+        sections = {
+            cmd: cfg.get(env, {}).get(cmd, {}).get("parameters") for cmd in ("deploy", "sync")
+        }
+        for cmd, sec in sections.items():
+            if not c.check(
+                isinstance(sec, dict),
+                f"samconfig.toml: [{env}.{cmd}.parameters] exists (sam {cmd} --config-env {env} does not prompt)",
+            ):
+                continue
+            assert isinstance(sec, dict)
+            overrides = parameter_overrides(sec.get("parameter_overrides"))
+            if not c.check(
+                overrides is not None,
+                f"samconfig.toml: [{env}.{cmd}.parameters] parameter_overrides parse",
+                repr(sec.get("parameter_overrides")),
+            ):
+                continue
+            assert overrides is not None
+            bad = [f"{k} missing" for k in sorted(required - set(overrides))]
+            bad += [f"{k} is no parameter of the template" for k in sorted(set(overrides) - set(params))]
+            if overrides.get("Environment") != env:
+                bad.append(f"Environment={overrides.get('Environment')!r}")
+            for k in ROLE_NAME_PARAMETERS:
+                pattern = str(params.get(k, {}).get("AllowedPattern", ""))
+                if k in overrides and pattern and not re.fullmatch(pattern, overrides[k]):
+                    bad.append(f"{k}={overrides[k]!r} does not match the template's AllowedPattern")
+            missing = [k for k in ("stack_name", "region", "capabilities") if not sec.get(k)]
+            bad += [f"{k} missing" for k in missing]
+            c.check(
+                not bad,
+                f"samconfig.toml: [{env}.{cmd}.parameters] sets every parameter without a default, "
+                "only template parameters, role names that the template accepts, stack, region, capabilities",
+                "; ".join(bad),
+            )
+        deploy, sync = sections["deploy"], sections["sync"]
+        if isinstance(deploy, dict) and isinstance(sync, dict):
+            differ = [
+                k
+                for k in ("stack_name", "region", "capabilities", "s3_prefix", "tags")
+                if deploy.get(k) != sync.get(k)
+            ]
+            if parameter_overrides(deploy.get("parameter_overrides")) != parameter_overrides(
+                sync.get("parameter_overrides")
+            ):
+                differ.append("parameter_overrides")
+            c.check(
+                not differ,
+                f"samconfig.toml: {env}'s sync section targets the same stack with the same parameters as its deploy section",
+                f"differ: {', '.join(differ)}",
+            )
+    prod = cfg.get("prod", {}).get("deploy", {}).get("parameters", {})
+    c.check(
+        prod.get("confirm_changeset") is True,
+        "samconfig.toml: prod's deploy shows its change set for confirmation (confirm_changeset = true)",
+        f"confirm_changeset = {prod.get('confirm_changeset')!r}",
+    )
+
+
+def run(
+    path: Path, template: dict[str, Any], text: str, samconfig_text: str | None = None
+) -> Checks:
     c = Checks()
     check_iam(c, template, text)
     check_deployed_iam(c, path, template)
     check_functions(c, template)
+    check_globals(c, template)
+    check_log_groups(c, template)
     check_alarms(c, template)
     check_encryption(c, template)
     check_approvals(c, template)
+    check_samconfig(c, template, samconfig_text)
     return c
 
 
@@ -771,7 +1172,53 @@ def set_item(d: dict[str, Any], key: str, value: Any) -> None:
     d[key] = value
 
 
-Mutation = Callable[[dict[str, Any]], Any]
+def props(t: dict[str, Any], resource: str) -> dict[str, Any]:
+    return t["Resources"][resource]["Properties"]
+
+
+def event(t: dict[str, Any], fn: str, name: str) -> dict[str, Any]:
+    return props(t, fn)["Events"][name]["Properties"]
+
+
+def logs_key_statement(t: dict[str, Any]) -> dict[str, Any]:
+    for s in statements(props(t, KEY)["KeyPolicy"]):
+        if "logs." in json.dumps(s.get("Principal")):
+            return s
+    raise KeyError("no key policy statement for CloudWatch Logs")
+
+
+class SamconfigEdit:
+    """A mutation of samconfig.toml's text rather than of the template."""
+
+    def __init__(self, edit: Callable[[str], str]) -> None:
+        self.edit = edit
+
+
+def in_section(header: str, old: str, new: str) -> SamconfigEdit:
+    """Replace `old` by `new` in one [section] of samconfig.toml only."""
+
+    def edit(text: str) -> str:
+        start = text.index(f"[{header}]")
+        end = text.find("\n[", start + 1)
+        end = len(text) if end < 0 else end
+        section = text[start:end]
+        if old not in section:
+            raise ValueError(f"{old!r} not in [{header}]")
+        return text[:start] + section.replace(old, new) + text[end:]
+
+    return SamconfigEdit(edit)
+
+
+def without_section(header: str) -> SamconfigEdit:
+    def edit(text: str) -> str:
+        start = text.index(f"[{header}]")
+        end = text.find("\n[", start + 1)
+        return text[:start] + ("" if end < 0 else text[end + 1 :])
+
+    return SamconfigEdit(edit)
+
+
+Mutation = Callable[[dict[str, Any]], Any] | SamconfigEdit | str
 MUTATIONS: list[tuple[str, Mutation, str]] = [
     # (what is broken, how, a text the FAIL line must contain)
     (
@@ -895,7 +1342,12 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
             "Principal",
             {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}},
         ),
-        "allows events:PutEvents to OperatorsRoleArn",
+        "allows events:PutEvents to OperatorsRoleName",
+    ),
+    (
+        "OperatorsRoleName accepting an ARN",
+        lambda t: set_item(t["Parameters"]["OperatorsRoleName"], "AllowedPattern", "^.+$"),
+        "never an ARN",
     ),
     (
         "the failure-queue policy naming the approval rule as if on the default bus",
@@ -909,13 +1361,191 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         ),
         "the failure queue's policy",
     ),
+    # Globals
+    (
+        "Globals without Runtime",
+        lambda t: t["Globals"]["Function"].pop("Runtime"),
+        "Globals.Function carries the shared settings",
+    ),
+    (
+        "deploy-notifier setting CLUSTER_NAME again",
+        lambda t: set_item(
+            props(t, "DeployNotifierFunction")["Environment"]["Variables"],
+            "CLUSTER_NAME",
+            ref("ClusterName"),
+        ),
+        "does not set again what Globals shares",
+    ),
+    # Log groups
+    (
+        "logs:CreateLogGroup back in scan-gate's role",
+        lambda t: set_item(
+            role_statement(t, "ScanGateRole", "logs:PutLogEvents"),
+            "Action",
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+        ),
+        "KNOWN_ACTIONS",
+    ),
+    (
+        "scan-gate's role writing to deploy-notifier's log group",
+        lambda t: set_item(
+            role_statement(t, "ScanGateRole", "logs:PutLogEvents"),
+            "Resource",
+            [getatt("DeployNotifierLogGroup", "Arn")],
+        ),
+        "logs only to its own log group",
+    ),
+    (
+        "offhours-scaler back on the log group Lambda creates (LoggingConfig.LogGroup removed)",
+        lambda t: props(t, "OffhoursScalerFunction")["LoggingConfig"].pop("LogGroup"),
+        "LoggingConfig.LogGroup",
+    ),
+    (
+        "deploy-notifier's log group without retention",
+        lambda t: props(t, "DeployNotifierLogGroup").pop("RetentionInDays"),
+        "RetentionInDays",
+    ),
+    (
+        "a retention CloudWatch does not accept (45 days)",
+        lambda t: t["Parameters"]["FunctionLogRetentionDays"]["AllowedValues"].append(45),
+        "AllowedValues",
+    ),
+    (
+        "scan-gate's log group unencrypted",
+        lambda t: props(t, "ScanGateLogGroup").pop("KmsKeyId"),
+        "KmsKeyId",
+    ),
+    (
+        "the key serving every log group of the account",
+        lambda t: set_item(
+            logs_key_statement(t),
+            "Condition",
+            {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": {
+                        "Fn::Sub": "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:*"
+                    }
+                }
+            },
+        ),
+        "function log groups only",
+    ),
+    # Alarms on the automation
+    (
+        "scan-gate's Throttles alarm deleted",
+        lambda t: t["Resources"].pop("ScanGateThrottlesAlarm"),
+        "ScanGateFunction: an AWS/Lambda Throttles alarm",
+    ),
+    (
+        "offhours-scaler's AsyncEventsDropped alarm deleted",
+        lambda t: t["Resources"].pop("OffhoursScalerAsyncEventsDroppedAlarm"),
+        "OffhoursScalerFunction: an AWS/Lambda AsyncEventsDropped alarm",
+    ),
+    (
+        "deploy-notifier's DestinationDeliveryFailures alarm on scan-gate instead",
+        lambda t: set_item(
+            props(t, "DeployNotifierDestinationDeliveryFailuresAlarm")["Dimensions"][0],
+            "Value",
+            ref("ScanGateFunction"),
+        ),
+        "DeployNotifierFunction: an AWS/Lambda DestinationDeliveryFailures alarm",
+    ),
+    (
+        "the approval rule's alarm on RuleName alone (the default bus's metric)",
+        lambda t: set_item(
+            props(t, "ScanGateApprovalRuleFailedInvocationsAlarm"),
+            "Dimensions",
+            [
+                d
+                for d in props(t, "ScanGateApprovalRuleFailedInvocationsAlarm")["Dimensions"]
+                if d["Name"] != "EventBusName"
+            ],
+        ),
+        "ScanGateFunction.Approval: an AWS/Events FailedInvocations alarm",
+    ),
+    (
+        "the OOM rule's alarm deleted",
+        lambda t: t["Resources"].pop("DeployNotifierOomRuleFailedInvocationsAlarm"),
+        "DeployNotifierFunction.OomTaskStopped: an AWS/Events FailedInvocations alarm",
+    ),
+    (
+        "the scale-up schedule back in the default schedule group",
+        lambda t: event(t, "OffhoursScalerFunction", "ScaleUp").pop("GroupName"),
+        "ScaleUp: in a schedule group of its own",
+    ),
+    (
+        "both schedules in one group",
+        lambda t: set_item(
+            event(t, "OffhoursScalerFunction", "ScaleUp"), "GroupName", ref("ScaleDownScheduleGroup")
+        ),
+        "shared with",
+    ),
+    (
+        "the scale-down schedule's InvocationDroppedCount alarm deleted",
+        lambda t: t["Resources"].pop("ScaleDownScheduleDroppedAlarm"),
+        "InvocationDroppedCount alarm on its group ScaleDownScheduleGroup",
+    ),
+    (
+        "an alarm treating missing data as breaching",
+        lambda t: set_item(props(t, "ScaleUpScheduleTargetErrorsAlarm"), "TreatMissingData", "breaching"),
+        "notBreaching",
+    ),
+    # samconfig.toml
+    (
+        "samconfig.toml with an ACCOUNT_ID placeholder again",
+        in_section(
+            "dev.deploy.parameters",
+            'TaskRoleName=\\"menotime-ecs-task-role\\"',
+            'TaskRoleName=\\"arn:aws:iam::ACCOUNT_ID:role/menotime-ecs-task-role\\"',
+        ),
+        "ACCOUNT_ID",
+    ),
+    (
+        "samconfig.toml naming a role by its ARN",
+        in_section(
+            "prod.sync.parameters",
+            'OperatorsRoleName=\\"menotime-operators\\"',
+            'OperatorsRoleName=\\"arn:aws:iam::123456789012:role/menotime-operators\\"',
+        ),
+        "does not match the template's AllowedPattern",
+    ),
+    (
+        "samconfig.toml with a parameter the template no longer has (TaskRoleArn)",
+        in_section("staging.deploy.parameters", "TaskRoleName=", "TaskRoleArn="),
+        "is no parameter of the template",
+    ),
+    (
+        "samconfig.toml without staging's sync section",
+        without_section("staging.sync.parameters"),
+        "[staging.sync.parameters] exists",
+    ),
+    (
+        "samconfig.toml: prod's sync section aimed at another stack",
+        in_section("prod.sync.parameters", '"menotime-ops-prod"', '"menotime-ops-prod2"'),
+        "prod's sync section targets the same stack",
+    ),
+    (
+        "samconfig.toml building in parallel again",
+        in_section("default.build.parameters", "parallel = false", "parallel = true"),
+        "parallel = false",
+    ),
+    (
+        "samconfig.toml: prod deploying without confirming its change set",
+        in_section("prod.deploy.parameters", "confirm_changeset = true", "confirm_changeset = false"),
+        "confirm_changeset",
+    ),
 ]
 
 
-def self_test(path: Path, template: dict[str, Any], text: str) -> int:
+def self_test(
+    path: Path, template: dict[str, Any], text: str, samconfig_text: str | None
+) -> int:
     c = Checks()
+    if not c.check(samconfig_text is not None, "self-test: samconfig.toml exists next to the template"):
+        return 1
+    assert samconfig_text is not None
     for what, mutate, expect in MUTATIONS:
-        broken, broken_text = copy.deepcopy(plain(template)), text
+        broken, broken_text, broken_samconfig = copy.deepcopy(plain(template)), text, samconfig_text
         try:
             if mutate == "text":
                 broken_text = "\n".join(
@@ -923,6 +1553,10 @@ def self_test(path: Path, template: dict[str, Any], text: str) -> int:
                     for ln in text.splitlines()
                     if not (ln.lstrip().startswith("#") and "resource-level" in ln)
                 )
+            elif isinstance(mutate, SamconfigEdit):
+                broken_samconfig = mutate.edit(samconfig_text)
+                if broken_samconfig == samconfig_text:
+                    raise ValueError("samconfig.toml unchanged")
             else:
                 mutate(broken)  # type: ignore[operator]
         except (KeyError, IndexError, ValueError) as e:
@@ -934,7 +1568,7 @@ def self_test(path: Path, template: dict[str, Any], text: str) -> int:
             continue
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            result = run(path, broken, broken_text)
+            result = run(path, broken, broken_text, broken_samconfig)
         fails = [ln for ln in out.getvalue().splitlines() if ln.startswith("FAIL")]
         hit = next((ln for ln in fails if expect in ln), None)
         c.check(
@@ -958,9 +1592,11 @@ def main(argv: list[str]) -> int:
             print(f"FAIL  {path.name} does not parse: {m}")
         return 1
     text = path.read_text()
+    samconfig = path.parent / "samconfig.toml"
+    samconfig_text = samconfig.read_text() if samconfig.exists() else None
     if "--self-test" in argv:
-        return self_test(path, template, text)
-    c = run(path, template, text)
+        return self_test(path, template, text, samconfig_text)
+    c = run(path, template, text, samconfig_text)
     if c.failed:
         print(f"{c.failed} of {c.count} checks failed")
         return 1
