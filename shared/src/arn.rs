@@ -14,6 +14,8 @@ pub struct Arn {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TopicArn {
     pub arn: String,
+    /// `aws`, `aws-cn`, `aws-us-gov`: the partition every ARN of the stack is in.
+    pub partition: String,
     pub region: String,
     pub account: String,
     pub name: String,
@@ -57,6 +59,7 @@ impl Arn {
                 "arn:{}:sns:{}:{}:{}",
                 self.partition, self.region, self.account, self.resource
             ),
+            partition: self.partition,
             region: self.region,
             account: self.account,
             name: self.resource,

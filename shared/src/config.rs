@@ -1,4 +1,4 @@
-//! Configuration from the environment (contract §2).
+//! Configuration from the environment (docs/reference.md §2).
 //!
 //! Everything is read once at start-up. A missing or malformed variable is a
 //! [`Error::Config`] naming the variable, which `main` prints as one line before it exits.
@@ -71,6 +71,9 @@ pub struct CommonConfig {
     /// The function's own account, taken from `NOTIFY_TOPIC_ARN` (the topic belongs to
     /// the stack, so no STS call is needed); events from elsewhere are refused.
     pub account: String,
+    /// The function's partition (`aws`, `aws-cn`, `aws-us-gov`), also from
+    /// `NOTIFY_TOPIC_ARN`: the ARNs it writes into commands use it.
+    pub partition: String,
     pub cluster: String,
     pub service: String,
     pub notify_topic_arn: String,
@@ -162,7 +165,7 @@ impl OffhoursConfig {
 
     pub fn from_vars<F: Fn(&str) -> Option<String>>(vars: &Vars<F>) -> Result<Self, Error> {
         let common = CommonConfig::from_vars(vars)?;
-        // The contract's defaults: prod 1, staging 1, dev 0.
+        // The documented defaults: prod 1, staging 1, dev 0.
         let default = match common.environment {
             Environment::Dev => 0,
             Environment::Staging | Environment::Prod => 1,
@@ -295,6 +298,7 @@ impl CommonConfig {
             environment,
             region,
             account: notify.account.clone(),
+            partition: notify.partition.clone(),
             cluster,
             service,
             notify_topic_arn: notify.arn,
@@ -486,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_follow_the_contract() {
+    fn defaults_follow_the_reference() {
         let c = load(&base()).unwrap();
         assert_eq!(c.common.environment, Environment::Prod);
         assert_eq!(c.common.account, "123456789012");

@@ -1,4 +1,4 @@
-//! Notifications (contract §4), written once for all three functions.
+//! Notifications (docs/reference.md §4), written once for all three functions.
 //!
 //! A [`Notification`] is built from plain facts; [`Notification::render`] turns it into
 //! exactly what SNS receives: the topic, a subject, a `MessageStructure=json` message
@@ -17,7 +17,7 @@ use crate::error::Error;
 use crate::runbook::Step;
 
 pub const SCHEMA: &str = "menotime.ops/v1";
-/// The contract says at most 100; SNS's API reference says "less than 100", so 99
+/// The reference promises at most 100; SNS's API reference says "less than 100", so 99
 /// satisfies both.
 pub const SUBJECT_MAX: usize = 99;
 pub const SMS_MAX: usize = 140;
@@ -133,7 +133,7 @@ pub struct Delivery {
     pub action: Action,
 }
 
-/// The contract's table: where each event type goes, in each environment.
+/// The table of docs/reference.md §4.5: where each event type goes, in each environment.
 pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
     use EventType::*;
     let notify = |severity| Delivery {
@@ -385,6 +385,57 @@ impl Topics {
     }
 }
 
+/// What one publish sent, for the invocation result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sent {
+    pub event_type: EventType,
+    pub action: Action,
+    pub message_id: String,
+}
+
+impl Sent {
+    /// `event_type/action`, as invocation results list what they published.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.event_type.as_str(), self.action.as_str())
+    }
+}
+
+/// Renders notifications for the stack's two topics and publishes them: the one way
+/// every function notifies.
+#[derive(Clone, Debug)]
+pub struct Notifier<P> {
+    topics: Topics,
+    publisher: P,
+}
+
+impl<P: Publisher> Notifier<P> {
+    pub fn new(c: &CommonConfig, publisher: P) -> Self {
+        Self {
+            topics: Topics::from_config(c),
+            publisher,
+        }
+    }
+
+    /// Renders `n`, publishes it, and logs one line saying where it went.
+    pub async fn send(&self, n: &Notification) -> Result<Sent, Error> {
+        let rendered = n.render(&self.topics);
+        let message_id = self.publisher.publish(&rendered).await?;
+        tracing::info!(
+            event_type = n.event_type.as_str(),
+            action = n.delivery.action.as_str(),
+            topic = %rendered.topic_arn,
+            %message_id,
+            subject = %rendered.subject,
+            "notified"
+        );
+        Ok(Sent {
+            event_type: n.event_type,
+            action: n.delivery.action,
+            message_id,
+        })
+    }
+}
+
 /// A notification ready for SNS Publish with `MessageStructure=json`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rendered {
@@ -410,6 +461,7 @@ mod tests {
             environment: env,
             region: "us-west-1".into(),
             account: "123456789012".into(),
+            partition: "aws".into(),
             cluster: format!("menotime-{env}-cluster"),
             service: format!("menotime-{env}-service"),
             notify_topic_arn: "arn:aws:sns:us-west-1:123456789012:notify".into(),
@@ -449,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn routing_table_matches_the_contract() {
+    fn routing_table_matches_the_reference() {
         use Action as A;
         use EventType::*;
         use Severity as S;

@@ -5,6 +5,7 @@
 use serde_json::json;
 
 use crate::config::CommonConfig;
+use crate::domain::offhours::Snapshot;
 use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
 use crate::tags;
 
@@ -24,10 +25,19 @@ impl Step {
     }
 }
 
+/// The service's ARN, in the function's own partition.
 pub fn service_arn(c: &CommonConfig) -> String {
     format!(
-        "arn:aws:ecs:{}:{}:service/{}/{}",
-        c.region, c.account, c.cluster, c.service
+        "arn:{}:ecs:{}:{}:service/{}/{}",
+        c.partition, c.region, c.account, c.cluster, c.service
+    )
+}
+
+/// The ARN of `short` (`family:revision`), in the function's own partition.
+pub fn task_definition_arn(c: &CommonConfig, short: &str) -> String {
+    format!(
+        "arn:{}:ecs:{}:{}:task-definition/{short}",
+        c.partition, c.region, c.account
     )
 }
 
@@ -154,11 +164,11 @@ pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
     )
 }
 
-/// The ready-to-paste approval (contract §5): replace YOUR_NAME and the reason.
+/// The ready-to-paste approval (docs/reference.md §5): replace YOUR_NAME and the reason.
 /// The entry names `event_bus`, the stack's approvals bus (`APPROVAL_EVENT_BUS`): the
 /// approval rule listens there only, and only the operators' role may put events on it.
 /// EventBridge delivers the same event whatever the bus, so scan-gate sees exactly the
-/// contract's approval event.
+/// approval event of docs/reference.md §5.2.
 pub fn approve(
     c: &CommonConfig,
     event_bus: &str,
@@ -188,6 +198,106 @@ pub fn approve(
     )
 }
 
+/// The service's scalable target (min, max, suspended state).
+pub fn describe_scalable_target(c: &CommonConfig) -> Step {
+    Step::new(
+        "See the scalable target (min, max, suspended state)",
+        format!(
+            "aws application-autoscaling describe-scalable-targets --region {} --service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-ids {}",
+            c.region,
+            resource_id(c)
+        ),
+    )
+}
+
+/// The service's task counts.
+pub fn task_counts(c: &CommonConfig) -> Step {
+    Step::new(
+        "See the service's task counts",
+        format!(
+            "aws ecs describe-services --region {} --cluster {} --services {} --query 'services[0].{{desired:desiredCount,running:runningCount,pending:pendingCount}}'",
+            c.region, c.cluster, c.service
+        ),
+    )
+}
+
+/// The off-hours snapshot and exclusion tags, on `arn` (the service).
+pub fn show_offhours_tags(c: &CommonConfig, arn: &str) -> Step {
+    Step::new(
+        format!(
+            "See the saved capacity (tag {}) and the exclusion (tag {})",
+            tags::OFFHOURS_SNAPSHOT,
+            tags::OFFHOURS
+        ),
+        format!(
+            "aws ecs list-tags-for-resource --region {} --resource-arn {arn}",
+            c.region
+        ),
+    )
+}
+
+/// The commands that restore `snapshot` by hand, in the scaler's own order: the
+/// scalable target, the desired count, then the snapshot tag removed.
+pub fn restore_snapshot(c: &CommonConfig, arn: &str, snapshot: Option<&Snapshot>) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if let Some(s) = snapshot {
+        if let Some(t) = s.target {
+            let suspended = t
+                .suspended
+                .map(|s| {
+                    format!(
+                        " --suspended-state DynamicScalingInSuspended={},DynamicScalingOutSuspended={},ScheduledScalingSuspended={}",
+                        s.dynamic_in, s.dynamic_out, s.scheduled
+                    )
+                })
+                .unwrap_or_default();
+            steps.push(Step::new(
+                "Restore the scalable target",
+                format!(
+                    "aws application-autoscaling register-scalable-target --region {} --service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-id {} --min-capacity {} --max-capacity {}{suspended}",
+                    c.region,
+                    resource_id(c),
+                    t.min,
+                    t.max
+                ),
+            ));
+        }
+        let desired = s.target.map_or(s.desired, |t| s.desired.max(t.min));
+        steps.push(Step::new(
+            "Restore the desired count",
+            format!(
+                "aws ecs update-service --region {} --cluster {} --service {} --desired-count {desired}",
+                c.region, c.cluster, c.service
+            ),
+        ));
+    }
+    steps.push(Step::new(
+        "Then remove the snapshot",
+        format!(
+            "aws ecs untag-resource --region {} --resource-arn {arn} --tag-keys {}",
+            c.region,
+            tags::OFFHOURS_SNAPSHOT
+        ),
+    ));
+    steps
+}
+
+/// Run the scaler's scale-up now (`function` is its Lambda function name).
+pub fn invoke_scale_up(c: &CommonConfig, function: &str) -> Step {
+    Step::new(
+        "To restore the daytime capacity early, run the scale-up now",
+        format!(
+            "aws lambda invoke --region {} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{{\"action\": \"scale-up\"}}' /dev/stdout",
+            c.region
+        ),
+    )
+}
+
+/// `service/<cluster>/<service>`, the Application Auto Scaling resource id.
+fn resource_id(c: &CommonConfig) -> String {
+    crate::aws::autoscaling::resource_id(&c.cluster, &c.service)
+}
+
 pub fn service_console(c: &CommonConfig) -> String {
     format!(
         "https://{r}.console.aws.amazon.com/ecs/v2/clusters/{}/services/{}/deployments?region={r}",
@@ -215,6 +325,7 @@ mod tests {
             environment: Environment::Prod,
             region: "us-west-1".into(),
             account: "123456789012".into(),
+            partition: "aws".into(),
             cluster: "menotime-prod-cluster".into(),
             service: "menotime-prod-service".into(),
             notify_topic_arn: "arn:aws:sns:us-west-1:123456789012:n".into(),

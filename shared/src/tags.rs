@@ -1,4 +1,4 @@
-//! Resource tags: the state the functions keep on ECS resources (contract §3) and the
+//! Resource tags: the state the functions keep on ECS resources (docs/reference.md §3) and the
 //! provenance scan-gate writes on the revisions it registers.
 
 /// On the service: present means scan-gate deploys nothing. Written by deploy-notifier.

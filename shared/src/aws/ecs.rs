@@ -8,7 +8,8 @@ use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField}
 
 use super::aws_error;
 use crate::arn::Arn;
-use crate::domain::deploy::{DeploymentState, RevisionFacts, RevisionSummary, ServiceState};
+use crate::domain::deploy::{RevisionFacts, RevisionSummary};
+use crate::domain::service::{DeploymentState, ServiceState, ServiceTags};
 use crate::error::Error;
 
 /// A revision: the facts the decisions need, and the full document (`Doc`) a copy is
@@ -19,12 +20,12 @@ pub struct Revision<D> {
     pub doc: D,
 }
 
-/// The ECS calls scan-gate makes.
+/// Every ECS call the functions make, behind one narrow trait.
 pub trait EcsApi {
     /// The full task definition, opaque to the domain.
     type Doc: Clone + Send + Sync;
 
-    /// DescribeServices(include=[TAGS]).
+    /// DescribeServices(include=[TAGS]), with the service's tags read into types.
     fn describe_service(
         &self,
         cluster: &str,
@@ -38,6 +39,13 @@ pub trait EcsApi {
         task_definition: &str,
         container: &str,
     ) -> impl Future<Output = Result<Revision<Self::Doc>, Error>> + Send;
+
+    /// DescribeTaskDefinition(include=[TAGS]) of an ARN or `family:revision`, as
+    /// notifications show it (every container's image, the task size, the tags).
+    fn describe_task_definition(
+        &self,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<RevisionSummary, Error>> + Send;
 
     /// RegisterTaskDefinition: a copy of `base` identical in every field except the
     /// image of `container`, with `tags`.
@@ -57,23 +65,14 @@ pub trait EcsApi {
         service: &str,
         task_definition: &str,
     ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
-}
 
-/// The ECS calls of deploy-notifier and offhours-scaler: read the service, read a
-/// revision's summary, keep state in the service's tags, change its desired count.
-pub trait ServiceOps {
-    /// DescribeServices(include=[TAGS]).
-    fn describe_service(
+    /// UpdateService(desiredCount) only: no new deployment, no other change.
+    fn set_desired_count(
         &self,
         cluster: &str,
         service: &str,
-    ) -> impl Future<Output = Result<ServiceState, Error>> + Send;
-
-    /// DescribeTaskDefinition(include=[TAGS]) of an ARN or `family:revision`.
-    fn describe_task_definition(
-        &self,
-        task_definition: &str,
-    ) -> impl Future<Output = Result<RevisionSummary, Error>> + Send;
+        desired: i32,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// TagResource on the service: adds or overwrites `tags`, in one call.
     fn tag_service(
@@ -87,14 +86,6 @@ pub trait ServiceOps {
         &self,
         service_arn: &str,
         keys: &[String],
-    ) -> impl Future<Output = Result<(), Error>> + Send;
-
-    /// UpdateService(desiredCount) only: no new deployment, no other change.
-    fn set_desired_count(
-        &self,
-        cluster: &str,
-        service: &str,
-        desired: i32,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
@@ -284,7 +275,7 @@ async fn describe_service(
         arn: svc.service_arn().unwrap_or_default().to_owned(),
         status,
         task_definition: svc.task_definition().unwrap_or_default().to_owned(),
-        tags: tag_map(svc.tags()),
+        tags: ServiceTags::read(tag_map(svc.tags())),
         deployments: svc
             .deployments()
             .iter()
@@ -387,44 +378,6 @@ impl EcsApi for Ecs {
                 .map(str::to_owned)
         }))
     }
-}
-
-/// The summary of a task definition, for notifications.
-pub fn summary(td: &TaskDefinition, tags: &[Tag]) -> RevisionSummary {
-    let arn = td.task_definition_arn().unwrap_or_default().to_owned();
-    let (family, revision) = Arn::parse(&arn)
-        .as_ref()
-        .and_then(|a| a.task_definition().map(|(f, r)| (f.to_owned(), r)))
-        .unwrap_or_else(|| {
-            (
-                td.family().unwrap_or_default().to_owned(),
-                u32::try_from(td.revision()).unwrap_or(0),
-            )
-        });
-    RevisionSummary {
-        arn,
-        family,
-        revision,
-        images: td
-            .container_definitions()
-            .iter()
-            .map(|c| {
-                (
-                    c.name().unwrap_or_default().to_owned(),
-                    c.image().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect(),
-        cpu: td.cpu().map(str::to_owned),
-        memory: td.memory().map(str::to_owned),
-        tags: tag_map(tags),
-    }
-}
-
-impl ServiceOps for Ecs {
-    async fn describe_service(&self, cluster: &str, service: &str) -> Result<ServiceState, Error> {
-        describe_service(&self.client, cluster, service).await
-    }
 
     async fn describe_task_definition(
         &self,
@@ -488,6 +441,38 @@ impl ServiceOps for Ecs {
             .await
             .map_err(|e| aws_error("ecs:UpdateService", e))?;
         Ok(())
+    }
+}
+
+/// The summary of a task definition, for notifications.
+pub fn summary(td: &TaskDefinition, tags: &[Tag]) -> RevisionSummary {
+    let arn = td.task_definition_arn().unwrap_or_default().to_owned();
+    let (family, revision) = Arn::parse(&arn)
+        .as_ref()
+        .and_then(|a| a.task_definition().map(|(f, r)| (f.to_owned(), r)))
+        .unwrap_or_else(|| {
+            (
+                td.family().unwrap_or_default().to_owned(),
+                u32::try_from(td.revision()).unwrap_or(0),
+            )
+        });
+    RevisionSummary {
+        arn,
+        family,
+        revision,
+        images: td
+            .container_definitions()
+            .iter()
+            .map(|c| {
+                (
+                    c.name().unwrap_or_default().to_owned(),
+                    c.image().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect(),
+        cpu: td.cpu().map(str::to_owned),
+        memory: td.memory().map(str::to_owned),
+        tags: tag_map(tags),
     }
 }
 

@@ -7,51 +7,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::image::{compare_releases, release_version, ImageRef};
+use super::service::{Rollout, ServiceState};
 use crate::tags;
-
-/// The ECS service as DescribeServices(include=[TAGS]) shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ServiceState {
-    pub arn: String,
-    pub status: String,
-    /// The task definition the service runs (its PRIMARY deployment's).
-    pub task_definition: String,
-    pub tags: BTreeMap<String, String>,
-    pub deployments: Vec<DeploymentState>,
-    pub desired_count: i32,
-    pub running_count: i32,
-    pub pending_count: i32,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DeploymentState {
-    pub id: String,
-    /// PRIMARY, ACTIVE or INACTIVE.
-    pub status: String,
-    /// IN_PROGRESS, COMPLETED or FAILED, when ECS reports it.
-    pub rollout_state: Option<String>,
-    /// The revision this deployment runs.
-    pub task_definition: String,
-}
-
-impl ServiceState {
-    pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
-        self.deployments.iter().find(|d| d.id == id)
-    }
-
-    /// The revision deployment `id` runs. The PRIMARY deployment runs the service's
-    /// task definition by definition (ECS sets both together; emulators may keep
-    /// the deployment's field as it was at creation).
-    pub fn deployment_task_definition(&self, id: &str) -> Option<&str> {
-        let d = self.deployment(id)?;
-        let td = if d.status == "PRIMARY" && !self.task_definition.is_empty() {
-            &self.task_definition
-        } else {
-            &d.task_definition
-        };
-        Some(td.as_str()).filter(|t| !t.is_empty())
-    }
-}
 
 /// What matters of a task-definition revision.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,11 +113,6 @@ pub struct Candidate {
     pub scanned_at: DateTime<Utc>,
 }
 
-/// The value of `menotime:deploy-freeze` when the service is frozen.
-pub fn freeze(service: &ServiceState) -> Option<&str> {
-    service.tags.get(tags::DEPLOY_FREEZE).map(String::as_str)
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Skip {
     /// The service already runs this digest (a duplicate event, or a rescan).
@@ -176,10 +128,7 @@ pub enum Skip {
 pub enum Plan {
     Skip(Skip),
     /// Another deployment is rolling out; try again later.
-    Busy {
-        deployment: String,
-        state: String,
-    },
+    Busy(Rollout),
     /// Register a copy of the running revision with the new image, then update.
     Register,
     /// An earlier attempt already registered this revision (and failed before
@@ -220,8 +169,8 @@ pub fn plan(
             }
         }
     }
-    if let Some((deployment, state)) = rollout_in_progress(service) {
-        return Plan::Busy { deployment, state };
+    if let Some(rollout) = service.rollout() {
+        return Plan::Busy(rollout);
     }
     if left_by_an_interrupted_attempt(candidate, running, latest) {
         return Plan::Reuse {
@@ -246,34 +195,6 @@ fn left_by_an_interrupted_attempt(
         && latest.digest() == Some(candidate.digest.as_str())
         && latest.tags.contains_key(tags::SOURCE_EVENT)
         && latest.tags.get(tags::IMAGE_TAG) == Some(&candidate.tag)
-}
-
-/// A deployment still rolling out: one whose rollout state is IN_PROGRESS, or an
-/// ACTIVE (older) deployment still being replaced by the PRIMARY one.
-pub fn rollout_in_progress(service: &ServiceState) -> Option<(String, String)> {
-    service
-        .deployments
-        .iter()
-        .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
-        .map(|d| (d.id.clone(), "IN_PROGRESS".to_owned()))
-        .or_else(|| {
-            let live = service
-                .deployments
-                .iter()
-                .filter(|d| d.status != "INACTIVE")
-                .count();
-            (live > 1).then(|| {
-                let primary = service
-                    .deployments
-                    .iter()
-                    .find(|d| d.status == "PRIMARY")
-                    .unwrap_or(&service.deployments[0]);
-                (
-                    primary.id.clone(),
-                    format!("replacing {} older deployment(s)", live - 1),
-                )
-            })
-        })
 }
 
 /// Tags of the new revision: the running revision's own tags (without the `aws:`
@@ -309,6 +230,7 @@ pub fn revision_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::service::DeploymentState;
 
     const D_OLD: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
     const D_NEW: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
@@ -338,7 +260,7 @@ mod tests {
             arn: "arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service".into(),
             status: "ACTIVE".into(),
             task_definition: running.arn.clone(),
-            tags: BTreeMap::new(),
+            tags: Default::default(),
             deployments: deployments
                 .iter()
                 .enumerate()
@@ -505,13 +427,10 @@ mod tests {
         let c = cand("v1.2.4", D_NEW, "2026-01-01T00:00:00Z");
         let s = service(&running, &[("PRIMARY", Some("IN_PROGRESS"))]);
         assert!(
-            matches!(plan(&c, &s, &running, &running), Plan::Busy { ref deployment, .. } if deployment == "ecs-svc/0")
+            matches!(plan(&c, &s, &running, &running), Plan::Busy(ref r) if r.deployment == "ecs-svc/0")
         );
         let s = service(&running, &[("PRIMARY", None), ("ACTIVE", None)]);
-        assert!(matches!(
-            plan(&c, &s, &running, &running),
-            Plan::Busy { .. }
-        ));
+        assert!(matches!(plan(&c, &s, &running, &running), Plan::Busy(_)));
         let s = service(
             &running,
             &[("PRIMARY", Some("COMPLETED")), ("INACTIVE", Some("FAILED"))],
@@ -563,18 +482,6 @@ mod tests {
             plan(&c, &service(&running9, STEADY), &running9, &left),
             Plan::Register
         );
-    }
-
-    #[test]
-    fn freeze_is_read_from_the_service_tag() {
-        let running = rev(7, &format!("{REG}:v1.2.3"), &[]);
-        let mut s = service(&running, STEADY);
-        assert_eq!(freeze(&s), None);
-        s.tags.insert(
-            "menotime:deploy-freeze".into(),
-            "ecs-svc/1 failed 2026-01-01T00:00:00Z".into(),
-        );
-        assert_eq!(freeze(&s), Some("ecs-svc/1 failed 2026-01-01T00:00:00Z"));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! deploy-notifier's input: the three ECS event kinds it accepts (contract §5), checked
+//! deploy-notifier's input: the three ECS event kinds it accepts (docs/reference.md §5), checked
 //! against this stack's account, region, cluster and service, and normalised.
 //!
 //! Field notes (see `../shared/reference/EVENTS.md`): cluster and service come from

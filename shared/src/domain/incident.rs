@@ -1,7 +1,7 @@
 //! deploy-notifier's memory and decisions: which events page, which resolve, and which
 //! are duplicates or late, as pure functions over the event, the service and a marker.
 //!
-//! The marker is a tag on the service (contract §3 keeps all state there), one per
+//! The marker is a tag on the service (docs/reference.md §3: all state is kept there), one per
 //! incident kind: `menotime:deploy-incident` for a failed deployment and
 //! `menotime:service-incident` for an impaired service. It records what was sent for
 //! the incident, whether the incident is open, the time of its last change, and the
@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::deploy::ServiceState;
 use super::ecs_event::{DeploymentChange, DeploymentEvent, ServiceEvent};
+use super::service::ServiceState;
 use crate::tags;
 
 /// One incident's memory, kept in a tag value (letters, digits, spaces, `+ - = . _ : / @`).
@@ -208,9 +208,8 @@ pub fn on_alarm(
     };
     // Freeze on the first event of an incident only: a late second event must not
     // re-freeze a service an operator has already reviewed and unfrozen.
-    let freeze =
-        (freeze_on_failure && same.is_none() && !service.tags.contains_key(tags::DEPLOY_FREEZE))
-            .then(|| freeze_value(ev));
+    let freeze = (freeze_on_failure && same.is_none() && service.tags.freeze.is_none())
+        .then(|| freeze_value(ev));
     Alarm::Page { marker, freeze }
 }
 
@@ -261,7 +260,7 @@ pub enum Completion {
     Late(String),
 }
 
-/// Decides what a SERVICE_DEPLOYMENT_COMPLETED does (contract §4: a resolve when a
+/// Decides what a SERVICE_DEPLOYMENT_COMPLETED does (docs/reference.md §4: a resolve when a
 /// page is open). The service is running a completed deployment again, so the page
 /// closes even if deploys stay frozen: the freeze is scan-gate's gate until a human
 /// has reviewed, not the page's. `pages` is false outside prod, where nothing ever
@@ -388,9 +387,9 @@ pub fn on_steady(ev: &ServiceEvent, marker: Option<&Marker>, request: &str) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy::DeploymentState;
     use crate::domain::ecs_event::ServiceChange;
     use crate::domain::scan::Envelope;
+    use crate::domain::service::{DeploymentState, ServiceTags};
     use std::collections::BTreeMap;
 
     fn t(s: &str) -> DateTime<Utc> {
@@ -441,7 +440,7 @@ mod tests {
                     ..Default::default()
                 })
                 .collect(),
-            tags,
+            tags: ServiceTags::read(tags),
             ..Default::default()
         }
     }

@@ -1,4 +1,4 @@
-//! scan-gate's input: the three EventBridge events it accepts (contract §5), checked
+//! scan-gate's input: the three EventBridge events it accepts (docs/reference.md §5), checked
 //! and normalised into one shape, whatever scanner or human sent them.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(a.tag, "v1.2.4");
         assert_eq!(a.approved_by, "jdoe");
         assert_eq!(a.digest, DIGEST);
-        // The rule matches the plain name only (contract section 5); an ARN is refused.
+        // The rule matches the plain name only (docs/reference.md §5); an ARN is refused.
         let mut d = approval_detail();
         d["repository-name"] =
             json!("arn:aws:ecr:us-west-1:123456789012:repository/menotime/backend");

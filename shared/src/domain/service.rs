@@ -1,0 +1,263 @@
+//! The ECS service as the functions see it: its deployments, its counts, and the
+//! state kept in its tags (docs/reference.md §3), read into types once, when the
+//! service is described. Decisions never parse tag values themselves.
+
+use std::collections::BTreeMap;
+
+use super::incident::Marker;
+use super::offhours::{OffhoursTag, Snapshot};
+use crate::tags;
+
+/// The ECS service as DescribeServices(include=[TAGS]) shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceState {
+    pub arn: String,
+    pub status: String,
+    /// The task definition the service runs (its PRIMARY deployment's).
+    pub task_definition: String,
+    pub tags: ServiceTags,
+    pub deployments: Vec<DeploymentState>,
+    pub desired_count: i32,
+    pub running_count: i32,
+    pub pending_count: i32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentState {
+    pub id: String,
+    /// PRIMARY, ACTIVE or INACTIVE.
+    pub status: String,
+    /// IN_PROGRESS, COMPLETED or FAILED, when ECS reports it.
+    pub rollout_state: Option<String>,
+    /// The revision this deployment runs.
+    pub task_definition: String,
+}
+
+/// A deployment still rolling out, and in what state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rollout {
+    pub deployment: String,
+    /// `IN_PROGRESS`, or `replacing N older deployment(s)`.
+    pub state: String,
+}
+
+impl ServiceState {
+    pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
+        self.deployments.iter().find(|d| d.id == id)
+    }
+
+    /// The revision deployment `id` runs. The PRIMARY deployment runs the service's
+    /// task definition by definition (ECS sets both together; emulators may keep
+    /// the deployment's field as it was at creation).
+    pub fn deployment_task_definition(&self, id: &str) -> Option<&str> {
+        let d = self.deployment(id)?;
+        let td = if d.status == "PRIMARY" && !self.task_definition.is_empty() {
+            &self.task_definition
+        } else {
+            &d.task_definition
+        };
+        Some(td.as_str()).filter(|t| !t.is_empty())
+    }
+
+    /// A deployment still rolling out: one whose rollout state is IN_PROGRESS, or an
+    /// ACTIVE (older) deployment still being replaced by the PRIMARY one.
+    pub fn rollout(&self) -> Option<Rollout> {
+        if let Some(d) = self
+            .deployments
+            .iter()
+            .find(|d| d.rollout_state.as_deref() == Some("IN_PROGRESS"))
+        {
+            return Some(Rollout {
+                deployment: d.id.clone(),
+                state: "IN_PROGRESS".to_owned(),
+            });
+        }
+        let live = self
+            .deployments
+            .iter()
+            .filter(|d| d.status != "INACTIVE")
+            .count();
+        let primary = self
+            .deployments
+            .iter()
+            .find(|d| d.status == "PRIMARY")
+            .or(self.deployments.first())?;
+        (live > 1).then(|| Rollout {
+            deployment: primary.id.clone(),
+            state: format!("replacing {} older deployment(s)", live - 1),
+        })
+    }
+
+    /// `2 running of 2 desired` (with pending ones when there are).
+    pub fn tasks_line(&self) -> String {
+        let mut line = format!(
+            "{} running of {} desired",
+            self.running_count, self.desired_count
+        );
+        if self.pending_count > 0 {
+            line.push_str(&format!(", {} pending", self.pending_count));
+        }
+        line
+    }
+}
+
+/// A tag value read into its type, or why it could not be: a value someone edited by
+/// hand is reported, never guessed at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Tagged<T> {
+    Read(T),
+    Unreadable { value: String, problem: String },
+}
+
+impl<T> Tagged<T> {
+    fn parse(value: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Self {
+        match parse(value) {
+            Ok(t) => Tagged::Read(t),
+            Err(problem) => Tagged::Unreadable {
+                value: value.to_owned(),
+                problem,
+            },
+        }
+    }
+
+    /// The value, when it could be read.
+    pub fn read(&self) -> Option<&T> {
+        match self {
+            Tagged::Read(t) => Some(t),
+            Tagged::Unreadable { .. } => None,
+        }
+    }
+}
+
+/// The service's state tags, read into types.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceTags {
+    /// `menotime:deploy-freeze`: present means scan-gate deploys nothing; the value
+    /// says why (free text).
+    pub freeze: Option<String>,
+    /// `menotime:deploy-incident`: deploy-notifier's memory of a failed deployment.
+    pub deploy_incident: Option<Tagged<Marker>>,
+    /// `menotime:service-incident`: deploy-notifier's memory of an impairment.
+    pub service_incident: Option<Tagged<Marker>>,
+    /// `menotime:offhours-snapshot`: the capacity saved for the morning.
+    pub offhours_snapshot: Option<Tagged<Snapshot>>,
+    /// `menotime:offhours`: an operator's exclusion.
+    pub offhours: Option<Tagged<OffhoursTag>>,
+    /// Every tag as ECS returned it.
+    pub raw: BTreeMap<String, String>,
+}
+
+impl ServiceTags {
+    /// Reads the tags ECS returned.
+    pub fn read(raw: BTreeMap<String, String>) -> ServiceTags {
+        let get = |k: &str| raw.get(k).map(String::as_str);
+        ServiceTags {
+            freeze: get(tags::DEPLOY_FREEZE).map(str::to_owned),
+            deploy_incident: get(tags::DEPLOY_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
+            service_incident: get(tags::SERVICE_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
+            offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
+                .map(|v| Tagged::parse(v, Snapshot::parse)),
+            offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),
+            raw,
+        }
+    }
+
+    /// The tags as they would read after TagResource with `new` (for fakes and for
+    /// reasoning about a write before it is made).
+    pub fn with(&self, new: &[(String, String)]) -> ServiceTags {
+        let mut raw = self.raw.clone();
+        raw.extend(new.iter().cloned());
+        ServiceTags::read(raw)
+    }
+
+    /// The tags as they would read after UntagResource of `keys`.
+    pub fn without(&self, keys: &[String]) -> ServiceTags {
+        let mut raw = self.raw.clone();
+        for k in keys {
+            raw.remove(k);
+        }
+        ServiceTags::read(raw)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployments(list: &[(&str, Option<&str>)]) -> ServiceState {
+        ServiceState {
+            deployments: list
+                .iter()
+                .enumerate()
+                .map(|(i, (status, rollout))| DeploymentState {
+                    id: format!("ecs-svc/{i}"),
+                    status: status.to_string(),
+                    rollout_state: rollout.map(str::to_owned),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn rollouts() {
+        assert_eq!(
+            deployments(&[("PRIMARY", Some("COMPLETED"))]).rollout(),
+            None
+        );
+        assert_eq!(deployments(&[]).rollout(), None);
+        assert_eq!(
+            deployments(&[("PRIMARY", Some("IN_PROGRESS"))]).rollout(),
+            Some(Rollout {
+                deployment: "ecs-svc/0".into(),
+                state: "IN_PROGRESS".into()
+            })
+        );
+        // No rollout state (older ECS): two live deployments mean one replaces the other.
+        assert_eq!(
+            deployments(&[("PRIMARY", None), ("ACTIVE", None)]).rollout(),
+            Some(Rollout {
+                deployment: "ecs-svc/0".into(),
+                state: "replacing 1 older deployment(s)".into()
+            })
+        );
+        assert_eq!(
+            deployments(&[("PRIMARY", None), ("INACTIVE", None)]).rollout(),
+            None
+        );
+    }
+
+    #[test]
+    fn tags_are_read_once_and_unreadable_values_say_why() {
+        let t = ServiceTags::read(BTreeMap::from([
+            (
+                tags::DEPLOY_FREEZE.to_owned(),
+                "deployment x failed".to_owned(),
+            ),
+            (
+                tags::OFFHOURS_SNAPSHOT.to_owned(),
+                "min=2 max=4 desired=2".to_owned(),
+            ),
+            (tags::OFFHOURS.to_owned(), "skpi".to_owned()),
+            (tags::DEPLOY_INCIDENT.to_owned(), "nonsense".to_owned()),
+            ("team".to_owned(), "menotime".to_owned()),
+        ]));
+        assert_eq!(t.freeze.as_deref(), Some("deployment x failed"));
+        assert_eq!(
+            t.offhours_snapshot
+                .as_ref()
+                .and_then(|s| s.read())
+                .map(|s| s.desired),
+            Some(2)
+        );
+        assert!(matches!(t.offhours, Some(Tagged::Unreadable { .. })));
+        assert!(matches!(t.deploy_incident, Some(Tagged::Unreadable { .. })));
+        assert_eq!(t.service_incident, None);
+        assert_eq!(t.raw.len(), 5);
+        let t = t.without(&[tags::DEPLOY_FREEZE.to_owned()]);
+        assert_eq!(t.freeze, None);
+        let t = t.with(&[(tags::OFFHOURS.to_owned(), "SKIP".to_owned())]);
+        assert_eq!(t.offhours, Some(Tagged::Read(OffhoursTag::Skip)));
+    }
+}
