@@ -16,43 +16,32 @@
 //! 5. **Page** (deployment failed or rolled back): read the failed revision's images
 //!    (DescribeTaskDefinition), write the marker and, when `FREEZE_ON_FAILURE`, the
 //!    freeze, in one TagResource, *then* publish. If the state cannot be written the
-//!    page still goes out, saying so, and the invocation fails so Lambda retries.
+//!    page still goes out, saying so and asking to freeze by hand.
 //! 6. **Resolve** (a deployment completed, or a steady state after an impairment): mark
 //!    the incident resolved, then publish the resolve on the on-call topic.
 //!
 //! With `DRY_RUN=true` nothing is written to ECS: notifications say what would have
 //! been frozen, and duplicates cannot be recognised.
 
-// Production code never panics on a missing value: every fallible step returns an
-// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 use serde::Serialize;
 use serde_json::Value;
 use tracing::{info, warn};
 
 use menotime_shared::arn::task_definition_short;
-use menotime_shared::aws::ecs::ServiceOps;
+use menotime_shared::aws::ecs::EcsApi;
 use menotime_shared::config::{Environment, NotifierConfig};
-use menotime_shared::domain::deploy::ServiceState;
 use menotime_shared::domain::ecs_event::{
     parse_ecs_event, DeploymentChange, DeploymentEvent, EcsEvent, ServiceChange, ServiceEvent,
     Site, TaskEvent,
 };
 use menotime_shared::domain::incident::{self, Alarm, Completion, Impairment, Marker, Recovery};
-use menotime_shared::notify::{dedup_key, Action, EventType, Notification, Publisher, Topics};
+use menotime_shared::domain::service::{ServiceState, Tagged};
+use menotime_shared::notify::{Action, Notification, Notifier, Publisher};
 use menotime_shared::{runbook, tags, Error};
 
-/// What deploy-notifier decided (contract §6).
+mod notes;
+
+/// What deploy-notifier decided (docs/reference.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
@@ -74,7 +63,8 @@ pub enum Decision {
 /// The invocation result.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
-    pub outcome: Decision,
+    #[serde(rename = "outcome")]
+    pub decision: Decision,
     pub reason: String,
     pub environment: String,
     pub cluster: String,
@@ -95,38 +85,18 @@ pub struct Outcome {
     pub dry_run: bool,
 }
 
-impl menotime_shared::lambda::Decided for Outcome {
-    fn decision(&self) -> String {
-        menotime_shared::lambda::decision_name(&self.outcome)
-    }
-
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
 /// The handler, generic over its two AWS dependencies so tests can drive it with fakes
 /// or with mocked SDK clients.
 pub struct DeployNotifier<E, P> {
     cfg: NotifierConfig,
-    topics: Topics,
     ecs: E,
-    publisher: P,
+    notifier: Notifier<P>,
 }
 
-impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
+impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     pub fn new(cfg: NotifierConfig, ecs: E, publisher: P) -> Self {
-        let topics = Topics::from_config(&cfg.common);
-        Self {
-            cfg,
-            topics,
-            ecs,
-            publisher,
-        }
-    }
-
-    pub fn config(&self) -> &NotifierConfig {
-        &self.cfg
+        let notifier = Notifier::new(&cfg.common, publisher);
+        Self { cfg, ecs, notifier }
     }
 
     /// `request_id` is the Lambda request id: a Lambda retry of a failed invocation
@@ -152,7 +122,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
                 match d.change {
                     DeploymentChange::Failed | DeploymentChange::Rollback { .. } => {
-                        self.alarm(&d, &service, request_id).await
+                        self.failure(&d, &service, request_id).await
                     }
                     DeploymentChange::Completed => self.completed(&d, &service, request_id).await,
                     DeploymentChange::InProgress => self.in_progress(&d, &service).await,
@@ -168,14 +138,15 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         }
     }
 
-    /// A failed deployment or a circuit-breaker rollback.
-    async fn alarm(
+    /// A failed deployment or a circuit-breaker rollback: record the incident and the
+    /// freeze, then page.
+    async fn failure(
         &self,
         d: &DeploymentEvent,
         service: &ServiceState,
         request_id: &str,
     ) -> Result<Outcome, Error> {
-        let marker = self.marker(service, tags::DEPLOY_INCIDENT);
+        let marker = marker(service.tags.deploy_incident.as_ref(), tags::DEPLOY_INCIDENT);
         let decision = incident::on_alarm(
             d,
             service,
@@ -183,11 +154,11 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             request_id,
             self.cfg.freeze_on_failure,
         );
-        info!(?decision, deployment = %d.deployment_id, "alarm decision");
+        info!(?decision, deployment = %d.deployment_id, "failure decision");
         let mut o = self.outcome_for_deployment(d);
         let (write, freeze) = match decision {
             Alarm::Duplicate => {
-                o.outcome = Decision::Duplicate;
+                o.decision = Decision::Duplicate;
                 o.reason = format!(
                     "{} of deployment {} was already sent by another delivery of this event; nothing sent",
                     d.change.name(),
@@ -196,7 +167,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 return Ok(o);
             }
             Alarm::Late(why) => {
-                o.outcome = Decision::Late;
+                o.decision = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
@@ -230,16 +201,13 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         let previous =
             incident::previous_revision(service, failed_td.as_deref(), rollback_to.as_deref())
                 .or_else(|| {
-                    failed_rev.as_ref().and_then(|r| r.replaces()).map(|short| {
-                        format!(
-                            "arn:aws:ecs:{}:{}:task-definition/{short}",
-                            self.cfg.common.region, self.cfg.common.account
-                        )
-                    })
+                    failed_rev
+                        .as_ref()
+                        .and_then(|r| r.replaces())
+                        .map(|short| runbook::task_definition_arn(&self.cfg.common, short))
                 });
 
         // State first (marker and freeze in one call), then the page.
-        let c = &self.cfg.common;
         let mut state_error = None;
         let mut froze = false;
         if let Some(marker) = &write {
@@ -248,116 +216,30 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.clone()));
             }
             match self.write(service, new_tags).await {
-                Ok(()) => froze = freeze.is_some() && !c.dry_run,
+                Ok(()) => froze = freeze.is_some() && !self.cfg.common.dry_run,
                 Err(e) => {
                     tracing::error!(error = %e, error_type = e.kind(), "could not record the incident or the freeze; paging anyway, with the freeze to do by hand");
                     state_error = Some(e);
                 }
             }
         }
-        let frozen_now = froze || service.tags.contains_key(tags::DEPLOY_FREEZE);
-
-        let event_type = match d.change {
-            DeploymentChange::Rollback { .. } => EventType::DeployRollback,
-            _ => EventType::DeployFailed,
-        };
-        let summary = match &d.change {
-            DeploymentChange::Rollback { .. } => {
-                format!("Circuit breaker rolling back {}", c.service)
-            }
-            _ => format!("Deployment failed: {}", c.service),
-        };
-        let mut n = self
-            .deployment_note(event_type, d, &summary)
-            .with_fact("Reason", &d.reason);
-        if let Some(to) = &rollback_to {
-            n = n.with_fact("Rolling back to", format!("deployment {to}"));
-        }
-        n = n.with_fact(
-            "Failed revision",
-            failed_td
-                .as_deref()
-                .map(task_definition_short)
-                .unwrap_or_else(|| "(deployment no longer listed by ECS)".into()),
+        let n = notes::failure(
+            &self.cfg,
+            &notes::Failure {
+                d,
+                service,
+                rollback_to: rollback_to.as_deref(),
+                failed_td: failed_td.as_deref(),
+                failed_rev: failed_rev.as_ref(),
+                previous: previous.as_deref(),
+                freeze: freeze.as_deref(),
+                froze,
+                state_error: state_error.as_ref(),
+            },
         );
-        if let Some(r) = &failed_rev {
-            n = n.with_fact("Image", r.image_line(self.cfg.container.as_deref()));
-            if let Some(tag) = r.image_tag() {
-                n = n.with_fact("Image tag", tag);
-            }
-        }
-        n = n
-            .with_fact(
-                "Previous revision",
-                previous
-                    .as_deref()
-                    .map(task_definition_short)
-                    .unwrap_or_else(|| {
-                        "(not shown by ECS; see list-task-definitions below)".into()
-                    }),
-            )
-            .with_fact("Tasks", tasks_line(service))
-            .with_fact(
-                "Deploys",
-                self.freeze_line(froze, service, &freeze, &state_error),
-            );
-        n = n
-            .with_step(runbook::describe_deployments(c))
-            .with_step(runbook::tail_logs(c));
-        match &previous {
-            Some(p) => {
-                let mut step = runbook::roll_back(c, &task_definition_short(p));
-                step.what = format!(
-                    "If ECS has not rolled back by itself, {}",
-                    lower_first(&step.what)
-                );
-                n = n.with_step(step);
-            }
-            None => {
-                if let Some(r) = &failed_rev {
-                    n = n.with_step(runbook::list_revisions(c, &r.family));
-                }
-            }
-        }
-        if state_error.is_some() && freeze.is_some() {
-            n = n.with_step(runbook::freeze(
-                c,
-                &format!("deployment {} failed", d.deployment_id),
-            ));
-        }
-        if frozen_now || (c.dry_run && freeze.is_some()) {
-            n = n.with_step(runbook::unfreeze(c));
-        }
-        let n = n
-            .with_console(runbook::service_console(c))
-            .with_detail("reason", d.reason.clone())
-            .with_detail("rollback_to_deployment", rollback_to.clone())
-            .with_detail("failed_task_definition", failed_td.clone())
-            .with_detail("previous_task_definition", previous.clone())
-            .with_detail(
-                "image",
-                failed_rev
-                    .as_ref()
-                    .map(|r| r.image_line(self.cfg.container.as_deref())),
-            )
-            .with_detail(
-                "image_tag",
-                failed_rev
-                    .as_ref()
-                    .and_then(|r| r.image_tag().map(str::to_owned)),
-            )
-            .with_detail("frozen", frozen_now)
-            .with_detail("froze", froze)
-            .with_detail("running_count", service.running_count)
-            .with_detail("desired_count", service.desired_count)
-            .with_detail("dry_run", c.dry_run);
         self.send(&n, &mut o).await?;
         o.froze = froze;
-        o.outcome = if n.delivery.action == Action::Trigger {
-            Decision::Paged
-        } else {
-            Decision::Notified
-        };
+        o.decision = paged_or_notified(&n);
         o.reason = format!(
             "{} of deployment {}: {}{}",
             d.change.name(),
@@ -377,20 +259,20 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
+    /// A completed deployment: tell the team, and resolve the page if one is open.
     async fn completed(
         &self,
         d: &DeploymentEvent,
         service: &ServiceState,
         request_id: &str,
     ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let marker = self.marker(service, tags::DEPLOY_INCIDENT);
+        let marker = marker(service.tags.deploy_incident.as_ref(), tags::DEPLOY_INCIDENT);
         let decision = incident::on_completed(d, marker.as_ref(), request_id, self.pages());
         info!(?decision, deployment = %d.deployment_id, "completion decision");
         let mut o = self.outcome_for_deployment(d);
         let (resolve, write) = match decision {
             Completion::Late(why) => {
-                o.outcome = Decision::Late;
+                o.decision = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
@@ -405,85 +287,46 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             self.write(service, marker_tag(tags::DEPLOY_INCIDENT, &m))
                 .await?;
         }
-        let revision = service
-            .deployment_task_definition(&d.deployment_id)
-            .unwrap_or(&service.task_definition);
-        let revision = task_definition_short(revision);
-        let freeze = service.tags.get(tags::DEPLOY_FREEZE);
-        let mut n = self
-            .deployment_note(
-                EventType::DeployCompleted,
-                d,
-                &format!("Deployment completed: {} runs {revision}", c.service),
-            )
-            .with_fact("Revision", &revision)
-            .with_fact("Tasks", tasks_line(service));
-        if let Some(why) = freeze {
-            n = n.with_fact(
-                "Deploys",
-                format!(
-                    "still frozen ({why}) until someone reviews the failure and lifts the freeze"
-                ),
-            );
-        }
-        if let Some(m) = marker.as_ref().filter(|_| resolve) {
-            n = n.with_fact(
-                "Resolves",
-                format!(
-                    "the page for deployment {}",
-                    m.deployment.as_deref().unwrap_or("?")
-                ),
-            );
-        }
-        n = n.with_step(runbook::describe_deployments(c));
-        if freeze.is_some() {
-            n = n.with_step(runbook::unfreeze(c));
-        }
-        n = n
-            .with_console(runbook::service_console(c))
-            .with_detail("task_definition", revision.clone())
-            .with_detail("frozen", freeze.is_some())
-            .with_detail("running_count", service.running_count)
-            .with_detail("desired_count", service.desired_count);
+        let revision = task_definition_short(
+            service
+                .deployment_task_definition(&d.deployment_id)
+                .unwrap_or(&service.task_definition),
+        );
+        let resolved = marker.as_ref().filter(|_| resolve);
+        let n = notes::completed(&self.cfg, d, service, &revision, resolved);
         if resolve {
             // The resolve first: it is what on-call waits for.
-            let resolved_deployment = marker.as_ref().and_then(|m| m.deployment.clone());
-            let mut r = n.clone().resolving();
-            r.summary = format!(
-                "Resolved: {} deployment completed, {revision} runs",
-                c.service
-            );
-            let r = r.with_detail("resolved_deployment", resolved_deployment);
+            let r = notes::deployment_resolved(&self.cfg, &n, &revision, resolved);
             self.send(&r, &mut o).await?;
         }
         self.send(&n, &mut o).await?;
         if resolve {
-            o.outcome = Decision::Resolved;
+            o.decision = Decision::Resolved;
             o.reason = format!(
                 "deployment {} completed; the open page was resolved{}",
                 d.deployment_id,
-                if freeze.is_some() {
+                if service.tags.freeze.is_some() {
                     " (deploys stay frozen until reviewed)"
                 } else {
                     ""
                 }
             );
         } else {
-            o.outcome = Decision::Notified;
+            o.decision = Decision::Notified;
             o.reason = format!("deployment {} completed", d.deployment_id);
         }
         Ok(o)
     }
 
+    /// A deployment started: tell the team, unless ECS already shows it ended.
     async fn in_progress(
         &self,
         d: &DeploymentEvent,
         service: &ServiceState,
     ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
         let mut o = self.outcome_for_deployment(d);
         if let Some(why) = incident::in_progress_is_late(d, service) {
-            o.outcome = Decision::Late;
+            o.decision = Decision::Late;
             o.reason = format!("late event, nothing sent: {why}");
             return Ok(o);
         }
@@ -491,37 +334,30 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             .deployment_task_definition(&d.deployment_id)
             .map(task_definition_short)
             .unwrap_or_default();
-        let n = self
-            .deployment_note(
-                EventType::DeployInProgress,
-                d,
-                &format!("Deployment in progress: {} to {revision}", c.service),
-            )
-            .with_fact("Revision", &revision)
-            .with_fact("Tasks", tasks_line(service))
-            .with_step(runbook::describe_deployments(c))
-            .with_console(runbook::service_console(c))
-            .with_detail("task_definition", revision.clone());
+        let n = notes::in_progress(&self.cfg, d, service, &revision);
         self.send(&n, &mut o).await?;
-        o.outcome = Decision::Notified;
+        o.decision = Decision::Notified;
         o.reason = format!("deployment {} to {revision} in progress", d.deployment_id);
         Ok(o)
     }
 
+    /// The service is impaired: record the incident, then page (once per event name).
     async fn impaired(
         &self,
         s: &ServiceEvent,
         service: &ServiceState,
         request_id: &str,
     ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let marker = self.marker(service, tags::SERVICE_INCIDENT);
+        let marker = marker(
+            service.tags.service_incident.as_ref(),
+            tags::SERVICE_INCIDENT,
+        );
         let decision = incident::on_impaired(s, marker.as_ref(), request_id);
         info!(?decision, event_name = %s.event_name, "impairment decision");
         let mut o = self.outcome_for_service(s);
         match decision {
             Impairment::Duplicate => {
-                o.outcome = Decision::Duplicate;
+                o.decision = Decision::Duplicate;
                 o.reason = format!(
                     "{} was already sent for the open impairment; nothing sent",
                     s.event_name
@@ -529,7 +365,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 return Ok(o);
             }
             Impairment::Late(why) => {
-                o.outcome = Decision::Late;
+                o.decision = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
@@ -539,48 +375,14 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     .await?
             }
         }
-        let what = match s.event_name.as_str() {
-            "SERVICE_TASK_START_IMPAIRED" => "tasks keep failing to start",
-            "SERVICE_TASK_PLACEMENT_FAILURE" => "ECS cannot place tasks (no capacity)",
-            _ => "service discovery reports an unhealthy instance",
-        };
-        let mut n = Notification::new(
-            EventType::ServiceImpaired,
-            c,
-            format!("Service impaired: {} {what}", c.service),
-            s.at,
-            &s.envelope.id,
-            dedup_key(c.environment, &c.service, "service"),
-        )
-        .with_fact("Event", &s.event_name)
-        .with_fact("Tasks", tasks_line(service))
-        .with_fact(
-            "Running revision",
-            task_definition_short(&service.task_definition),
-        );
-        if let Some(r) = &s.reason {
-            n = n.with_fact("Reason", r);
-        }
-        let n = n
-            .with_step(runbook::service_events(c))
-            .with_step(runbook::describe_deployments(c))
-            .with_step(runbook::tail_logs(c))
-            .with_console(runbook::service_console(c))
-            .with_detail("event_name", s.event_name.clone())
-            .with_detail("reason", s.reason.clone())
-            .with_detail("running_count", service.running_count)
-            .with_detail("desired_count", service.desired_count)
-            .with_detail("pending_count", service.pending_count);
+        let n = notes::impaired(&self.cfg, s, service);
         self.send(&n, &mut o).await?;
-        o.outcome = if n.delivery.action == Action::Trigger {
-            Decision::Paged
-        } else {
-            Decision::Notified
-        };
-        o.reason = format!("{}: {what}", s.event_name);
+        o.decision = paged_or_notified(&n);
+        o.reason = format!("{}: {}", s.event_name, notes::impairment(&s.event_name));
         Ok(o)
     }
 
+    /// A steady state: resolve the impairment page if one is open; else nothing.
     async fn steady(
         &self,
         s: &ServiceEvent,
@@ -588,12 +390,15 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         request_id: &str,
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
-        let marker = self.marker(service, tags::SERVICE_INCIDENT);
+        let marker = marker(
+            service.tags.service_incident.as_ref(),
+            tags::SERVICE_INCIDENT,
+        );
         let decision = incident::on_steady(s, marker.as_ref(), request_id);
         let mut o = self.outcome_for_service(s);
         match decision {
             Recovery::Quiet(why) => {
-                o.outcome = Decision::Ignored;
+                o.decision = Decision::Ignored;
                 o.reason = format!("steady state, nothing sent: {why}");
                 return Ok(o);
             }
@@ -604,33 +409,16 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             }
         }
         if !self.pages() {
-            o.outcome = Decision::Ignored;
+            o.decision = Decision::Ignored;
             o.reason = format!(
                 "{} recovered; outside prod impairments notify the team and page nobody, so there is nothing to resolve",
                 c.service
             );
             return Ok(o);
         }
-        let since = marker
-            .as_ref()
-            .map(|m| m.sent.iter().cloned().collect::<Vec<_>>().join(", "));
-        let n = Notification::new(
-            EventType::ServiceRecovered,
-            c,
-            format!("Recovered: {} is in steady state", c.service),
-            s.at,
-            &s.envelope.id,
-            dedup_key(c.environment, &c.service, "service"),
-        )
-        .with_fact("Tasks", tasks_line(service))
-        .with_fact("Was", since.clone().unwrap_or_default())
-        .with_step(runbook::service_events(c))
-        .with_console(runbook::service_console(c))
-        .with_detail("resolved_events", since)
-        .with_detail("running_count", service.running_count)
-        .with_detail("desired_count", service.desired_count);
+        let n = notes::recovered(&self.cfg, s, service, marker.as_ref());
         self.send(&n, &mut o).await?;
-        o.outcome = Decision::Resolved;
+        o.decision = Decision::Resolved;
         o.reason = format!(
             "{} is in steady state; the impairment page was resolved",
             c.service
@@ -638,8 +426,8 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
+    /// A task stopped: an out-of-memory kill warns the team; other stops say nothing.
     async fn task_stopped(&self, t: TaskEvent) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
         let mut o = self.outcome(
             &t.envelope.id,
             &format!("task {}", t.last_status),
@@ -658,60 +446,14 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 return Ok(o);
             }
         };
-        let memory = t.memory.as_deref().unwrap_or("unknown");
-        let revision = t
-            .task_definition_arn
-            .as_deref()
-            .map(task_definition_short)
-            .unwrap_or_else(|| "unknown".into());
-        let advice = match c.environment {
-            Environment::Dev => "raise the task definition's memory, profile the application's memory, review the logs for OutOfMemory messages",
-            _ => "the manual's fix: update the task definition's memory to 3 GB (3072 MiB), profile the application's memory, review the logs for OutOfMemory messages",
-        };
-        let n = Notification::new(
-            EventType::TaskOom,
-            c,
-            format!(
-                "Task OOM-killed: {} container {} ({memory} MiB)",
-                c.service, oom.container
-            ),
-            t.at,
-            &t.envelope.id,
-            dedup_key(c.environment, &c.service, &format!("task-oom/{}", t.task_id())),
-        )
-        .with_fact("Task", t.task_id())
-        .with_fact("Container", &oom.container)
-        .with_fact("Reason", &oom.reason)
-        .with_fact(
-            "Exit code",
-            oom.exit_code.map(|x| x.to_string()).unwrap_or_else(|| "none".into()),
-        )
-        .with_fact("Revision", &revision)
-        .with_fact(
-            "Task size",
-            format!("{} CPU units, {memory} MiB", t.cpu.as_deref().unwrap_or("unknown")),
-        )
-        .with_fact(
-            "Likely causes",
-            "a memory leak (check the logs), a working set larger than the task's memory, a database connection pool too large",
-        )
-        .with_fact("Fix", advice)
-        .with_step(runbook::oom_logs(c))
-        .with_step(runbook::describe_task(c, t.task_id()))
-        .with_console(runbook::service_console(c))
-        .with_detail("task_arn", t.task_arn.clone())
-        .with_detail("container", oom.container.clone())
-        .with_detail("reason", oom.reason.clone())
-        .with_detail("exit_code", oom.exit_code)
-        .with_detail("task_definition", t.task_definition_arn.clone())
-        .with_detail("memory", t.memory.clone())
-        .with_detail("cpu", t.cpu.clone())
-        .with_detail("started_by", t.started_by.clone());
+        let n = notes::oom(&self.cfg, &t, oom);
         self.send(&n, &mut o).await?;
-        o.outcome = Decision::Notified;
+        o.decision = Decision::Notified;
         o.reason = format!(
-            "task {} of {revision} was killed for using more than {memory} MiB",
-            t.task_id()
+            "task {} of {} was killed for using more than {} MiB",
+            t.task_id(),
+            notes::oom_revision(&t),
+            t.memory.as_deref().unwrap_or("unknown")
         );
         Ok(o)
     }
@@ -719,19 +461,6 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     /// Prod pages; dev and staging only notify the team, so nothing there resolves.
     fn pages(&self) -> bool {
         self.cfg.common.environment == Environment::Prod
-    }
-
-    /// The incident marker in `key`, if it is there and readable. A marker someone
-    /// edited into nonsense counts as absent: at worst a page is sent twice.
-    fn marker(&self, service: &ServiceState, key: &str) -> Option<Marker> {
-        let raw = service.tags.get(key)?;
-        match Marker::parse(raw) {
-            Ok(m) => Some(m),
-            Err(why) => {
-                warn!(tag = key, value = %raw, %why, "unreadable incident marker, treated as absent");
-                None
-            }
-        }
     }
 
     async fn write(
@@ -746,66 +475,9 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         self.ecs.tag_service(&service.arn, &new_tags).await
     }
 
-    fn freeze_line(
-        &self,
-        froze: bool,
-        service: &ServiceState,
-        freeze: &Option<String>,
-        state_error: &Option<Error>,
-    ) -> String {
-        if let Some(e) = state_error {
-            return format!(
-                "NOT FROZEN: recording the incident failed ({}); freeze by hand with the command below",
-                e.kind()
-            );
-        }
-        if froze {
-            return format!(
-                "FROZEN ({}): scan-gate deploys nothing until someone reviews this and lifts the freeze",
-                tags::DEPLOY_FREEZE
-            );
-        }
-        if let Some(v) = service.tags.get(tags::DEPLOY_FREEZE) {
-            return format!("already frozen: {v}");
-        }
-        if self.cfg.common.dry_run && freeze.is_some() {
-            return "dry run: would have frozen deploys; nothing was changed".into();
-        }
-        if !self.cfg.freeze_on_failure {
-            return "not frozen (FREEZE_ON_FAILURE=false)".into();
-        }
-        "not frozen".into()
-    }
-
-    fn deployment_note(
-        &self,
-        event_type: EventType,
-        d: &DeploymentEvent,
-        summary: &str,
-    ) -> Notification {
-        let c = &self.cfg.common;
-        Notification::new(
-            event_type,
-            c,
-            summary,
-            d.at,
-            &d.envelope.id,
-            dedup_key(c.environment, &c.service, "deployment"),
-        )
-        .with_fact("Deployment", &d.deployment_id)
-        .with_detail("deployment_id", d.deployment_id.clone())
-        .with_detail("event_name", d.event_name.clone())
-    }
-
     async fn send(&self, n: &Notification, o: &mut Outcome) -> Result<(), Error> {
-        let rendered = n.render(&self.topics);
-        let id = self.publisher.publish(&rendered).await?;
-        info!(event_type = n.event_type.as_str(), action = n.delivery.action.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, sms = %n.sms(), "notified");
-        o.notifications.push(format!(
-            "{}/{}",
-            n.event_type.as_str(),
-            n.delivery.action.as_str()
-        ));
+        let sent = self.notifier.send(n).await?;
+        o.notifications.push(sent.label());
         Ok(())
     }
 
@@ -820,7 +492,7 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     fn outcome(&self, event_id: &str, event_name: &str, deployment_id: Option<String>) -> Outcome {
         let c = &self.cfg.common;
         Outcome {
-            outcome: Decision::Ignored,
+            decision: Decision::Ignored,
             reason: String::new(),
             environment: c.environment.as_str().to_owned(),
             cluster: c.cluster.clone(),
@@ -837,24 +509,28 @@ impl<E: ServiceOps + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     }
 }
 
+/// The incident marker, if it is there and readable. A marker someone edited into
+/// nonsense counts as absent: at worst a page is sent twice.
+fn marker(tag: Option<&Tagged<Marker>>, key: &str) -> Option<Marker> {
+    match tag? {
+        Tagged::Read(m) => Some(m.clone()),
+        Tagged::Unreadable { value, problem } => {
+            warn!(tag = key, %value, %problem, "unreadable incident marker, treated as absent");
+            None
+        }
+    }
+}
+
+/// A page when it went to on-call; a notice to the team otherwise.
+fn paged_or_notified(n: &Notification) -> Decision {
+    if n.delivery.action == Action::Trigger {
+        Decision::Paged
+    } else {
+        Decision::Notified
+    }
+}
+
 /// The one tag that records an incident.
 fn marker_tag(key: &str, marker: &Marker) -> Vec<(String, String)> {
     vec![(key.to_owned(), marker.render())]
-}
-
-/// `2 running of 2 desired` (with pending ones when there are).
-fn tasks_line(s: &ServiceState) -> String {
-    let mut line = format!("{} running of {} desired", s.running_count, s.desired_count);
-    if s.pending_count > 0 {
-        line.push_str(&format!(", {} pending", s.pending_count));
-    }
-    line
-}
-
-fn lower_first(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(f) => f.to_lowercase().chain(c).collect(),
-        None => String::new(),
-    }
 }

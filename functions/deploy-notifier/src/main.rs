@@ -1,19 +1,6 @@
 //! deploy-notifier's Lambda entry point: logging, configuration, clients built once,
 //! run. The story of an invocation is in `lib.rs`.
 
-// Production code never panics on a missing value: every fallible step returns an
-// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 use deploy_notifier::DeployNotifier;
 use menotime_shared::aws::{ecs::Ecs, sns::Sns};
 use menotime_shared::config::NotifierConfig;
@@ -21,7 +8,7 @@ use menotime_shared::lambda::{config_or_exit, serve};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    menotime_shared::lambda::init_logging();
 
     let cfg = config_or_exit(NotifierConfig::from_env());
     tracing::info!(

@@ -1,9 +1,9 @@
 //! deploy-notifier through the real AWS adapters, with the SDK's HTTP layer replaced
 //! by aws-smithy-mocks: the exact requests a page sends, in order, and what AWS
 //! throttling does to them (moto cannot fault on demand; these can).
+#![cfg(test)]
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
@@ -13,7 +13,7 @@ use aws_sdk_ecs::types::{
     TaskDefinition, TaskDefinitionField,
 };
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_mocks::mock;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
@@ -21,8 +21,9 @@ use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier};
 use menotime_shared::aws::{ecs::Ecs, sns::Sns};
-use menotime_shared::config::{CommonConfig, Environment, NotifierConfig};
-use menotime_shared::Retry;
+use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::testing::common;
+use menotime_shared::{mock_client, Retry};
 
 const ACCOUNT: &str = "123456789012";
 const CLUSTER: &str = "menotime-prod-cluster";
@@ -41,17 +42,7 @@ fn td(n: u32) -> String {
 
 fn config() -> NotifierConfig {
     NotifierConfig {
-        common: CommonConfig {
-            environment: Environment::Prod,
-            region: "us-west-1".into(),
-            account: ACCOUNT.into(),
-            cluster: CLUSTER.into(),
-            service: SERVICE.into(),
-            notify_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-prod-notify"),
-            oncall_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-prod-oncall"),
-            dry_run: false,
-            log_group: "/aws/ecs/menotime-prod".into(),
-        },
+        common: common(Environment::Prod),
         freeze_on_failure: true,
         container: Some("menotime-backend".into()),
     }
@@ -109,17 +100,6 @@ fn services_output() -> DescribeServicesOutput {
         .build()
 }
 
-fn fast_retries() -> aws_config::retry::RetryConfig {
-    menotime_shared::sdk::retry_config().with_initial_backoff(Duration::from_millis(1))
-}
-
-macro_rules! client {
-    ($krate:ident, $rules:expr) => {
-        mock_client!($krate, RuleMode::Sequential, $rules, |c| c
-            .retry_config(fast_retries()))
-    };
-}
-
 #[tokio::test]
 async fn a_page_sends_exactly_these_four_requests() {
     let tagged: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
@@ -166,11 +146,11 @@ async fn a_page_sends_exactly_these_four_requests() {
     });
     let notifier = DeployNotifier::new(
         config(),
-        Ecs::new(client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
-        Sns::new(client!(aws_sdk_sns, [&publish])),
+        Ecs::new(mock_client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = notifier.handle(failed_event(), "req-1").await.unwrap();
-    assert_eq!(out.outcome, Decision::Paged, "{}", out.reason);
+    assert_eq!(out.decision, Decision::Paged, "{}", out.reason);
     for (name, rule) in [
         ("DescribeServices", &describe),
         ("DescribeTaskDefinition", &describe_td),
@@ -244,11 +224,11 @@ async fn throttling_is_retried_by_the_sdk_and_then_by_lambda() {
         .build();
     let notifier = DeployNotifier::new(
         config(),
-        Ecs::new(client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
-        Sns::new(client!(aws_sdk_sns, [&publish])),
+        Ecs::new(mock_client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = notifier.handle(failed_event(), "req-1").await.unwrap();
-    assert_eq!(out.outcome, Decision::Paged);
+    assert_eq!(out.decision, Decision::Paged);
     assert_eq!(
         publish.num_calls(),
         3,
@@ -267,8 +247,8 @@ async fn throttling_is_retried_by_the_sdk_and_then_by_lambda() {
         .then_output(|| TagResourceOutput::builder().build());
     let notifier = DeployNotifier::new(
         config(),
-        Ecs::new(client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
-        Sns::new(client!(aws_sdk_sns, [&always_throttled])),
+        Ecs::new(mock_client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
+        Sns::new(mock_client!(aws_sdk_sns, [&always_throttled])),
     );
     let err = notifier.handle(failed_event(), "req-2").await.unwrap_err();
     assert_eq!(err.retry(), Retry::Later);

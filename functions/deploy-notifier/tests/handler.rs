@@ -1,118 +1,28 @@
 //! deploy-notifier's handler over fakes: every event kind, every decision, the calls
 //! each one costs, and the faults that must neither lose nor double a page.
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+#![cfg(test)]
 
 use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier, Outcome};
-use menotime_shared::aws::ecs::ServiceOps;
-use menotime_shared::config::{CommonConfig, Environment, NotifierConfig};
-use menotime_shared::domain::deploy::{DeploymentState, RevisionSummary, ServiceState};
+use menotime_shared::config::{Environment, NotifierConfig};
 use menotime_shared::domain::incident::Marker;
-use menotime_shared::notify::{Publisher, Rendered};
+use menotime_shared::domain::service::DeploymentState;
+use menotime_shared::notify::Rendered;
+use menotime_shared::testing::{common, repository_uri, FakeAws, FakeRevision};
 use menotime_shared::{tags, Error, Retry};
 
-const ACCOUNT: &str = "123456789012";
 const DEPLOYMENT: &str = "ecs-svc/4231880795355584839";
 const ROLLBACK_TO: &str = "ecs-svc/6177963417134325488";
 
-type Calls = Arc<Mutex<Vec<String>>>;
-
+/// The revisions are prod's family whatever the environment.
 fn td(n: u32) -> String {
-    format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/menotime-backend-prod:{n}")
-}
-
-#[derive(Clone)]
-struct FakeEcs {
-    service: Arc<Mutex<ServiceState>>,
-    revisions: HashMap<String, RevisionSummary>,
-    calls: Calls,
-    /// Operations that fail (every time) with a transient error.
-    failing: Arc<Mutex<Vec<&'static str>>>,
-}
-
-fn transient(op: &'static str) -> Error {
-    Error::Aws {
-        operation: op,
-        message: "injected fault".into(),
-        advice: "transient",
-        retry: Retry::Later,
-    }
-}
-
-impl FakeEcs {
-    fn call(&self, op: &'static str) -> Result<(), Error> {
-        self.calls.lock().unwrap().push(op.to_owned());
-        if self.failing.lock().unwrap().contains(&op) {
-            return Err(transient(op));
-        }
-        Ok(())
-    }
-}
-
-impl ServiceOps for FakeEcs {
-    async fn describe_service(&self, _: &str, _: &str) -> Result<ServiceState, Error> {
-        self.call("DescribeServices")?;
-        Ok(self.service.lock().unwrap().clone())
-    }
-
-    async fn describe_task_definition(&self, td: &str) -> Result<RevisionSummary, Error> {
-        self.call("DescribeTaskDefinition")?;
-        self.revisions
-            .get(td)
-            .cloned()
-            .ok_or_else(|| Error::Misconfigured(format!("no {td}")))
-    }
-
-    async fn tag_service(&self, _: &str, new: &[(String, String)]) -> Result<(), Error> {
-        self.call("TagResource")?;
-        let mut s = self.service.lock().unwrap();
-        for (k, v) in new {
-            s.tags.insert(k.clone(), v.clone());
-        }
-        Ok(())
-    }
-
-    async fn untag_service(&self, _: &str, keys: &[String]) -> Result<(), Error> {
-        self.call("UntagResource")?;
-        let mut s = self.service.lock().unwrap();
-        for k in keys {
-            s.tags.remove(k);
-        }
-        Ok(())
-    }
-
-    async fn set_desired_count(&self, _: &str, _: &str, _: i32) -> Result<(), Error> {
-        self.call("UpdateService")
-    }
-}
-
-#[derive(Clone, Default)]
-struct FakeSns {
-    sent: Arc<Mutex<Vec<Rendered>>>,
-    calls: Calls,
-    failing: Arc<Mutex<bool>>,
-}
-
-impl Publisher for FakeSns {
-    async fn publish(&self, m: &Rendered) -> Result<String, Error> {
-        self.calls.lock().unwrap().push("Publish".into());
-        if *self.failing.lock().unwrap() {
-            return Err(transient("sns:Publish"));
-        }
-        let mut sent = self.sent.lock().unwrap();
-        sent.push(m.clone());
-        Ok(format!("msg-{}", sent.len()))
-    }
+    menotime_shared::testing::td_arn(Environment::Prod, n)
 }
 
 struct Rig {
-    notifier: DeployNotifier<FakeEcs, FakeSns>,
-    ecs: FakeEcs,
-    sns: FakeSns,
-    calls: Calls,
+    notifier: DeployNotifier<FakeAws, FakeAws>,
+    aws: FakeAws,
 }
 
 impl Rig {
@@ -121,17 +31,26 @@ impl Rig {
     }
 
     fn with(env: Environment, tweak: impl FnOnce(&mut NotifierConfig)) -> Rig {
-        let calls: Calls = Arc::default();
-        let service = ServiceState {
-            arn: format!(
-                "arn:aws:ecs:us-west-1:{ACCOUNT}:service/menotime-{env}-cluster/menotime-{env}-service"
-            ),
-            status: "ACTIVE".into(),
-            task_definition: td(47),
-            tags: BTreeMap::new(),
+        let running = FakeRevision::new(
+            Environment::Prod,
+            47,
+            &format!("{}:v1.2.3", repository_uri()),
+            &[],
+        );
+        let aws = FakeAws::new(env, running);
+        // The revision that failed; scan-gate recorded its tag.
+        aws.add_revision(FakeRevision::new(
+            Environment::Prod,
+            48,
+            &format!("{}@sha256:{}", repository_uri(), "ab".repeat(32)),
+            &[(tags::IMAGE_TAG, "v1.2.4")],
+        ));
+        {
+            let mut w = aws.world();
             // During a circuit-breaker rollback: the rollback is PRIMARY, the failed
             // deployment still ACTIVE.
-            deployments: vec![
+            w.service.task_definition = td(47);
+            w.service.deployments = vec![
                 DeploymentState {
                     id: ROLLBACK_TO.into(),
                     status: "PRIMARY".into(),
@@ -144,86 +63,48 @@ impl Rig {
                     rollout_state: Some("FAILED".into()),
                     task_definition: td(48),
                 },
-            ],
-            desired_count: 2,
-            running_count: 1,
-            pending_count: 1,
-        };
-        let revisions = HashMap::from([(
-            td(48),
-            RevisionSummary {
-                arn: td(48),
-                family: "menotime-backend-prod".into(),
-                revision: 48,
-                images: vec![(
-                    "menotime-backend".into(),
-                    format!(
-                        "{ACCOUNT}.dkr.ecr.us-west-1.amazonaws.com/menotime/backend@sha256:{}",
-                        "ab".repeat(32)
-                    ),
-                )],
-                cpu: Some("1024".into()),
-                memory: Some("2048".into()),
-                tags: BTreeMap::from([(tags::IMAGE_TAG.to_owned(), "v1.2.4".to_owned())]),
-            },
-        )]);
-        let ecs = FakeEcs {
-            service: Arc::new(Mutex::new(service)),
-            revisions,
-            calls: calls.clone(),
-            failing: Arc::default(),
-        };
-        let sns = FakeSns {
-            calls: calls.clone(),
-            ..Default::default()
-        };
+            ];
+            w.service.desired_count = 2;
+            w.service.running_count = 1;
+            w.service.pending_count = 1;
+        }
         let mut cfg = NotifierConfig {
-            common: CommonConfig {
-                environment: env,
-                region: "us-west-1".into(),
-                account: ACCOUNT.into(),
-                cluster: format!("menotime-{env}-cluster"),
-                service: format!("menotime-{env}-service"),
-                notify_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-{env}-notify"),
-                oncall_topic_arn: format!("arn:aws:sns:us-west-1:{ACCOUNT}:menotime-{env}-oncall"),
-                dry_run: false,
-                log_group: format!("/aws/ecs/menotime-{env}"),
-            },
+            common: common(env),
             freeze_on_failure: env == Environment::Prod,
             container: Some("menotime-backend".into()),
         };
         tweak(&mut cfg);
         Rig {
-            notifier: DeployNotifier::new(cfg, ecs.clone(), sns.clone()),
-            ecs,
-            sns,
-            calls,
+            notifier: DeployNotifier::new(cfg, aws.clone(), aws.clone()),
+            aws,
         }
     }
 
     async fn handle(&self, event: Value, request: &str) -> Result<Outcome, Error> {
-        self.calls.lock().unwrap().clear();
+        self.aws.calls();
         self.notifier.handle(event, request).await
     }
 
-    fn calls(&self) -> Vec<String> {
-        self.calls.lock().unwrap().clone()
+    /// The calls of the last `handle`.
+    fn calls(&self) -> Vec<&'static str> {
+        self.aws.world().calls.clone()
     }
 
+    /// Everything published since the last `take_sent`.
     fn sent(&self) -> Vec<Rendered> {
-        self.sns.sent.lock().unwrap().clone()
+        self.aws.world().sent.clone()
     }
 
     fn take_sent(&self) -> Vec<Rendered> {
-        std::mem::take(&mut *self.sns.sent.lock().unwrap())
+        self.aws.sent()
     }
 
     fn tag(&self, key: &str) -> Option<String> {
-        self.ecs.service.lock().unwrap().tags.get(key).cloned()
+        self.aws.tag(key)
     }
 
     fn remove_tag(&self, key: &str) {
-        self.ecs.service.lock().unwrap().tags.remove(key);
+        self.aws.remove_tag(key);
     }
 }
 
@@ -270,15 +151,15 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
     assert!(o.froze);
     assert_eq!(
         rig.calls(),
         [
-            "DescribeServices",
-            "DescribeTaskDefinition",
-            "TagResource",
-            "Publish"
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "sns:Publish"
         ]
     );
     let sent = rig.sent();
@@ -337,8 +218,8 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         .handle(ev("ecs-deployment-failed", PROD), "req-2")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Duplicate);
-    assert_eq!(rig.calls(), ["DescribeServices"]);
+    assert_eq!(o.decision, Decision::Duplicate);
+    assert_eq!(rig.calls(), ["ecs:DescribeServices"]);
     assert_eq!(rig.sent().len(), 1);
 }
 
@@ -353,7 +234,7 @@ async fn the_rollback_joins_the_same_incident_without_a_second_freeze() {
         .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-2")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
     assert!(!o.froze);
     assert_eq!(rig.tag(tags::DEPLOY_FREEZE), freeze);
     let sent = rig.sent();
@@ -371,14 +252,14 @@ async fn the_rollback_joins_the_same_incident_without_a_second_freeze() {
         .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-3")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Duplicate);
+    assert_eq!(o.decision, Decision::Duplicate);
     assert_eq!(rig.sent().len(), 2);
 }
 
 #[tokio::test]
 async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
     let rig = Rig::new(PROD);
-    *rig.sns.failing.lock().unwrap() = true;
+    rig.aws.fail_always("sns:Publish");
     let err = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
@@ -388,23 +269,27 @@ async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
     assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
     assert!(rig.tag(tags::DEPLOY_INCIDENT).is_some());
     // A second delivery meanwhile (another request) stays silent...
-    *rig.sns.failing.lock().unwrap() = false;
+    rig.aws.heal("sns:Publish");
     let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-2")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Duplicate);
+    assert_eq!(o.decision, Decision::Duplicate);
     assert!(rig.sent().is_empty());
     // ...and Lambda's retry of the failed request (same request id) sends the page.
     let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
     assert!(o.resent);
     assert_eq!(
         rig.calls(),
-        ["DescribeServices", "DescribeTaskDefinition", "Publish"],
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "sns:Publish"
+        ],
         "no second TagResource"
     );
     assert_eq!(rig.sent().len(), 1);
@@ -414,14 +299,14 @@ async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
 #[tokio::test]
 async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
     let rig = Rig::new(PROD);
-    rig.ecs.failing.lock().unwrap().push("TagResource");
+    rig.aws.fail_always("ecs:TagResource");
     let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
     // Paged once, and the page hands the freeze to on-call: failing the invocation
     // would make Lambda's retry page a second time.
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
     assert!(!o.state_recorded && !o.froze);
     let sent = rig.sent();
     assert_eq!(sent.len(), 1);
@@ -437,16 +322,12 @@ async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
     assert_eq!(payload(&sent[0])["details"]["frozen"], false);
     // The describe of the image failing does not stop the page either.
     let rig = Rig::new(PROD);
-    rig.ecs
-        .failing
-        .lock()
-        .unwrap()
-        .push("DescribeTaskDefinition");
+    rig.aws.fail_always("ecs:DescribeTaskDefinition");
     let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
 }
 
 #[tokio::test]
@@ -457,7 +338,7 @@ async fn outside_prod_a_failure_notifies_the_team_and_freezes_only_when_asked() 
             .handle(ev("ecs-deployment-failed", env), "req-1")
             .await
             .unwrap();
-        assert_eq!(o.outcome, Decision::Notified);
+        assert_eq!(o.decision, Decision::Notified);
         assert!(!o.froze);
         let sent = rig.sent();
         assert!(!is_oncall(&sent[0]));
@@ -470,7 +351,7 @@ async fn outside_prod_a_failure_notifies_the_team_and_freezes_only_when_asked() 
             .handle(ev("ecs-deployment-failed", env), "req-2")
             .await
             .unwrap();
-        assert_eq!(o.outcome, Decision::Duplicate);
+        assert_eq!(o.decision, Decision::Duplicate);
     }
     let rig = Rig::with(Environment::Staging, |c| c.freeze_on_failure = true);
     let o = rig
@@ -489,15 +370,20 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
         .unwrap();
     rig.take_sent();
     // The circuit breaker's rollback completes: the service is healthy again, so the
-    // page resolves (contract §4); deploys stay frozen until someone reviews.
+    // page resolves (docs/reference.md §4); deploys stay frozen until someone reviews.
     let mut done = ev("ecs-deployment-completed", PROD);
     done["detail"]["deploymentId"] = json!(ROLLBACK_TO);
     done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
     let o = rig.handle(done.clone(), "req-2").await.unwrap();
-    assert_eq!(o.outcome, Decision::Resolved, "{}", o.reason);
+    assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
     assert_eq!(
         rig.calls(),
-        ["DescribeServices", "TagResource", "Publish", "Publish"]
+        [
+            "ecs:DescribeServices",
+            "ecs:TagResource",
+            "sns:Publish",
+            "sns:Publish"
+        ]
     );
     let sent = rig.take_sent();
     assert_eq!(sent.len(), 2);
@@ -528,7 +414,7 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
     );
     // The completion delivered again: nothing, and never a second resolve.
     let o = rig.handle(done.clone(), "req-3").await.unwrap();
-    assert_eq!(o.outcome, Decision::Late);
+    assert_eq!(o.decision, Decision::Late);
     assert!(rig.take_sent().is_empty());
     // After review the freeze is lifted; the next deployment completes: the team
     // hears it, nobody is paged or resolved.
@@ -538,8 +424,8 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
     next["detail"]["deploymentId"] = json!("ecs-svc/999");
     next["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
     let o = rig.handle(next, "req-4").await.unwrap();
-    assert_eq!(o.outcome, Decision::Notified);
-    assert_eq!(rig.calls(), ["DescribeServices", "Publish"]);
+    assert_eq!(o.decision, Decision::Notified);
+    assert_eq!(rig.calls(), ["ecs:DescribeServices", "sns:Publish"]);
     let sent = rig.take_sent();
     assert_eq!(sent.len(), 1);
     assert!(!is_oncall(&sent[0]));
@@ -554,17 +440,17 @@ async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
     rig.take_sent();
     let mut done = ev("ecs-deployment-completed", PROD);
     done["detail"]["updatedAt"] = json!("2025-06-02T19:00:00Z");
-    *rig.sns.failing.lock().unwrap() = true;
+    rig.aws.fail_always("sns:Publish");
     assert!(rig.handle(done.clone(), "req-2").await.is_err());
-    *rig.sns.failing.lock().unwrap() = false;
+    rig.aws.heal("sns:Publish");
     let o = rig.handle(done.clone(), "req-3").await.unwrap();
     assert_eq!(
-        o.outcome,
+        o.decision,
         Decision::Late,
         "another delivery does not resolve"
     );
     let o = rig.handle(done, "req-2").await.unwrap();
-    assert_eq!(o.outcome, Decision::Resolved);
+    assert_eq!(o.decision, Decision::Resolved);
     assert!(o.resent);
     let actions: Vec<Value> = rig
         .sent()
@@ -580,8 +466,8 @@ async fn in_progress_tells_the_team_unless_ecs_already_shows_the_end() {
     let mut e = ev("ecs-deployment-in-progress", PROD);
     e["detail"]["deploymentId"] = json!(ROLLBACK_TO);
     let o = rig.handle(e, "req-1").await.unwrap();
-    assert_eq!(o.outcome, Decision::Notified);
-    assert_eq!(rig.calls(), ["DescribeServices", "Publish"]);
+    assert_eq!(o.decision, Decision::Notified);
+    assert_eq!(rig.calls(), ["ecs:DescribeServices", "sns:Publish"]);
     let p = payload(&rig.sent()[0]);
     assert_eq!(p["event_type"], "deploy.in_progress");
     assert_eq!(p["severity"], "info");
@@ -591,15 +477,15 @@ async fn in_progress_tells_the_team_unless_ecs_already_shows_the_end() {
         .handle(ev("ecs-deployment-in-progress", PROD), "req-2")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Late);
-    assert_eq!(rig.calls(), ["DescribeServices"]);
+    assert_eq!(o.decision, Decision::Late);
+    assert_eq!(rig.calls(), ["ecs:DescribeServices"]);
     // And a late rollback event for a deployment that completed does not page.
-    rig.ecs.service.lock().unwrap().deployments[1].rollout_state = Some("COMPLETED".into());
+    rig.aws.world().service.deployments[1].rollout_state = Some("COMPLETED".into());
     let o = rig
         .handle(ev("ecs-deployment-in-progress-rollback", PROD), "req-3")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Late);
+    assert_eq!(o.decision, Decision::Late);
     assert_eq!(rig.sent().len(), 1);
 }
 
@@ -610,8 +496,11 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
         .handle(ev("ecs-service-action-task-start-impaired", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
-    assert_eq!(rig.calls(), ["DescribeServices", "TagResource", "Publish"]);
+    assert_eq!(o.decision, Decision::Paged);
+    assert_eq!(
+        rig.calls(),
+        ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
+    );
     let p = payload(&rig.sent()[0]);
     assert_eq!(p["event_type"], "service.impaired");
     assert_eq!(p["action"], "trigger");
@@ -625,15 +514,18 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
     again["id"] = json!("repeat");
     again["detail"]["createdAt"] = json!("2025-06-02T18:03:38.725Z");
     assert_eq!(
-        rig.handle(again, "req-2").await.unwrap().outcome,
+        rig.handle(again, "req-2").await.unwrap().decision,
         Decision::Duplicate
     );
     // Steady state: resolved once; its repeats are quiet (one read each, no publish).
     let mut steady = ev("ecs-service-steady-state", PROD);
     steady["detail"]["createdAt"] = json!("2025-06-02T18:10:00Z");
     let o = rig.handle(steady.clone(), "req-3").await.unwrap();
-    assert_eq!(o.outcome, Decision::Resolved);
-    assert_eq!(rig.calls(), ["DescribeServices", "TagResource", "Publish"]);
+    assert_eq!(o.decision, Decision::Resolved);
+    assert_eq!(
+        rig.calls(),
+        ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
+    );
     let p = payload(&rig.sent()[1]);
     assert_eq!(p["event_type"], "service.recovered");
     assert_eq!(p["action"], "resolve");
@@ -646,8 +538,8 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
         s["id"] = json!(format!("steady-{i}"));
         s["detail"]["createdAt"] = json!(format!("2025-06-02T{at}"));
         let o = rig.handle(s, &format!("req-s{i}")).await.unwrap();
-        assert_eq!(o.outcome, Decision::Ignored);
-        assert_eq!(rig.calls(), ["DescribeServices"]);
+        assert_eq!(o.decision, Decision::Ignored);
+        assert_eq!(rig.calls(), ["ecs:DescribeServices"]);
     }
     assert_eq!(rig.sent().len(), 2);
     // With nothing ever open, a steady state says nothing.
@@ -656,7 +548,7 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
         .handle(ev("ecs-service-steady-state", PROD), "r")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Ignored);
+    assert_eq!(o.decision, Decision::Ignored);
     assert!(fresh.sent().is_empty());
 }
 
@@ -671,13 +563,13 @@ async fn outside_prod_impairments_notify_and_recoveries_stay_quiet() {
         )
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Notified);
+    assert_eq!(o.decision, Decision::Notified);
     assert_eq!(payload(&rig.sent()[0])["severity"], "warning");
     assert!(text(&rig.sent()[0]).contains("RESOURCE:FARGATE"));
     let mut steady = ev("ecs-service-steady-state", env);
     steady["detail"]["createdAt"] = json!("2025-06-02T18:10:00Z");
     let o = rig.handle(steady, "req-2").await.unwrap();
-    assert_eq!(o.outcome, Decision::Ignored);
+    assert_eq!(o.decision, Decision::Ignored);
     assert_eq!(rig.sent().len(), 1, "no resolve for a page that never was");
 }
 
@@ -688,8 +580,8 @@ async fn an_oom_kill_warns_the_team_with_the_manuals_advice_and_other_stops_are_
         .handle(ev("ecs-task-stopped", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Notified);
-    assert_eq!(rig.calls(), ["Publish"]);
+    assert_eq!(o.decision, Decision::Notified);
+    assert_eq!(rig.calls(), ["sns:Publish"]);
     let r = &rig.sent()[0];
     assert!(!is_oncall(r));
     let p = payload(r);
@@ -712,7 +604,7 @@ async fn an_oom_kill_warns_the_team_with_the_manuals_advice_and_other_stops_are_
     other["detail"]["containers"][0]["reason"] = json!("Essential container exited");
     other["detail"]["stopCode"] = json!("ServiceSchedulerInitiated");
     let o = rig.handle(other, "req-2").await.unwrap();
-    assert_eq!(o.outcome, Decision::Ignored);
+    assert_eq!(o.decision, Decision::Ignored);
     assert!(rig.calls().is_empty());
 }
 
@@ -748,14 +640,14 @@ async fn dry_run_pages_but_changes_nothing() {
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.outcome, Decision::Paged);
+    assert_eq!(o.decision, Decision::Paged);
     assert!(o.dry_run && !o.froze);
-    assert!(!rig.calls().contains(&"TagResource".to_owned()));
-    assert!(rig.ecs.service.lock().unwrap().tags.is_empty());
+    assert!(!rig.calls().contains(&"ecs:TagResource"));
+    assert!(rig.aws.world().tags.is_empty());
     assert!(text(&rig.sent()[0]).contains("dry run: would have frozen deploys"));
 }
 
-/// Every eventName the rules deliver maps to its contract event type, topic and action.
+/// Every eventName the rules deliver maps to its documented event type, topic and action.
 #[tokio::test]
 async fn every_event_name_maps_to_its_notification() {
     /// (event type, severity, action) of the one message sent, if any.
@@ -812,8 +704,7 @@ async fn every_event_name_maps_to_its_notification() {
         let rig = Rig::new(PROD);
         // The plain IN_PROGRESS events are about a deployment still rolling out.
         if file.starts_with("ecs-deployment-in-progress") && !file.ends_with("rollback") {
-            rig.ecs.service.lock().unwrap().deployments[1].rollout_state =
-                Some("IN_PROGRESS".into());
+            rig.aws.world().service.deployments[1].rollout_state = Some("IN_PROGRESS".into());
         }
         let o = rig.handle(ev(file, PROD), "req").await.unwrap();
         assert_eq!(&o.event_name, name, "{file}");
@@ -845,11 +736,11 @@ async fn every_event_name_maps_to_its_notification() {
 /// scan-gate recorded on the failed revision which revision it replaced.
 #[tokio::test]
 async fn the_way_back_comes_from_the_failed_revision_when_ecs_shows_nothing_else() {
-    let mut rig = Rig::new(PROD);
+    let rig = Rig::new(PROD);
     {
-        let mut s = rig.ecs.service.lock().unwrap();
-        s.task_definition = td(48);
-        s.deployments = vec![DeploymentState {
+        let mut w = rig.aws.world();
+        w.service.task_definition = td(48);
+        w.service.deployments = vec![DeploymentState {
             id: DEPLOYMENT.into(),
             status: "PRIMARY".into(),
             rollout_state: Some("FAILED".into()),
@@ -860,35 +751,24 @@ async fn the_way_back_comes_from_the_failed_revision_when_ecs_shows_nothing_else
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(page.outcome, Decision::Paged);
+    assert_eq!(page.decision, Decision::Paged);
     let t = text(&rig.sent()[0]);
     assert!(t.contains("aws ecs list-task-definitions"), "{t}");
 
     let rig2 = Rig::new(PROD);
     {
-        let mut s = rig2.ecs.service.lock().unwrap();
-        s.task_definition = td(48);
-        s.deployments.retain(|d| d.id == DEPLOYMENT);
-        s.deployments[0].status = "PRIMARY".into();
+        let mut w = rig2.aws.world();
+        w.service.task_definition = td(48);
+        w.service.deployments.retain(|d| d.id == DEPLOYMENT);
+        w.service.deployments[0].status = "PRIMARY".into();
+        w.revisions
+            .iter_mut()
+            .find(|r| r.facts.arn == td(48))
+            .unwrap()
+            .facts
+            .tags
+            .insert(tags::REPLACES.into(), "menotime-backend-prod:47".into());
     }
-    let mut revisions = rig2.ecs.revisions.clone();
-    revisions
-        .get_mut(&td(48))
-        .unwrap()
-        .tags
-        .insert(tags::REPLACES.into(), "menotime-backend-prod:47".into());
-    rig.ecs.revisions = revisions;
-    let rig2 = Rig {
-        notifier: DeployNotifier::new(
-            rig2.notifier.config().clone(),
-            FakeEcs {
-                revisions: rig.ecs.revisions.clone(),
-                ..rig2.ecs.clone()
-            },
-            rig2.sns.clone(),
-        ),
-        ..rig2
-    };
     rig2.handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();

@@ -1,19 +1,6 @@
 //! offhours-scaler's Lambda entry point: logging, configuration, clients built once,
 //! run. The story of an invocation is in `lib.rs`.
 
-// Production code never panics on a missing value: every fallible step returns an
-// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 use menotime_shared::aws::{autoscaling::AutoScaling, ecs::Ecs, sns::Sns};
 use menotime_shared::config::OffhoursConfig;
 use menotime_shared::lambda::{config_or_exit, serve};
@@ -21,7 +8,7 @@ use offhours_scaler::OffhoursScaler;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    menotime_shared::lambda::init_logging();
 
     let cfg = config_or_exit(OffhoursConfig::from_env());
     tracing::info!(

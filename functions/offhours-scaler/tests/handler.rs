@@ -1,144 +1,25 @@
 //! offhours-scaler's handler over in-memory fakes of ECS, Application Auto Scaling and
 //! SNS: every decision path, the AWS calls each one makes (in order), crashes at any
 //! call finished by the retry, and what the notifications say.
+#![cfg(test)]
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use menotime_shared::aws::autoscaling::{validate, ScalingApi};
-use menotime_shared::aws::ecs::ServiceOps;
-use menotime_shared::config::{OffhoursConfig, Vars};
-use menotime_shared::domain::deploy::{DeploymentState, RevisionSummary, ServiceState};
+use menotime_shared::config::{Environment, OffhoursConfig, Vars};
 use menotime_shared::domain::offhours::{ScalableTarget, Suspended};
-use menotime_shared::notify::{Publisher, Rendered};
+use menotime_shared::domain::schedule::{parse_request, Action};
+use menotime_shared::domain::service::DeploymentState;
+use menotime_shared::notify::Rendered;
+use menotime_shared::testing::{repository_uri, FakeAws, FakeRevision, ACCOUNT};
 use menotime_shared::{Error, Retry};
-use offhours_scaler::{parse_request, Action, Decision, OffhoursScaler, Outcome};
+use offhours_scaler::{Decision, OffhoursScaler, Outcome};
 
-const ACCOUNT: &str = "123456789012";
 const SNAPSHOT: &str = "menotime:offhours-snapshot";
 const NIGHT: &str = "2026-01-05T20:00:00Z";
 const LATER: &str = "2026-01-05T20:07:00Z";
-
-type Calls = Arc<Mutex<Vec<&'static str>>>;
-
-/// What the fakes hold: the service, its scalable target, its task definition, and the
-/// call that fails next (a crash, or a transient AWS error, at that point).
-struct State {
-    service: ServiceState,
-    target: Option<ScalableTarget>,
-    task_definition: RevisionSummary,
-    fail_at: Option<&'static str>,
-}
-
-type Shared = Arc<Mutex<State>>;
-
-/// Records the call, then fails it if it is the chosen one.
-fn call(state: &Shared, calls: &Calls, op: &'static str) -> Result<(), Error> {
-    calls.lock().unwrap().push(op);
-    let mut s = state.lock().unwrap();
-    if s.fail_at == Some(op) {
-        s.fail_at = None;
-        return Err(Error::Aws {
-            operation: op,
-            message: "the Lambda sandbox died here".into(),
-            advice: "transient",
-            retry: Retry::Later,
-        });
-    }
-    Ok(())
-}
-
-#[derive(Clone)]
-struct FakeEcs {
-    state: Shared,
-    calls: Calls,
-}
-
-impl ServiceOps for FakeEcs {
-    async fn describe_service(&self, _c: &str, _s: &str) -> Result<ServiceState, Error> {
-        call(&self.state, &self.calls, "ecs:DescribeServices")?;
-        Ok(self.state.lock().unwrap().service.clone())
-    }
-
-    async fn describe_task_definition(&self, td: &str) -> Result<RevisionSummary, Error> {
-        call(&self.state, &self.calls, "ecs:DescribeTaskDefinition")?;
-        let s = self.state.lock().unwrap();
-        assert_eq!(td, s.service.task_definition, "the service's own revision");
-        Ok(s.task_definition.clone())
-    }
-
-    async fn tag_service(&self, arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
-        call(&self.state, &self.calls, "ecs:TagResource")?;
-        let mut s = self.state.lock().unwrap();
-        assert_eq!(arn, s.service.arn);
-        s.service.tags.extend(tags.iter().cloned());
-        Ok(())
-    }
-
-    async fn untag_service(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
-        call(&self.state, &self.calls, "ecs:UntagResource")?;
-        let mut s = self.state.lock().unwrap();
-        assert_eq!(arn, s.service.arn);
-        for k in keys {
-            s.service.tags.remove(k);
-        }
-        Ok(())
-    }
-
-    async fn set_desired_count(&self, _c: &str, _s: &str, desired: i32) -> Result<(), Error> {
-        call(&self.state, &self.calls, "ecs:UpdateService")?;
-        self.state.lock().unwrap().service.desired_count = desired;
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct FakeScaling {
-    state: Shared,
-    calls: Calls,
-}
-
-impl ScalingApi for FakeScaling {
-    async fn describe_target(&self, _c: &str, _s: &str) -> Result<Option<ScalableTarget>, Error> {
-        call(
-            &self.state,
-            &self.calls,
-            "application-autoscaling:DescribeScalableTargets",
-        )?;
-        Ok(self.state.lock().unwrap().target)
-    }
-
-    async fn register_target(&self, c: &str, s: &str, t: &ScalableTarget) -> Result<(), Error> {
-        validate(c, s, t)?;
-        call(
-            &self.state,
-            &self.calls,
-            "application-autoscaling:RegisterScalableTarget",
-        )?;
-        let mut st = self.state.lock().unwrap();
-        assert!(st.target.is_some(), "only an existing target is updated");
-        st.target = Some(*t);
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct Recorder {
-    state: Shared,
-    sent: Arc<Mutex<Vec<Rendered>>>,
-    calls: Calls,
-}
-
-impl Publisher for Recorder {
-    async fn publish(&self, m: &Rendered) -> Result<String, Error> {
-        call(&self.state, &self.calls, "sns:Publish")?;
-        self.sent.lock().unwrap().push(m.clone());
-        Ok(format!("msg-{}", self.sent.lock().unwrap().len()))
-    }
-}
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -178,64 +59,41 @@ fn target(min: i32, max: i32) -> Option<ScalableTarget> {
 }
 
 struct Rig {
-    env: String,
+    env: Environment,
     extra: Vec<(&'static str, &'static str)>,
-    state: Shared,
-    calls: Calls,
-    sent: Arc<Mutex<Vec<Rendered>>>,
+    aws: FakeAws,
 }
 
 /// A service of `env` with `desired` tasks, a scalable target (or none) and a settled
 /// deployment.
-fn rig(env: &str, desired: i32, scalable: Option<ScalableTarget>) -> Rig {
-    let (cpu, memory) = if env == "prod" {
-        ("1024", "2048")
-    } else {
-        ("256", "1024")
-    };
-    let td = format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/menotime-backend-{env}:7");
-    let state = State {
-        service: ServiceState {
-            arn: format!(
-                "arn:aws:ecs:us-west-1:{ACCOUNT}:service/menotime-{env}-cluster/menotime-{env}-service"
-            ),
-            status: "ACTIVE".into(),
-            task_definition: td.clone(),
-            tags: BTreeMap::from([("environment".to_owned(), env.to_owned())]),
-            deployments: vec![DeploymentState {
-                id: "ecs-svc/1".into(),
-                status: "PRIMARY".into(),
-                rollout_state: Some("COMPLETED".into()),
-                task_definition: td.clone(),
-            }],
-            desired_count: desired,
-            running_count: desired,
-            pending_count: 0,
-        },
-        target: scalable,
-        task_definition: RevisionSummary {
-            arn: td,
-            family: format!("menotime-backend-{env}"),
-            revision: 7,
-            images: vec![],
-            cpu: Some(cpu.into()),
-            memory: Some(memory.into()),
-            tags: BTreeMap::new(),
-        },
-        fail_at: None,
-    };
+fn rig(env: Environment, desired: i32, scalable: Option<ScalableTarget>) -> Rig {
+    let running = FakeRevision::new(env, 7, &format!("{}:v1.2.3", repository_uri()), &[]);
+    let td = running.facts.arn.clone();
+    let aws = FakeAws::new(env, running);
+    aws.set_tag("environment", env.as_str());
+    {
+        let mut w = aws.world();
+        w.service.deployments = vec![DeploymentState {
+            id: "ecs-svc/1".into(),
+            status: "PRIMARY".into(),
+            rollout_state: Some("COMPLETED".into()),
+            task_definition: td,
+        }];
+        w.service.desired_count = desired;
+        w.service.running_count = desired;
+        w.service.pending_count = 0;
+        w.target = scalable;
+    }
     Rig {
-        env: env.to_owned(),
+        env,
         extra: vec![],
-        state: Arc::new(Mutex::new(state)),
-        calls: Arc::default(),
-        sent: Arc::default(),
+        aws,
     }
 }
 
 /// prod as seeded: min 2, max 4, desired 2.
 fn prod() -> Rig {
-    rig("prod", 2, target(2, 4))
+    rig(Environment::Prod, 2, target(2, 4))
 }
 
 impl Rig {
@@ -244,25 +102,12 @@ impl Rig {
         self
     }
 
-    fn scaler_at(
-        &self,
-        clock: fn() -> DateTime<Utc>,
-    ) -> OffhoursScaler<FakeEcs, FakeScaling, Recorder> {
+    fn scaler_at(&self, clock: fn() -> DateTime<Utc>) -> OffhoursScaler<FakeAws, FakeAws, FakeAws> {
         OffhoursScaler::new(
-            config(&self.env, &self.extra),
-            FakeEcs {
-                state: self.state.clone(),
-                calls: self.calls.clone(),
-            },
-            FakeScaling {
-                state: self.state.clone(),
-                calls: self.calls.clone(),
-            },
-            Recorder {
-                state: self.state.clone(),
-                sent: self.sent.clone(),
-                calls: self.calls.clone(),
-            },
+            config(self.env.as_str(), &self.extra),
+            self.aws.clone(),
+            self.aws.clone(),
+            self.aws.clone(),
         )
         .with_clock(clock)
         .with_function_name(Some(format!("menotime-{}-offhours-scaler", self.env)))
@@ -273,35 +118,31 @@ impl Rig {
     }
 
     fn calls(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
+        self.aws.calls()
     }
 
     fn sent(&self) -> Vec<Rendered> {
-        std::mem::take(&mut *self.sent.lock().unwrap())
+        self.aws.sent()
     }
 
+    /// The sandbox dies at the next call of `op` (once).
     fn fail_at(&self, op: &'static str) {
-        self.state.lock().unwrap().fail_at = Some(op);
+        self.aws.fail(op, 1);
     }
 
     /// (min, max, desired) as the fakes hold them; min and max are -1 without a target.
     fn capacity(&self) -> (i32, i32, i32) {
-        let s = self.state.lock().unwrap();
-        let (min, max) = s.target.map_or((-1, -1), |t| (t.min, t.max));
-        (min, max, s.service.desired_count)
+        let w = self.aws.world();
+        let (min, max) = w.target.map_or((-1, -1), |t| (t.min, t.max));
+        (min, max, w.service.desired_count)
     }
 
     fn tag(&self, key: &str) -> Option<String> {
-        self.state.lock().unwrap().service.tags.get(key).cloned()
+        self.aws.tag(key)
     }
 
     fn set_tag(&self, key: &str, value: &str) {
-        self.state
-            .lock()
-            .unwrap()
-            .service
-            .tags
-            .insert(key.to_owned(), value.to_owned());
+        self.aws.set_tag(key, value);
     }
 }
 
@@ -362,7 +203,7 @@ async fn prod_down_down_again_up_up_again() {
     // The evening: saved first, then lowered, in 6 calls and the notification.
     let out = r.run(scheduled("scale-down")).await.unwrap();
     assert_eq!(r.calls(), [DS, DST, TAG, RST, US, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(r.capacity(), (1, 4, 1), "the maximum stays for spikes");
     let saved = "min=2 max=4 desired=2 suspended=none saved=2026-01-05T20:00:00Z";
     assert_eq!(r.tag(SNAPSHOT).as_deref(), Some(saved));
@@ -438,7 +279,7 @@ async fn prod_down_down_again_up_up_again() {
         .await
         .unwrap();
     assert_eq!(r.calls(), [DS, DST, PUB]);
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert_eq!(r.capacity(), (1, 4, 1));
     assert_eq!(r.tag(SNAPSHOT).as_deref(), Some(saved));
     assert_eq!(
@@ -456,7 +297,7 @@ async fn prod_down_down_again_up_up_again() {
     // The morning: exactly what was saved, then the snapshot removed.
     let out = r.run(scheduled("scale-up")).await.unwrap();
     assert_eq!(r.calls(), [DS, DST, RST, US, UNTAG, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledUp);
+    assert_eq!(out.decision, Decision::ScaledUp);
     assert_eq!(r.capacity(), (2, 4, 2));
     assert_eq!(r.tag(SNAPSHOT), None);
     let s = &serde_json::to_value(&out).unwrap()["services"][0];
@@ -486,7 +327,7 @@ async fn prod_down_down_again_up_up_again() {
     // A second morning run: nothing saved, nothing changes.
     let out = r.run(up()).await.unwrap();
     assert_eq!(r.calls(), [DS, DST, PUB]);
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert_eq!(r.capacity(), (2, 4, 2));
     let (_, payload, _) = only(r.sent());
     assert_eq!(payload["event_type"], "scale.skipped");
@@ -500,13 +341,13 @@ async fn the_autoscaler_grew_the_service_at_night_so_it_is_lowered_again_without
     r.calls();
     r.sent();
     let saved = r.tag(SNAPSHOT).unwrap();
-    r.state.lock().unwrap().service.desired_count = 3;
+    r.aws.world().service.desired_count = 3;
     let out = r
         .scaler_at(a_bit_later)
         .handle(down(), "req-2")
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(r.calls(), [DS, DST, US, DTD, PUB], "min is already 1");
     assert_eq!(r.capacity(), (1, 4, 1));
     assert_eq!(r.tag(SNAPSHOT), Some(saved));
@@ -515,9 +356,9 @@ async fn the_autoscaler_grew_the_service_at_night_so_it_is_lowered_again_without
 
 #[tokio::test]
 async fn only_the_minimum_is_lowered_when_the_service_already_runs_one_task() {
-    let r = rig("prod", 1, target(2, 4));
+    let r = rig(Environment::Prod, 1, target(2, 4));
     let out = r.run(down()).await.unwrap();
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(
         r.calls(),
         [DS, DST, TAG, RST, PUB],
@@ -552,7 +393,7 @@ async fn the_suspended_state_an_operator_set_survives_the_night() {
         scheduled: true,
     };
     let r = rig(
-        "prod",
+        Environment::Prod,
         3,
         Some(ScalableTarget {
             min: 3,
@@ -565,13 +406,13 @@ async fn the_suspended_state_an_operator_set_survives_the_night() {
         r.tag(SNAPSHOT).as_deref(),
         Some("min=3 max=6 desired=3 suspended=in+scheduled saved=2026-01-05T20:00:00Z")
     );
-    let night = r.state.lock().unwrap().target.unwrap();
+    let night = r.aws.world().target.unwrap();
     assert_eq!(night.suspended, in_and_scheduled, "left alone at night");
     assert_eq!((night.min, night.max), (1, 6));
     // An operator resumes everything at night; the morning gives back what was saved.
-    r.state.lock().unwrap().target.as_mut().unwrap().suspended = Suspended::NONE;
+    r.aws.world().target.as_mut().unwrap().suspended = Suspended::NONE;
     r.run(up()).await.unwrap();
-    let day = r.state.lock().unwrap().target.unwrap();
+    let day = r.aws.world().target.unwrap();
     assert_eq!(
         day,
         ScalableTarget {
@@ -587,10 +428,10 @@ async fn the_suspended_state_an_operator_set_survives_the_night() {
 
 #[tokio::test]
 async fn dev_without_a_scalable_target_only_changes_the_desired_count() {
-    let r = rig("dev", 1, None);
+    let r = rig(Environment::Dev, 1, None);
     let out = r.run(down()).await.unwrap();
     assert_eq!(r.calls(), [DS, DST, TAG, US, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(r.capacity(), (-1, -1, 0));
     assert_eq!(
         r.tag(SNAPSHOT).as_deref(),
@@ -613,7 +454,7 @@ async fn dev_without_a_scalable_target_only_changes_the_desired_count() {
 
     let out = r.run(up()).await.unwrap();
     assert_eq!(r.calls(), [DS, DST, US, UNTAG, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledUp);
+    assert_eq!(out.decision, Decision::ScaledUp);
     assert_eq!(r.capacity(), (-1, -1, 1));
     assert_eq!(r.tag(SNAPSHOT), None);
 }
@@ -626,7 +467,7 @@ async fn an_excluded_service_is_left_alone() {
     r.set_tag("menotime:offhours", "skip");
     for event in [down(), up()] {
         let out = r.run(event).await.unwrap();
-        assert_eq!(out.outcome, Decision::Skipped);
+        assert_eq!(out.decision, Decision::Skipped);
         assert_eq!(r.calls(), [DS, DST, PUB]);
         assert_eq!(r.capacity(), (2, 4, 2));
         assert_eq!(r.tag(SNAPSHOT), None);
@@ -650,7 +491,7 @@ async fn excluded_while_scaled_down_warns_with_the_restore_commands() {
     r.sent();
     r.set_tag("menotime:offhours", "skip");
     let out = r.run(up()).await.unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert_eq!(r.calls(), [DS, DST, PUB]);
     assert_eq!(r.capacity(), (1, 4, 1), "the operator owns it now");
     assert!(r.tag(SNAPSHOT).is_some());
@@ -670,7 +511,7 @@ async fn excluded_while_scaled_down_warns_with_the_restore_commands() {
 #[tokio::test]
 async fn a_rollout_in_progress_is_retried_and_nothing_changes() {
     let r = prod();
-    r.state.lock().unwrap().service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    r.aws.world().service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
     let err = r.run(down()).await.unwrap_err();
     assert!(matches!(err, Error::NotNow(_)), "{err:?}");
     assert_eq!(err.retry(), Retry::Later);
@@ -687,8 +528,8 @@ async fn a_rollout_in_progress_is_retried_and_nothing_changes() {
     );
 
     // Once the rollout settles, the retry scales down.
-    r.state.lock().unwrap().service.deployments[0].rollout_state = Some("COMPLETED".into());
-    assert_eq!(r.run(down()).await.unwrap().outcome, Decision::ScaledDown);
+    r.aws.world().service.deployments[0].rollout_state = Some("COMPLETED".into());
+    assert_eq!(r.run(down()).await.unwrap().decision, Decision::ScaledDown);
     assert_eq!(r.capacity(), (1, 4, 1));
 }
 
@@ -711,7 +552,7 @@ async fn an_unreadable_snapshot_is_left_for_a_human() {
 #[tokio::test]
 async fn prod_never_goes_below_one_task() {
     // Even a service whose daytime minimum is 0 keeps one task at night.
-    let r = rig("prod", 3, target(0, 4));
+    let r = rig(Environment::Prod, 3, target(0, 4));
     r.run(down()).await.unwrap();
     assert_eq!(r.capacity(), (0, 4, 1), "the minimum is never raised");
     // And the configuration cannot ask for less.
@@ -755,7 +596,7 @@ async fn a_crash_between_the_snapshot_and_the_lowering_is_finished_by_the_retry(
         .await
         .unwrap();
     assert_eq!(r.calls(), [DS, DST, RST, US, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(r.capacity(), (1, 4, 1));
     assert_eq!(r.tag(SNAPSHOT), Some(saved), "not overwritten");
     let (_, _, text) = only(r.sent());
@@ -819,16 +660,16 @@ async fn a_crash_at_any_call_of_the_scale_up_is_finished_by_the_retry() {
             _ => (vec![DS, DST, PUB], Decision::Skipped),
         };
         assert_eq!(r.calls(), calls, "{op}");
-        assert_eq!(out.outcome, outcome, "{op}");
+        assert_eq!(out.decision, outcome, "{op}");
     }
 }
 
 #[tokio::test]
 async fn an_unknown_task_size_only_loses_the_estimate() {
     let r = prod();
-    r.state.lock().unwrap().task_definition.cpu = None;
+    r.aws.world().revisions[0].cpu = None;
     let out = r.run(down()).await.unwrap();
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert_eq!(out.services[0].estimated_saving_usd, None);
     let (_, payload, text) = only(r.sent());
     assert_eq!(payload["details"]["estimated_saving_usd"], Value::Null);
@@ -846,7 +687,7 @@ async fn a_dry_run_decides_and_notifies_but_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(r.calls(), [DS, DST, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledDown);
+    assert_eq!(out.decision, Decision::ScaledDown);
     assert!(out.dry_run);
     assert_eq!(r.capacity(), (2, 4, 2));
     assert_eq!(r.tag(SNAPSHOT), None);
@@ -867,14 +708,14 @@ async fn a_dry_run_decides_and_notifies_but_changes_nothing() {
     // ...or from DRY_RUN, which "dry_run": false does not override.
     let r = prod().with_vars(&[("DRY_RUN", "true")]);
     r.set_tag(SNAPSHOT, "min=2 max=4 desired=2");
-    r.state.lock().unwrap().target = target(1, 4);
-    r.state.lock().unwrap().service.desired_count = 1;
+    r.aws.world().target = target(1, 4);
+    r.aws.world().service.desired_count = 1;
     let out = r
         .run(json!({"action": "scale-up", "dry_run": false}))
         .await
         .unwrap();
     assert_eq!(r.calls(), [DS, DST, DTD, PUB]);
-    assert_eq!(out.outcome, Decision::ScaledUp);
+    assert_eq!(out.decision, Decision::ScaledUp);
     assert!(out.dry_run);
     assert_eq!(r.capacity(), (1, 4, 1));
     assert_eq!(r.tag(SNAPSHOT).as_deref(), Some("min=2 max=4 desired=2"));

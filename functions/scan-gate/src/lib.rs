@@ -22,19 +22,6 @@
 //! A clean deployment therefore costs 5 calls: DescribeServices, DescribeTaskDefinition,
 //! RegisterTaskDefinition, UpdateService, Publish.
 
-// Production code never panics on a missing value: every fallible step returns an
-// Error that says what to do (tests may unwrap). Enforced by clippy in CI.
-#![cfg_attr(
-    not(test),
-    deny(
-        clippy::unwrap_used,
-        clippy::expect_used,
-        clippy::panic,
-        clippy::todo,
-        clippy::unimplemented
-    )
-)]
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -44,16 +31,18 @@ use menotime_shared::arn::Arn;
 use menotime_shared::aws::ecr::EcrApi;
 use menotime_shared::aws::ecs::{EcsApi, Revision};
 use menotime_shared::config::ScanGateConfig;
-use menotime_shared::domain::deploy::{self, Candidate, Plan, RevisionFacts, Skip};
+use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
 use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
 use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
 use menotime_shared::domain::severity::{Severity, SeverityCounts};
-use menotime_shared::notify::{dedup_key, EventType, Notification, Publisher, Topics};
-use menotime_shared::{runbook, tags, Error};
+use menotime_shared::notify::{Notification, Notifier, Publisher};
+use menotime_shared::{tags, Error};
 
-/// What scan-gate decided (contract §6).
+mod notes;
+
+/// What scan-gate decided (docs/reference.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
@@ -69,7 +58,8 @@ pub enum Decision {
 /// The invocation result: the decision and the facts behind it.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Outcome {
-    pub outcome: Decision,
+    #[serde(rename = "outcome")]
+    pub decision: Decision,
     /// One sentence saying why.
     pub reason: String,
     pub environment: String,
@@ -97,54 +87,44 @@ pub struct Outcome {
     pub notification: Option<&'static str>,
 }
 
-impl menotime_shared::lambda::Decided for Outcome {
-    fn decision(&self) -> String {
-        menotime_shared::lambda::decision_name(&self.outcome)
-    }
-
-    fn reason(&self) -> &str {
-        &self.reason
-    }
-}
-
 /// The handler, generic over its three AWS dependencies so tests can drive it with
 /// fakes or with mocked SDK clients.
 pub struct ScanGate<E, R, P> {
     cfg: ScanGateConfig,
-    topics: Topics,
     ecs: E,
     ecr: R,
-    publisher: P,
+    notifier: Notifier<P>,
+}
+
+/// Who approved an image held for review, and why.
+pub(crate) struct Approver {
+    pub by: String,
+    pub reason: String,
 }
 
 /// The image under decision, whatever event brought it.
-struct Subject {
-    event_id: String,
-    occurred_at: DateTime<Utc>,
-    digest: String,
-    tags: Vec<String>,
-    counts: SeverityCounts,
+pub(crate) struct Subject {
+    pub event_id: String,
+    pub occurred_at: DateTime<Utc>,
+    pub digest: String,
+    pub tags: Vec<String>,
+    pub counts: SeverityCounts,
     /// When the scan that produced `counts` completed.
-    scanned_at: DateTime<Utc>,
+    pub scanned_at: DateTime<Utc>,
     /// Where the counts come from, for people.
-    source: &'static str,
-    approval: Option<(String, String)>,
+    pub source: &'static str,
+    pub approval: Option<Approver>,
 }
 
 impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> {
     pub fn new(cfg: ScanGateConfig, ecs: E, ecr: R, publisher: P) -> Self {
-        let topics = Topics::from_config(&cfg.common);
+        let notifier = Notifier::new(&cfg.common, publisher);
         Self {
             cfg,
-            topics,
             ecs,
             ecr,
-            publisher,
+            notifier,
         }
-    }
-
-    pub fn config(&self) -> &ScanGateConfig {
-        &self.cfg
     }
 
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
@@ -200,7 +180,6 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 self.cfg.deploy_tag_pattern.as_str(),
                 c.environment
             );
-            info!(%reason, "not routed");
             return Ok(self.outcome(Decision::NotRouted, reason, &subject, None));
         };
         if subject.counts.get(Severity::Low) > 0 {
@@ -215,15 +194,41 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             subject.approval.is_some(),
         ) {
             Gate::Pass => {}
-            Gate::Block(findings) => return self.blocked(&subject, &tag, &findings).await,
-            Gate::Review(findings) => return self.review(&subject, &tag, &findings).await,
+            Gate::Block(findings) => {
+                let reason = format!(
+                    "{tag} ({}) has {}; blocking severities are never deployed",
+                    subject.digest,
+                    policy::describe(&findings)
+                );
+                let n = notes::blocked(&self.cfg, &subject, &tag, &findings);
+                return self
+                    .finish(n, Decision::Blocked, reason, &subject, &tag)
+                    .await;
+            }
+            Gate::Review(findings) => {
+                let reason = format!(
+                    "{tag} ({}) has {}; a human must approve it with a Deploy Approval event",
+                    subject.digest,
+                    policy::describe(&findings)
+                );
+                let n = notes::review(&self.cfg, &subject, &tag, &findings);
+                return self
+                    .finish(n, Decision::ReviewRequired, reason, &subject, &tag)
+                    .await;
+            }
         }
 
         // 4. Read the service.
         let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
-        if let Some(why) = deploy::freeze(&service) {
-            let why = why.to_owned();
-            return self.frozen(&subject, &tag, &why).await;
+        if let Some(why) = &service.tags.freeze {
+            let reason = format!(
+                "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
+                c.service
+            );
+            let n = notes::frozen(&self.cfg, &subject, &tag, why);
+            return self
+                .finish(n, Decision::Frozen, reason, &subject, &tag)
+                .await;
         }
 
         // 5. Read revisions.
@@ -239,20 +244,13 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         let plan = deploy::plan(&candidate, &service, &running.facts, &latest.facts);
         info!(?plan, running = %running.facts.arn, latest = %latest.facts.arn, "deploy plan");
         match plan {
-            Plan::Skip(skip) => {
-                self.skipped(&subject, &candidate, &running.facts, &skip)
-                    .await
-            }
-            Plan::Busy { deployment, state } => {
-                let msg = format!(
-                    "not deploying {tag} ({}) to {} now: deployment {deployment} is {state}. Lambda retries this event twice (after about 1 and 3 minutes); if the rollout outlasts that, the event waits in the failure queue for a redrive",
-                    subject.digest, c.service
-                );
-                warn!(%msg, "deployment in progress");
-                Err(Error::NotNow(msg))
-            }
+            Plan::Skip(skip) => self.skipped(&subject, &candidate, &running, &skip).await,
+            Plan::Busy(rollout) => Err(Error::NotNow(format!(
+                "not deploying {tag} ({}) to {} now: deployment {} is {}. Lambda retries this event twice (after about 1 and 3 minutes); if the rollout outlasts that, the event waits in the failure queue for a redrive",
+                subject.digest, c.service, rollout.deployment, rollout.state
+            ))),
+            // 7. Deploy.
             Plan::Register | Plan::Reuse { .. } => {
-                // 7. Deploy.
                 self.deploy(&subject, &candidate, &running, &latest, plan)
                     .await
             }
@@ -298,7 +296,10 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             counts,
             scanned_at: f.completed_at.unwrap_or(a.envelope.time),
             source: "ECR scan findings, re-read for the approval",
-            approval: Some((a.approved_by, a.reason)),
+            approval: Some(Approver {
+                by: a.approved_by,
+                reason: a.reason,
+            }),
         })
     }
 
@@ -332,6 +333,8 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         Ok((running, latest))
     }
 
+    /// Registers the revision (or reuses the one an interrupted attempt left), updates
+    /// the service, and says so. A dry run only says what it would do.
     async fn deploy(
         &self,
         s: &Subject,
@@ -341,7 +344,6 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         plan: Plan,
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
-        let previous = running.facts.short();
         let (revision, reused, deployment) = if c.dry_run {
             (None, false, None)
         } else {
@@ -355,7 +357,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                         &running.facts,
                         candidate,
                         &s.event_id,
-                        s.approval.as_ref().map(|(who, _)| who.as_str()),
+                        s.approval.as_ref().map(|a| a.by.as_str()),
                     );
                     let r = self
                         .ecs
@@ -378,63 +380,16 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             (Some(revision), reused, deployment)
         };
 
-        let (summary, reason) = match &revision {
-            None => (
-                format!("dry run: would deploy {} to {}", candidate.tag, c.service),
-                format!(
-                    "dry run: would deploy {} ({}) to {}, replacing {previous}; nothing was changed",
-                    candidate.tag, candidate.digest, c.service
-                ),
-            ),
-            Some(r) => (
-                format!("Deploying {} to {}", candidate.tag, c.service),
-                format!(
-                    "deployed {} ({}) to {} as {}, replacing {previous}",
-                    candidate.tag,
-                    candidate.digest,
-                    c.service,
-                    r.short()
-                ),
-            ),
+        let deployed = notes::Deployed {
+            candidate,
+            previous: &running.facts.short(),
+            previous_arn: &running.facts.arn,
+            revision: revision.as_ref(),
+            reused,
+            deployment: deployment.as_deref(),
         };
-        let mut n = self
-            .note(EventType::DeployStarted, s, &candidate.tag, &summary)
-            .with_fact("Image", &candidate.image);
-        n = match &revision {
-            None => n.with_fact("Running revision", &previous).with_fact(
-                "Dry run",
-                "DRY_RUN=true: no revision registered, service not updated",
-            ),
-            Some(r) => n
-                .with_fact("New revision", r.short())
-                .with_fact("Previous revision", &previous)
-                .with_fact(
-                    "Deployment",
-                    deployment.as_deref().unwrap_or("(not reported)"),
-                ),
-        };
-        n = n.with_fact("Findings", format!("{} ({})", s.counts, s.source));
-        if reused {
-            n = n.with_fact(
-                "Note",
-                "reused the revision an interrupted earlier attempt registered",
-            );
-        }
-        n = n.with_step(runbook::describe_deployments(c));
-        if revision.is_some() {
-            n = n
-                .with_step(runbook::tail_logs(c))
-                .with_step(runbook::freeze(c, "manual rollback by YOUR_NAME"))
-                .with_step(runbook::roll_back(c, &previous));
-        }
-        let n = n
-            .with_console(runbook::service_console(c))
-            .with_detail("image", candidate.image.clone())
-            .with_detail("task_definition", revision.as_ref().map(|r| r.arn.clone()))
-            .with_detail("previous_task_definition", running.facts.arn.clone())
-            .with_detail("deployment_id", deployment.clone())
-            .with_detail("reused_revision", reused)
-            .with_detail("dry_run", c.dry_run);
+        let (summary, reason) = notes::deploy_reason(&self.cfg, &deployed);
+        let n = notes::started(&self.cfg, s, &deployed, &summary);
         let mut o = self
             .finish(n, Decision::Deployed, reason, s, &candidate.tag)
             .await?;
@@ -446,222 +401,34 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         Ok(o)
     }
 
-    async fn blocked(
-        &self,
-        s: &Subject,
-        tag: &str,
-        findings: &[policy::Finding],
-    ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let found = policy::describe(findings);
-        let reason = format!(
-            "{tag} ({}) has {found}; blocking severities are never deployed",
-            s.digest
-        );
-        let mut n = self
-            .note(
-                EventType::DeployBlocked,
-                s,
-                tag,
-                &format!("Deploy blocked: {tag} has {found}"),
-            )
-            .with_fact("Blocking findings", &found)
-            .with_fact("All findings", format!("{} ({})", s.counts, s.source))
-            .with_fact("Policy", self.policy_line());
-        if let Some((who, why)) = &s.approval {
-            n = n.with_fact(
-                "Approval refused",
-                format!("{who}: {why} (blocking severities cannot be approved)"),
-            );
-        }
-        let n = n
-            .with_fact(
-                "Fix",
-                "rebuild on a patched base image (python:3.11-slim is patched weekly) and push a new tag",
-            )
-            .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
-            .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
-        let n = n.with_detail("findings", found);
-        self.finish(n, Decision::Blocked, reason, s, tag).await
-    }
-
-    async fn review(
-        &self,
-        s: &Subject,
-        tag: &str,
-        findings: &[policy::Finding],
-    ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let found = policy::describe(findings);
-        let reason = format!(
-            "{tag} ({}) has {found}; a human must approve it with a Deploy Approval event",
-            s.digest
-        );
-        let approve = runbook::approve(
-            c,
-            &self.cfg.approval_event_bus,
-            &self.cfg.repository,
-            &s.digest,
-            tag,
-        );
-        let n = self
-            .note(
-                EventType::DeployReviewRequired,
-                s,
-                tag,
-                &format!("Review required before deploying {tag}: {found}"),
-            )
-            .with_fact("Findings to review", &found)
-            .with_fact("All findings", format!("{} ({})", s.counts, s.source))
-            .with_fact("Policy", self.policy_line())
-            .with_step(runbook::scan_findings(c, &self.cfg.repository, &s.digest))
-            .with_step(approve.clone())
-            .with_console(runbook::image_console(c, &self.cfg.repository, &s.digest));
-        let n = n
-            .with_detail("findings", found)
-            .with_detail("approve_command", approve.command);
-        self.finish(n, Decision::ReviewRequired, reason, s, tag)
-            .await
-    }
-
-    async fn frozen(&self, s: &Subject, tag: &str, why: &str) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let reason = format!(
-            "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
-            c.service
-        );
-        let n = self
-            .note(
-                EventType::DeployFrozen,
-                s,
-                tag,
-                &format!("Deploy held: {} is frozen, {tag} not deployed", c.service),
-            )
-            .with_fact("Freeze", why)
-            .with_fact("Findings", format!("{} ({})", s.counts, s.source))
-            .with_step(runbook::show_freeze(c))
-            .with_step(runbook::describe_deployments(c))
-            .with_step(runbook::tail_logs(c))
-            .with_step(runbook::unfreeze(c))
-            .with_console(runbook::service_console(c));
-        let n = n.with_detail("freeze", why);
-        self.finish(n, Decision::Frozen, reason, s, tag).await
-    }
-
     async fn skipped(
         &self,
         s: &Subject,
         candidate: &Candidate,
-        running: &RevisionFacts,
+        running: &Revision<E::Doc>,
         skip: &Skip,
     ) -> Result<Outcome, Error> {
-        let c = &self.cfg.common;
-        let tag = &candidate.tag;
+        let running = &running.facts;
         // A redelivery of the event that deployed what runs (EventBridge delivers at
         // least once; Lambda retries when the first attempt failed after deploying).
         let by_this_event = running.tags.get(tags::SOURCE_EVENT) == Some(&s.event_id);
-        let (summary, reason) = match skip {
-            Skip::AlreadyRunning => (
-                format!("Deploy skipped: {tag} already runs on {}", c.service),
-                format!(
-                    "{} already runs {} in {}{}",
-                    c.service,
-                    candidate.digest,
-                    running.short(),
-                    if by_this_event {
-                        " (this event deployed it; a redelivery changes nothing)"
-                    } else {
-                        ""
-                    }
-                ),
-            ),
-            Skip::Older { running: r } => (
-                format!("Deploy skipped: {tag} is older than running {r}"),
-                format!(
-                    "{tag} is older than {r}, which {} runs; a downgrade is never automatic",
-                    c.service
-                ),
-            ),
-            Skip::OutOfOrder { running_scanned_at } => (
-                format!("Deploy skipped: late event for {tag}"),
-                format!(
-                    "{} runs a {tag} image cleared by a scan at {running_scanned_at}, newer than this one at {}; this event arrived out of order",
-                    c.service, candidate.scanned_at
-                ),
-            ),
-        };
-        let n = self
-            .note(EventType::DeploySkipped, s, tag, &summary)
-            .with_fact("Running revision", running.short())
-            .with_fact("Running image", &running.image)
-            .with_fact("Reason", &reason)
-            .with_step(runbook::describe_deployments(c))
-            .with_console(runbook::service_console(c));
-        let n = n
-            .with_detail("image", candidate.image.clone())
-            .with_detail("running_task_definition", running.arn.clone())
-            .with_detail("deployed_by_this_event", by_this_event);
-        let mut o = self.finish(n, Decision::Skipped, reason, s, tag).await?;
+        let (summary, reason) =
+            notes::skip_reason(&self.cfg, candidate, running, skip, by_this_event);
+        let n = notes::skipped(
+            &self.cfg,
+            s,
+            candidate,
+            running,
+            &summary,
+            &reason,
+            by_this_event,
+        );
+        let mut o = self
+            .finish(n, Decision::Skipped, reason, s, &candidate.tag)
+            .await?;
         o.image = Some(candidate.image.clone());
         o.task_definition = Some(running.arn.clone());
         Ok(o)
-    }
-
-    fn policy_line(&self) -> String {
-        let list = |set: &std::collections::BTreeSet<Severity>| {
-            set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
-        };
-        format!(
-            "BLOCK_SEVERITIES={} REVIEW_SEVERITIES={}",
-            list(&self.cfg.block_severities),
-            list(&self.cfg.review_severities)
-        )
-    }
-
-    /// A notification about the subject image, with the facts every one shows.
-    fn note(&self, event_type: EventType, s: &Subject, tag: &str, summary: &str) -> Notification {
-        let c = &self.cfg.common;
-        let mut n = Notification::new(
-            event_type,
-            c,
-            summary,
-            s.occurred_at,
-            &s.event_id,
-            dedup_key(c.environment, &c.service, &format!("image/{}", s.digest)),
-        )
-        .with_fact("Repository", &self.cfg.repository)
-        .with_fact("Image tag", tag)
-        .with_fact("Image digest", &s.digest);
-        if let Some((who, why)) = &s.approval {
-            n = n
-                .with_fact("Approved by", who)
-                .with_fact("Approval reason", why);
-        }
-        n
-    }
-
-    /// The details every scan-gate notification carries for machines.
-    fn with_image_details(
-        &self,
-        n: Notification,
-        s: &Subject,
-        tag: &str,
-        reason: &str,
-    ) -> Notification {
-        let mut n = n
-            .with_detail("reason", reason)
-            .with_detail("repository", self.cfg.repository.clone())
-            .with_detail("image_digest", s.digest.clone())
-            .with_detail("image_tag", tag)
-            .with_detail("image_tags", s.tags.clone())
-            .with_detail("counts", s.counts.to_json())
-            .with_detail("scan_source", s.source);
-        if let Some((who, why)) = &s.approval {
-            n = n
-                .with_detail("approved_by", who.clone())
-                .with_detail("approval_reason", why.clone());
-        }
-        n
     }
 
     /// Adds the details every notification carries, publishes it, and returns the
@@ -674,18 +441,11 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         s: &Subject,
         tag: &str,
     ) -> Result<Outcome, Error> {
-        let n = self.with_image_details(n, s, tag, &reason);
-        self.send(&n).await?;
+        let n = notes::with_image_details(&self.cfg, n, s, tag, &reason);
+        let sent = self.notifier.send(&n).await?;
         let mut o = self.outcome(decision, reason, s, Some(tag));
-        o.notification = Some(n.event_type.as_str());
+        o.notification = Some(sent.event_type.as_str());
         Ok(o)
-    }
-
-    async fn send(&self, n: &Notification) -> Result<(), Error> {
-        let rendered = n.render(&self.topics);
-        let id = self.publisher.publish(&rendered).await?;
-        info!(event_type = n.event_type.as_str(), topic = %rendered.topic_arn, message_id = %id, subject = %rendered.subject, "notified");
-        Ok(())
     }
 
     fn outcome(
@@ -697,7 +457,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     ) -> Outcome {
         let c = &self.cfg.common;
         Outcome {
-            outcome: decision,
+            decision,
             reason,
             environment: c.environment.as_str().to_owned(),
             cluster: c.cluster.clone(),
@@ -709,12 +469,12 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             image_tags: s.tags.clone(),
             image: None,
             counts: s.counts.to_json(),
-            approved_by: s.approval.as_ref().map(|(who, _)| who.clone()),
+            approved_by: s.approval.as_ref().map(|a| a.by.clone()),
             task_definition: None,
             previous_task_definition: None,
             reused_revision: false,
             deployment_id: None,
-            dry_run: self.cfg.common.dry_run,
+            dry_run: c.dry_run,
             notification: None,
         }
     }
@@ -730,6 +490,9 @@ fn unread_approval(a: Approval) -> Subject {
         counts: SeverityCounts::complete([], 0),
         scanned_at: a.envelope.time,
         source: "not read: the approval is not for this environment",
-        approval: Some((a.approved_by, a.reason)),
+        approval: Some(Approver {
+            by: a.approved_by,
+            reason: a.reason,
+        }),
     }
 }

@@ -1,11 +1,11 @@
 //! scan-gate through the real AWS adapters, with the SDK's HTTP layer replaced by
 //! aws-smithy-mocks: the exact requests each path sends, in order, and what happens
 //! when AWS throttles or fails half-way. (moto cannot fault on demand; these can.)
+#![cfg(test)]
 
 mod common;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
@@ -20,11 +20,11 @@ use aws_sdk_ecs::types::{
     TransportProtocol, Volume,
 };
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
-use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_mocks::mock;
 use serde_json::{json, Value};
 
 use menotime_shared::aws::{ecr::Ecr, ecs::Ecs, sns::Sns};
-use menotime_shared::Retry;
+use menotime_shared::{mock_client, Retry};
 use scan_gate::{Decision, ScanGate};
 
 const ACCOUNT: &str = "123456789012";
@@ -204,18 +204,6 @@ fn scan_event() -> Value {
     })
 }
 
-/// The production retry policy, with millisecond backoff so the tests are quick.
-fn fast_retries() -> aws_config::retry::RetryConfig {
-    menotime_shared::sdk::retry_config().with_initial_backoff(Duration::from_millis(1))
-}
-
-macro_rules! client {
-    ($krate:ident, $rules:expr) => {
-        mock_client!($krate, RuleMode::Sequential, $rules, |c| c
-            .retry_config(fast_retries()))
-    };
-}
-
 #[tokio::test]
 async fn a_deployment_sends_exactly_these_five_requests() {
     let registered: Arc<Mutex<Option<RegisterTaskDefinitionInput>>> = Arc::default();
@@ -262,12 +250,12 @@ async fn a_deployment_sends_exactly_these_five_requests() {
         PublishOutput::builder().message_id("m-1").build()
     });
 
-    let ecs = client!(
+    let ecs = mock_client!(
         aws_sdk_ecs,
         [&describe_services, &describe_latest, &register, &update]
     );
-    let ecr = client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new());
-    let sns = client!(aws_sdk_sns, [&publish]);
+    let ecr = mock_client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new());
+    let sns = mock_client!(aws_sdk_sns, [&publish]);
     let gate = ScanGate::new(
         common::prod_config(&[]),
         Ecs::new(ecs),
@@ -276,7 +264,7 @@ async fn a_deployment_sends_exactly_these_five_requests() {
     );
 
     let out = gate.handle(scan_event()).await.unwrap();
-    assert_eq!(out.outcome, Decision::Deployed, "{}", out.reason);
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
     for (name, rule) in [
         ("DescribeServices", &describe_services),
         ("DescribeTaskDefinition", &describe_latest),
@@ -383,18 +371,21 @@ async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
         .output(|| PublishOutput::builder().message_id("m-1").build())
         .build();
 
-    let ecs = client!(
+    let ecs = mock_client!(
         aws_sdk_ecs,
         [&describe_services, &describe_latest, &register, &update]
     );
     let gate = ScanGate::new(
         common::prod_config(&[]),
         Ecs::new(ecs),
-        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Sns::new(client!(aws_sdk_sns, [&publish])),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = gate.handle(scan_event()).await.unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert_eq!(
         describe_services.num_calls(),
         3,
@@ -412,12 +403,18 @@ async fn throttling_that_outlasts_the_sdk_fails_the_invocation_for_lambda_to_ret
         .http_status(400, Some(THROTTLED.into()))
         .repeatedly()
         .build();
-    let ecs = client!(aws_sdk_ecs, [&describe_services]);
+    let ecs = mock_client!(aws_sdk_ecs, [&describe_services]);
     let gate = ScanGate::new(
         common::prod_config(&[]),
         Ecs::new(ecs),
-        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(
+            aws_sdk_sns,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
     );
     let err = gate.handle(scan_event()).await.unwrap_err();
     assert_eq!(err.retry(), Retry::Later, "{err}");
@@ -446,7 +443,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         )
         .repeatedly()
         .build();
-    let ecs = client!(
+    let ecs = mock_client!(
         aws_sdk_ecs,
         [
             &describe_services,
@@ -458,8 +455,14 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
     let gate = ScanGate::new(
         common::prod_config(&[]),
         Ecs::new(ecs),
-        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(
+            aws_sdk_sns,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
     );
     let err = gate.handle(scan_event()).await.unwrap_err();
     assert_eq!(err.retry(), Retry::Later, "{err}");
@@ -498,7 +501,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         .then_output(|| UpdateServiceOutput::builder().build());
     let publish = mock!(aws_sdk_sns::Client::publish)
         .then_output(|| PublishOutput::builder().message_id("m").build());
-    let ecs = client!(
+    let ecs = mock_client!(
         aws_sdk_ecs,
         [
             &describe_services,
@@ -510,11 +513,14 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
     let gate = ScanGate::new(
         common::prod_config(&[]),
         Ecs::new(ecs),
-        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Sns::new(client!(aws_sdk_sns, [&publish])),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = gate.handle(scan_event()).await.unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert!(out.reused_revision);
     assert_eq!(out.task_definition.as_deref(), Some(td_arn(8).as_str()));
     for rule in [
@@ -540,9 +546,15 @@ async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
     });
     let gate = ScanGate::new(
         common::prod_config(&[]),
-        Ecs::new(client!(aws_sdk_ecs, [&describe_services])),
-        Ecr::new(client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Ecs::new(mock_client!(aws_sdk_ecs, [&describe_services])),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(
+            aws_sdk_sns,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
     );
     let err = gate.handle(scan_event()).await.unwrap_err();
     assert_eq!(err.retry(), Retry::Never);
@@ -582,9 +594,15 @@ async fn an_approval_asks_ecr_for_the_digest_and_the_tag_together() {
         });
     let gate = ScanGate::new(
         common::prod_config(&[]),
-        Ecs::new(client!(aws_sdk_ecs, Vec::<&aws_smithy_mocks::Rule>::new())),
-        Ecr::new(client!(aws_sdk_ecr, [&findings])),
-        Sns::new(client!(aws_sdk_sns, Vec::<&aws_smithy_mocks::Rule>::new())),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Ecr::new(mock_client!(aws_sdk_ecr, [&findings])),
+        Sns::new(mock_client!(
+            aws_sdk_sns,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
     );
     let err = gate.handle(approval_event("v1.2.9")).await.unwrap_err();
     assert_eq!(findings.num_calls(), 1);

@@ -1,292 +1,75 @@
 //! scan-gate's handler over in-memory fakes of ECS, ECR and SNS: every path of the
 //! story, the AWS calls each one makes, and what the notifications say.
+#![cfg(test)]
 
 mod common;
-
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 
-use menotime_shared::aws::ecr::{EcrApi, ScanFindings};
-use menotime_shared::aws::ecs::{EcsApi, Revision};
-use menotime_shared::domain::deploy::{DeploymentState, RevisionFacts, ServiceState};
+use menotime_shared::aws::ecr::ScanFindings;
+use menotime_shared::config::Environment;
+use menotime_shared::domain::service::DeploymentState;
 use menotime_shared::domain::severity::{Severity, SeverityCounts};
-use menotime_shared::notify::{Publisher, Rendered};
-use menotime_shared::{Error, Retry};
+use menotime_shared::notify::Rendered;
+use menotime_shared::testing::{FakeAws, FakeRevision, ACCOUNT};
+use menotime_shared::Retry;
 use scan_gate::{Decision, ScanGate};
 
-const ACCOUNT: &str = "123456789012";
 const REGISTRY: &str = "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend";
-const FAMILY: &str = "menotime-backend-prod";
 const CLEAN: &str = "sha256:093db6dbbe70b9445a1a065cb426f65c1d4ba77bb53e65f52c8d31120187c7cb";
 const OTHER: &str = "sha256:5351ead0c73411a39be3ad282446f18eb98bc6290150984ab8c70b1345481358";
 
-type Calls = Arc<Mutex<Vec<&'static str>>>;
+/// The fakes hold prod's family whatever the configured environment.
+const PROD: Environment = Environment::Prod;
 
 fn td_arn(n: u32) -> String {
-    format!("arn:aws:ecs:us-west-1:{ACCOUNT}:task-definition/{FAMILY}:{n}")
-}
-
-struct EcsState {
-    service: ServiceState,
-    revisions: Vec<RevisionFacts>,
-    /// Fail the next UpdateService (after RegisterTaskDefinition succeeded).
-    fail_next_update: bool,
-    /// The family's newest revision has no CONTAINER_NAME container.
-    latest_lacks_container: bool,
-}
-
-#[derive(Clone)]
-struct FakeEcs {
-    state: Arc<Mutex<EcsState>>,
-    calls: Calls,
-}
-
-impl FakeEcs {
-    /// The rollout scan-gate started finishes.
-    fn settle(&self) {
-        let mut s = self.state.lock().unwrap();
-        s.service.deployments.truncate(1);
-        s.service.deployments[0].rollout_state = Some("COMPLETED".into());
-    }
-
-    fn running(&self) -> RevisionFacts {
-        let s = self.state.lock().unwrap();
-        s.revisions
-            .iter()
-            .find(|r| r.arn == s.service.task_definition)
-            .unwrap()
-            .clone()
-    }
-
-    fn revision_count(&self) -> usize {
-        self.state.lock().unwrap().revisions.len()
-    }
-}
-
-impl EcsApi for FakeEcs {
-    type Doc = RevisionFacts;
-
-    async fn describe_service(
-        &self,
-        _cluster: &str,
-        _service: &str,
-    ) -> Result<ServiceState, Error> {
-        self.calls.lock().unwrap().push("ecs:DescribeServices");
-        Ok(self.state.lock().unwrap().service.clone())
-    }
-
-    async fn describe_revision(
-        &self,
-        td: &str,
-        _container: &str,
-    ) -> Result<Revision<RevisionFacts>, Error> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push("ecs:DescribeTaskDefinition");
-        let s = self.state.lock().unwrap();
-        let found = if td.starts_with("arn:") {
-            s.revisions.iter().find(|r| r.arn == td)
-        } else {
-            if s.latest_lacks_container {
-                return Err(Error::Misconfigured("no container menotime-backend".into()));
-            }
-            s.revisions
-                .iter()
-                .filter(|r| r.family == td)
-                .max_by_key(|r| r.revision)
-        };
-        let facts = found.cloned().expect("revision exists");
-        Ok(Revision {
-            doc: facts.clone(),
-            facts,
-        })
-    }
-
-    async fn register_revision(
-        &self,
-        base: &RevisionFacts,
-        _container: &str,
-        image: &str,
-        tags: &[(String, String)],
-    ) -> Result<RevisionFacts, Error> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push("ecs:RegisterTaskDefinition");
-        let mut s = self.state.lock().unwrap();
-        let n = s.revisions.iter().map(|r| r.revision).max().unwrap() + 1;
-        let r = RevisionFacts {
-            arn: td_arn(n),
-            family: base.family.clone(),
-            revision: n,
-            image: image.to_owned(),
-            tags: tags.iter().cloned().collect(),
-        };
-        s.revisions.push(r.clone());
-        Ok(r)
-    }
-
-    async fn update_service(&self, _c: &str, _s: &str, td: &str) -> Result<Option<String>, Error> {
-        self.calls.lock().unwrap().push("ecs:UpdateService");
-        let mut s = self.state.lock().unwrap();
-        if std::mem::take(&mut s.fail_next_update) {
-            return Err(Error::Aws {
-                operation: "ecs:UpdateService",
-                message: "connection reset".into(),
-                advice: "transient",
-                retry: Retry::Later,
-            });
-        }
-        // Like ECS: the service runs the new revision at once, in a new PRIMARY
-        // deployment rolling out while the previous one drains.
-        s.service.task_definition = td.to_owned();
-        s.service.deployments = vec![
-            DeploymentState {
-                id: "ecs-svc/1111".into(),
-                status: "PRIMARY".into(),
-                rollout_state: Some("IN_PROGRESS".into()),
-                ..Default::default()
-            },
-            DeploymentState {
-                id: "ecs-svc/0".into(),
-                status: "ACTIVE".into(),
-                rollout_state: Some("COMPLETED".into()),
-                ..Default::default()
-            },
-        ];
-        Ok(Some("ecs-svc/1111".into()))
-    }
-}
-
-#[derive(Clone, Default)]
-struct FakeEcr {
-    /// Scans by digest, and the tag each image carries.
-    findings: Arc<Mutex<HashMap<String, (String, ScanFindings)>>>,
-    calls: Calls,
-}
-
-impl EcrApi for FakeEcr {
-    async fn scan_findings(
-        &self,
-        _repo: &str,
-        digest: &str,
-        tag: &str,
-    ) -> Result<ScanFindings, Error> {
-        self.calls
-            .lock()
-            .unwrap()
-            .push("ecr:DescribeImageScanFindings");
-        // Like ECR: asked for a digest and a tag, it knows the image only if both match.
-        match self.findings.lock().unwrap().get(digest) {
-            Some((t, f)) if t == tag => Ok(f.clone()),
-            _ => Err(Error::rejected(format!(
-                "ECR has no image {digest} tagged {tag}"
-            ))),
-        }
-    }
-}
-
-#[derive(Clone, Default)]
-struct Recorder {
-    sent: Arc<Mutex<Vec<Rendered>>>,
-    fail_next: Arc<Mutex<bool>>,
-    calls: Calls,
-}
-
-impl Publisher for Recorder {
-    async fn publish(&self, m: &Rendered) -> Result<String, Error> {
-        self.calls.lock().unwrap().push("sns:Publish");
-        if std::mem::take(&mut *self.fail_next.lock().unwrap()) {
-            return Err(Error::Aws {
-                operation: "sns:Publish",
-                message: "throttled".into(),
-                advice: "transient",
-                retry: Retry::Later,
-            });
-        }
-        self.sent.lock().unwrap().push(m.clone());
-        Ok(format!("msg-{}", self.sent.lock().unwrap().len()))
-    }
+    menotime_shared::testing::td_arn(PROD, n)
 }
 
 struct Rig {
-    gate: ScanGate<FakeEcs, FakeEcr, Recorder>,
-    ecs: FakeEcs,
-    ecr: FakeEcr,
-    sns: Recorder,
-    calls: Calls,
+    gate: ScanGate<FakeAws, FakeAws, FakeAws>,
+    aws: FakeAws,
 }
 
-fn rig_with(extra: &[(&str, &str)], running: RevisionFacts, deployments: &[(&str, &str)]) -> Rig {
-    let calls: Calls = Arc::default();
-    let ecs = FakeEcs {
-        state: Arc::new(Mutex::new(EcsState {
-            service: ServiceState {
-                arn: format!("arn:aws:ecs:us-west-1:{ACCOUNT}:service/menotime-prod-cluster/menotime-prod-service"),
-                status: "ACTIVE".into(),
-                task_definition: running.arn.clone(),
-                tags: BTreeMap::new(),
-                deployments: deployments
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (status, rollout))| DeploymentState {
-                        id: format!("ecs-svc/{i}"),
-                        status: status.to_string(),
-                        rollout_state: Some(rollout.to_string()),
-                        ..Default::default()
-                    })
-                    .collect(),
-                ..Default::default()
-            },
-            revisions: vec![
-                RevisionFacts {
-                    arn: td_arn(6),
-                    family: FAMILY.into(),
-                    revision: 6,
-                    image: format!("{REGISTRY}:v1.2.2"),
-                    tags: BTreeMap::new(),
-                },
-                running,
-            ],
-            fail_next_update: false,
-            latest_lacks_container: false,
-        })),
-        calls: calls.clone(),
-    };
-    let ecr = FakeEcr {
-        calls: calls.clone(),
-        ..Default::default()
-    };
-    let sns = Recorder {
-        calls: calls.clone(),
-        ..Default::default()
-    };
+/// The service runs `running`, with `deployments` (status, rollout state); the family
+/// also has an older revision 6.
+fn rig_with(extra: &[(&str, &str)], running: FakeRevision, deployments: &[(&str, &str)]) -> Rig {
+    let aws = FakeAws::new(PROD, running);
+    aws.add_revision(FakeRevision::new(
+        PROD,
+        6,
+        &format!("{REGISTRY}:v1.2.2"),
+        &[],
+    ));
+    aws.world().service.deployments = deployments
+        .iter()
+        .enumerate()
+        .map(|(i, (status, rollout))| DeploymentState {
+            id: format!("ecs-svc/{i}"),
+            status: status.to_string(),
+            rollout_state: Some(rollout.to_string()),
+            ..Default::default()
+        })
+        .collect();
     Rig {
         gate: ScanGate::new(
             common::prod_config(extra),
-            ecs.clone(),
-            ecr.clone(),
-            sns.clone(),
+            aws.clone(),
+            aws.clone(),
+            aws.clone(),
         ),
-        ecs,
-        ecr,
-        sns,
-        calls,
+        aws,
     }
 }
 
-fn v123() -> RevisionFacts {
-    RevisionFacts {
-        arn: td_arn(7),
-        family: FAMILY.into(),
-        revision: 7,
-        image: format!("{REGISTRY}:v1.2.3"),
-        tags: BTreeMap::from([("application".to_owned(), "menotime".to_owned())]),
-    }
+fn v123() -> FakeRevision {
+    FakeRevision::new(
+        PROD,
+        7,
+        &format!("{REGISTRY}:v1.2.3"),
+        &[("application", "menotime")],
+    )
 }
 
 fn rig() -> Rig {
@@ -295,11 +78,15 @@ fn rig() -> Rig {
 
 impl Rig {
     fn calls(&self) -> Vec<&'static str> {
-        std::mem::take(&mut *self.calls.lock().unwrap())
+        self.aws.calls()
     }
 
     fn sent(&self) -> Vec<Rendered> {
-        std::mem::take(&mut *self.sns.sent.lock().unwrap())
+        self.aws.sent()
+    }
+
+    fn revision_count(&self) -> usize {
+        self.aws.world().revisions.len()
     }
 }
 
@@ -356,7 +143,7 @@ async fn a_clean_release_deploys_in_five_calls() {
         .handle(scan(&["v1.2.4", "latest"], CLEAN, json!({"LOW": 3})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert_eq!(
         r.calls(),
         [
@@ -367,7 +154,7 @@ async fn a_clean_release_deploys_in_five_calls() {
             "sns:Publish"
         ]
     );
-    let running = r.ecs.running();
+    let running = r.aws.running();
     assert_eq!(running.image, format!("{REGISTRY}@{CLEAN}"));
     assert_eq!(running.tags["menotime:image-tag"], "v1.2.4");
     assert_eq!(
@@ -410,7 +197,7 @@ async fn a_clean_release_deploys_in_five_calls() {
         assert!(text.contains(needle), "{needle:?} missing from\n{text}");
     }
 
-    // The outcome JSON of contract §6.
+    // The outcome JSON of docs/reference.md §6.
     let o = serde_json::to_value(&out).unwrap();
     assert_eq!(o["outcome"], "deployed");
     assert_eq!(o["image"], format!("{REGISTRY}@{CLEAN}"));
@@ -424,7 +211,7 @@ async fn duplicates_and_rescans_of_the_running_image_are_skipped() {
     r.calls();
     r.sent();
     let out = r.gate.handle(e).await.unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert!(
         out.reason.contains("this event deployed it"),
         "{}",
@@ -443,8 +230,8 @@ async fn duplicates_and_rescans_of_the_running_image_are_skipped() {
         .handle(inspector(&["v1.2.4"], CLEAN, json!({"TOTAL": 0})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
-    assert_eq!(r.ecs.revision_count(), 3, "one revision registered in all");
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(r.revision_count(), 3, "one revision registered in all");
     let sent = r.sent();
     assert_eq!(sent.len(), 2);
     assert_eq!(
@@ -465,7 +252,7 @@ async fn a_block_costs_one_call_and_says_why() {
         ))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Blocked);
+    assert_eq!(out.decision, Decision::Blocked);
     assert_eq!(r.calls(), ["sns:Publish"]);
     let sent = r.sent();
     assert_eq!(
@@ -481,7 +268,7 @@ async fn a_block_costs_one_call_and_says_why() {
     );
     assert!(text.contains("aws ecr describe-image-scan-findings --region us-west-1 --repository-name menotime/backend"));
     assert!(!text.contains("put-events"), "a block cannot be approved");
-    assert_eq!(r.ecs.revision_count(), 2);
+    assert_eq!(r.revision_count(), 2);
 }
 
 #[tokio::test]
@@ -492,7 +279,7 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
         .handle(scan(&["v1.2.6"], OTHER, json!({"MEDIUM": 2, "LOW": 1})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::ReviewRequired);
+    assert_eq!(out.decision, Decision::ReviewRequired);
     assert_eq!(r.calls(), ["sns:Publish"]);
     let sent = r.sent();
     assert_eq!(
@@ -519,7 +306,7 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
 #[tokio::test]
 async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
     let r = rig();
-    r.ecr.findings.lock().unwrap().insert(
+    r.aws.world().findings.insert(
         OTHER.into(),
         (
             "v1.2.6".into(),
@@ -531,7 +318,7 @@ async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
         ),
     );
     let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert_eq!(out.approved_by.as_deref(), Some("jdoe"));
     assert_eq!(
         r.calls(),
@@ -544,7 +331,7 @@ async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
             "sns:Publish"
         ]
     );
-    let running = r.ecs.running();
+    let running = r.aws.running();
     assert_eq!(running.tags["menotime:approved-by"], "jdoe");
     assert_eq!(running.tags["menotime:scanned-at"], "2026-11-25T11:03:17Z");
     let (payload, text, _) = message(&r.sent()[0]);
@@ -556,7 +343,7 @@ async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
 #[tokio::test]
 async fn an_approval_never_overrides_a_blocking_severity() {
     let r = rig();
-    r.ecr.findings.lock().unwrap().insert(
+    r.aws.world().findings.insert(
         OTHER.into(),
         (
             "v1.2.6".into(),
@@ -568,7 +355,7 @@ async fn an_approval_never_overrides_a_blocking_severity() {
         ),
     );
     let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
-    assert_eq!(out.outcome, Decision::Blocked);
+    assert_eq!(out.decision, Decision::Blocked);
     assert_eq!(r.calls(), ["ecr:DescribeImageScanFindings", "sns:Publish"]);
     let (_, text, _) = message(&r.sent()[0]);
     assert!(text.contains("Approval refused"), "{text}");
@@ -578,7 +365,7 @@ async fn an_approval_never_overrides_a_blocking_severity() {
 async fn an_approval_that_cannot_be_checked_deploys_nothing() {
     let r = rig();
     let set = |status: &str| {
-        r.ecr.findings.lock().unwrap().insert(
+        r.aws.world().findings.insert(
             OTHER.into(),
             (
                 "v1.2.6".into(),
@@ -598,7 +385,7 @@ async fn an_approval_that_cannot_be_checked_deploys_nothing() {
         assert!(e.to_string().contains("aws ecr start-image-scan"), "{e}");
     }
     // COMPLETE but no findings summary: unknown is not clean.
-    r.ecr.findings.lock().unwrap().get_mut(OTHER).unwrap().1 = ScanFindings {
+    r.aws.world().findings.get_mut(OTHER).unwrap().1 = ScanFindings {
         status: "COMPLETE".into(),
         description: String::new(),
         counts: None,
@@ -610,7 +397,7 @@ async fn an_approval_that_cannot_be_checked_deploys_nothing() {
     set("COMPLETE");
     let e = r.gate.handle(approval("v1.2.7", OTHER)).await.unwrap_err();
     assert_eq!(e.kind(), "RejectedEvent", "{e}");
-    assert_eq!(r.ecs.revision_count(), 2);
+    assert_eq!(r.revision_count(), 2);
     assert!(r.sent().is_empty());
 }
 
@@ -619,7 +406,7 @@ async fn an_approval_for_another_environment_reads_nothing() {
     let r = rig();
     for tag in ["develop", "main", "pr-42"] {
         let out = r.gate.handle(approval(tag, OTHER)).await.unwrap();
-        assert_eq!(out.outcome, Decision::NotRouted, "{tag}");
+        assert_eq!(out.decision, Decision::NotRouted, "{tag}");
     }
     assert!(
         r.calls().is_empty(),
@@ -643,7 +430,7 @@ async fn tags_of_other_environments_cost_nothing() {
             .handle(scan(tags, OTHER, json!({"CRITICAL": 5})))
             .await
             .unwrap();
-        assert_eq!(out.outcome, Decision::NotRouted, "{tags:?}");
+        assert_eq!(out.decision, Decision::NotRouted, "{tags:?}");
         assert_eq!(out.notification, None);
     }
     assert!(r.calls().is_empty());
@@ -652,23 +439,23 @@ async fn tags_of_other_environments_cost_nothing() {
 #[tokio::test]
 async fn a_frozen_service_is_told_and_untouched() {
     let r = rig();
-    r.ecs.state.lock().unwrap().service.tags.insert(
-        "menotime:deploy-freeze".into(),
-        "ecs-svc/4231880795355584839 failed 2026-11-25T18:00:59Z".into(),
+    r.aws.set_tag(
+        "menotime:deploy-freeze",
+        "ecs-svc/4231880795355584839 failed 2026-11-25T18:00:59Z",
     );
     let out = r
         .gate
         .handle(scan(&["v1.2.4"], CLEAN, json!({})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Frozen);
+    assert_eq!(out.decision, Decision::Frozen);
     assert_eq!(r.calls(), ["ecs:DescribeServices", "sns:Publish"]);
     let (payload, text, _) = message(&r.sent()[0]);
     assert_eq!(payload["event_type"], "deploy.frozen");
     assert!(text.contains(
         "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze"
     ));
-    assert_eq!(r.ecs.running().arn, td_arn(7));
+    assert_eq!(r.aws.running().arn, td_arn(7));
 }
 
 #[tokio::test]
@@ -689,34 +476,34 @@ async fn another_rollout_fails_for_a_retry_and_changes_nothing() {
         r.calls(),
         ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"]
     );
-    assert_eq!(r.ecs.revision_count(), 2);
+    assert_eq!(r.revision_count(), 2);
     assert!(r.sent().is_empty());
 }
 
 #[tokio::test]
 async fn a_retry_after_update_service_failed_reuses_the_revision() {
     let r = rig();
-    r.ecs.state.lock().unwrap().fail_next_update = true;
+    r.aws.fail("ecs:UpdateService", 1);
     let e = scan(&["v1.2.4"], CLEAN, json!({}));
     let err = r.gate.handle(e.clone()).await.unwrap_err();
     assert_eq!(err.retry(), Retry::Later);
     assert_eq!(
-        r.ecs.revision_count(),
+        r.revision_count(),
         3,
         "the first attempt registered revision 8"
     );
     assert_eq!(
-        r.ecs.running().arn,
+        r.aws.running().arn,
         td_arn(7),
         "but did not update the service"
     );
     r.calls();
 
     let out = r.gate.handle(e).await.unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert!(out.reused_revision);
     assert_eq!(out.task_definition.as_deref(), Some(td_arn(8).as_str()));
-    assert_eq!(r.ecs.revision_count(), 3, "nothing registered twice");
+    assert_eq!(r.revision_count(), 3, "nothing registered twice");
     assert_eq!(
         r.calls(),
         [
@@ -732,7 +519,7 @@ async fn a_retry_after_update_service_failed_reuses_the_revision() {
 #[tokio::test]
 async fn a_lost_notification_is_recovered_by_the_retry() {
     let r = rig();
-    *r.sns.fail_next.lock().unwrap() = true;
+    r.aws.fail("sns:Publish", 1);
     let e = scan(&["v1.2.4"], CLEAN, json!({}));
     assert_eq!(
         r.gate.handle(e.clone()).await.unwrap_err().retry(),
@@ -740,7 +527,7 @@ async fn a_lost_notification_is_recovered_by_the_retry() {
     );
     assert!(r.sent().is_empty());
     let out = r.gate.handle(e).await.unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     let sent = r.sent();
     assert_eq!(sent.len(), 1, "the team still hears about the deployment");
     let (payload, _, _) = message(&sent[0]);
@@ -749,7 +536,7 @@ async fn a_lost_notification_is_recovered_by_the_retry() {
         .unwrap()
         .contains("this event deployed it"));
     assert_eq!(payload["details"]["deployed_by_this_event"], true);
-    assert_eq!(r.ecs.revision_count(), 3);
+    assert_eq!(r.revision_count(), 3);
 }
 
 #[tokio::test]
@@ -760,22 +547,18 @@ async fn older_releases_and_late_events_are_skipped() {
         .handle(scan(&["v1.2.2"], OTHER, json!({})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert!(out.reason.contains("older than v1.2.3"));
 
-    let develop = RevisionFacts {
-        arn: td_arn(7),
-        family: FAMILY.into(),
-        revision: 7,
-        image: format!("{REGISTRY}@{CLEAN}"),
-        tags: BTreeMap::from([
-            ("menotime:image-tag".to_owned(), "develop".to_owned()),
-            (
-                "menotime:scanned-at".to_owned(),
-                "2026-11-25T10:00:00Z".to_owned(),
-            ),
-        ]),
-    };
+    let develop = FakeRevision::new(
+        PROD,
+        7,
+        &format!("{REGISTRY}@{CLEAN}"),
+        &[
+            ("menotime:image-tag", "develop"),
+            ("menotime:scanned-at", "2026-11-25T10:00:00Z"),
+        ],
+    );
     let r = rig_with(
         &[("ENVIRONMENT", "dev")],
         develop,
@@ -783,9 +566,9 @@ async fn older_releases_and_late_events_are_skipped() {
     );
     let late = scan(&["develop"], OTHER, json!({})); // scanned 09:46:41, before the running one
     let out = r.gate.handle(late).await.unwrap();
-    assert_eq!(out.outcome, Decision::Skipped);
+    assert_eq!(out.decision, Decision::Skipped);
     assert!(out.reason.contains("out of order"), "{}", out.reason);
-    assert_eq!(r.ecs.revision_count(), 2);
+    assert_eq!(r.revision_count(), 2);
 }
 
 #[tokio::test]
@@ -796,7 +579,7 @@ async fn dry_run_reads_decides_and_notifies_only() {
         .handle(scan(&["v1.2.4"], CLEAN, json!({})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert!(out.dry_run);
     assert_eq!(
         r.calls(),
@@ -806,8 +589,8 @@ async fn dry_run_reads_decides_and_notifies_only() {
             "sns:Publish"
         ]
     );
-    assert_eq!(r.ecs.revision_count(), 2);
-    assert_eq!(r.ecs.running().arn, td_arn(7));
+    assert_eq!(r.revision_count(), 2);
+    assert_eq!(r.aws.running().arn, td_arn(7));
     assert_eq!(
         r.sent()[0].subject,
         "[PROD] dry run: would deploy v1.2.4 to menotime-prod-service"
@@ -831,7 +614,7 @@ async fn enhanced_scans_hold_what_they_cannot_classify() {
         ))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::ReviewRequired, "{}", out.reason);
+    assert_eq!(out.decision, Decision::ReviewRequired, "{}", out.reason);
     assert!(out.reason.contains("unreported severity"));
     // With the default policy the same event deploys.
     let r = rig();
@@ -844,7 +627,7 @@ async fn enhanced_scans_hold_what_they_cannot_classify() {
         ))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
 }
 
 #[tokio::test]
@@ -870,23 +653,23 @@ async fn a_new_image_waits_for_the_previous_rollout_to_finish() {
     let mut second = scan(&["develop"], OTHER, json!({}));
     second["time"] = json!("2026-11-25T09:50:00Z");
     assert_eq!(
-        r.gate.handle(first.clone()).await.unwrap().outcome,
+        r.gate.handle(first.clone()).await.unwrap().decision,
         Decision::Deployed
     );
     // While that rollout runs: a duplicate of the first is a no-op, the next image waits.
     assert_eq!(
-        r.gate.handle(first).await.unwrap().outcome,
+        r.gate.handle(first).await.unwrap().decision,
         Decision::Skipped
     );
     let e = r.gate.handle(second.clone()).await.unwrap_err();
     assert_eq!(e.retry(), Retry::Later, "{e}");
-    assert_eq!(r.ecs.revision_count(), 3);
-    r.ecs.settle();
+    assert_eq!(r.revision_count(), 3);
+    r.aws.settle();
     assert_eq!(
-        r.gate.handle(second).await.unwrap().outcome,
+        r.gate.handle(second).await.unwrap().decision,
         Decision::Deployed
     );
-    assert_eq!(r.ecs.running().image, format!("{REGISTRY}@{OTHER}"));
+    assert_eq!(r.aws.running().image, format!("{REGISTRY}@{OTHER}"));
 }
 
 #[tokio::test]
@@ -894,19 +677,18 @@ async fn a_revision_someone_else_registered_is_not_reused() {
     let r = rig();
     // A newer revision with the same image, registered by hand (maybe with other
     // settings): scan-gate registers its own faithful copy of the running one.
-    r.ecs.state.lock().unwrap().revisions.push(RevisionFacts {
-        arn: td_arn(8),
-        family: FAMILY.into(),
-        revision: 8,
-        image: format!("{REGISTRY}@{CLEAN}"),
-        tags: BTreeMap::new(),
-    });
+    r.aws.add_revision(FakeRevision::new(
+        PROD,
+        8,
+        &format!("{REGISTRY}@{CLEAN}"),
+        &[],
+    ));
     let out = r
         .gate
         .handle(scan(&["v1.2.4"], CLEAN, json!({})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Deployed);
+    assert_eq!(out.decision, Decision::Deployed);
     assert!(!out.reused_revision);
     assert_eq!(out.task_definition.as_deref(), Some(td_arn(9).as_str()));
 }
@@ -914,21 +696,20 @@ async fn a_revision_someone_else_registered_is_not_reused() {
 #[tokio::test]
 async fn a_newest_revision_without_our_container_does_not_stop_deploys() {
     let r = rig();
-    r.ecs.state.lock().unwrap().latest_lacks_container = true;
+    r.aws.world().latest_lacks_container = true;
     let out = r
         .gate
         .handle(scan(&["v1.2.4"], CLEAN, json!({})))
         .await
         .unwrap();
-    assert_eq!(out.outcome, Decision::Deployed, "{}", out.reason);
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
 }
 
-fn develop_at(scanned_at: &str) -> RevisionFacts {
-    RevisionFacts {
-        arn: td_arn(7),
-        family: FAMILY.into(),
-        revision: 7,
-        image: format!("{REGISTRY}:develop"),
-        tags: BTreeMap::from([("menotime:scanned-at".to_owned(), scanned_at.to_owned())]),
-    }
+fn develop_at(scanned_at: &str) -> FakeRevision {
+    FakeRevision::new(
+        PROD,
+        7,
+        &format!("{REGISTRY}:develop"),
+        &[("menotime:scanned-at", scanned_at)],
+    )
 }

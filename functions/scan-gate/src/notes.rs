@@ -1,0 +1,288 @@
+//! What scan-gate tells people: one notification per decision (docs/reference.md §4),
+//! composed from the facts `lib.rs` decided on. Nothing here calls AWS.
+
+use menotime_shared::config::ScanGateConfig;
+use menotime_shared::domain::deploy::{Candidate, RevisionFacts, Skip};
+use menotime_shared::domain::policy::{self, Finding};
+use menotime_shared::domain::severity::Severity;
+use menotime_shared::notify::{dedup_key, EventType, Notification};
+use menotime_shared::runbook;
+
+use crate::Subject;
+
+/// A notification about the subject image, with the facts every one shows.
+fn note(
+    cfg: &ScanGateConfig,
+    event_type: EventType,
+    s: &Subject,
+    tag: &str,
+    summary: &str,
+) -> Notification {
+    let c = &cfg.common;
+    let mut n = Notification::new(
+        event_type,
+        c,
+        summary,
+        s.occurred_at,
+        &s.event_id,
+        dedup_key(c.environment, &c.service, &format!("image/{}", s.digest)),
+    )
+    .with_fact("Repository", &cfg.repository)
+    .with_fact("Image tag", tag)
+    .with_fact("Image digest", &s.digest);
+    if let Some(a) = &s.approval {
+        n = n
+            .with_fact("Approved by", &a.by)
+            .with_fact("Approval reason", &a.reason);
+    }
+    n
+}
+
+/// The details every scan-gate notification carries for machines.
+pub fn with_image_details(
+    cfg: &ScanGateConfig,
+    n: Notification,
+    s: &Subject,
+    tag: &str,
+    reason: &str,
+) -> Notification {
+    let mut n = n
+        .with_detail("reason", reason)
+        .with_detail("repository", cfg.repository.clone())
+        .with_detail("image_digest", s.digest.clone())
+        .with_detail("image_tag", tag)
+        .with_detail("image_tags", s.tags.clone())
+        .with_detail("counts", s.counts.to_json())
+        .with_detail("scan_source", s.source);
+    if let Some(a) = &s.approval {
+        n = n
+            .with_detail("approved_by", a.by.clone())
+            .with_detail("approval_reason", a.reason.clone());
+    }
+    n
+}
+
+fn policy_line(cfg: &ScanGateConfig) -> String {
+    let list = |set: &std::collections::BTreeSet<Severity>| {
+        set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+    };
+    format!(
+        "BLOCK_SEVERITIES={} REVIEW_SEVERITIES={}",
+        list(&cfg.block_severities),
+        list(&cfg.review_severities)
+    )
+}
+
+/// `deploy.blocked`: blocking severities found.
+pub fn blocked(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding]) -> Notification {
+    let c = &cfg.common;
+    let found = policy::describe(findings);
+    let mut n = note(
+        cfg,
+        EventType::DeployBlocked,
+        s,
+        tag,
+        &format!("Deploy blocked: {tag} has {found}"),
+    )
+    .with_fact("Blocking findings", &found)
+    .with_fact("All findings", format!("{} ({})", s.counts, s.source))
+    .with_fact("Policy", policy_line(cfg));
+    if let Some(a) = &s.approval {
+        n = n.with_fact(
+            "Approval refused",
+            format!(
+                "{}: {} (blocking severities cannot be approved)",
+                a.by, a.reason
+            ),
+        );
+    }
+    n.with_fact(
+        "Fix",
+        "rebuild on a patched base image (python:3.11-slim is patched weekly) and push a new tag",
+    )
+    .with_step(runbook::scan_findings(c, &cfg.repository, &s.digest))
+    .with_console(runbook::image_console(c, &cfg.repository, &s.digest))
+    .with_detail("findings", found)
+}
+
+/// `deploy.review_required`: review severities found; the approval command.
+pub fn review(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding]) -> Notification {
+    let c = &cfg.common;
+    let found = policy::describe(findings);
+    let approve = runbook::approve(c, &cfg.approval_event_bus, &cfg.repository, &s.digest, tag);
+    note(
+        cfg,
+        EventType::DeployReviewRequired,
+        s,
+        tag,
+        &format!("Review required before deploying {tag}: {found}"),
+    )
+    .with_fact("Findings to review", &found)
+    .with_fact("All findings", format!("{} ({})", s.counts, s.source))
+    .with_fact("Policy", policy_line(cfg))
+    .with_step(runbook::scan_findings(c, &cfg.repository, &s.digest))
+    .with_step(approve.clone())
+    .with_console(runbook::image_console(c, &cfg.repository, &s.digest))
+    .with_detail("findings", found)
+    .with_detail("approve_command", approve.command)
+}
+
+/// `deploy.frozen`: the service is frozen; nothing was deployed.
+pub fn frozen(cfg: &ScanGateConfig, s: &Subject, tag: &str, why: &str) -> Notification {
+    let c = &cfg.common;
+    note(
+        cfg,
+        EventType::DeployFrozen,
+        s,
+        tag,
+        &format!("Deploy held: {} is frozen, {tag} not deployed", c.service),
+    )
+    .with_fact("Freeze", why)
+    .with_fact("Findings", format!("{} ({})", s.counts, s.source))
+    .with_step(runbook::show_freeze(c))
+    .with_step(runbook::describe_deployments(c))
+    .with_step(runbook::tail_logs(c))
+    .with_step(runbook::unfreeze(c))
+    .with_console(runbook::service_console(c))
+    .with_detail("freeze", why)
+}
+
+/// Why a plan skipped the image: (summary, reason).
+pub fn skip_reason(
+    cfg: &ScanGateConfig,
+    candidate: &Candidate,
+    running: &RevisionFacts,
+    skip: &Skip,
+    by_this_event: bool,
+) -> (String, String) {
+    let c = &cfg.common;
+    let tag = &candidate.tag;
+    match skip {
+        Skip::AlreadyRunning => (
+            format!("Deploy skipped: {tag} already runs on {}", c.service),
+            format!(
+                "{} already runs {} in {}{}",
+                c.service,
+                candidate.digest,
+                running.short(),
+                if by_this_event {
+                    " (this event deployed it; a redelivery changes nothing)"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Skip::Older { running: r } => (
+            format!("Deploy skipped: {tag} is older than running {r}"),
+            format!(
+                "{tag} is older than {r}, which {} runs; a downgrade is never automatic",
+                c.service
+            ),
+        ),
+        Skip::OutOfOrder { running_scanned_at } => (
+            format!("Deploy skipped: late event for {tag}"),
+            format!(
+                "{} runs a {tag} image cleared by a scan at {running_scanned_at}, newer than this one at {}; this event arrived out of order",
+                c.service, candidate.scanned_at
+            ),
+        ),
+    }
+}
+
+/// `deploy.skipped`: already running, older, or late.
+pub fn skipped(
+    cfg: &ScanGateConfig,
+    s: &Subject,
+    candidate: &Candidate,
+    running: &RevisionFacts,
+    summary: &str,
+    reason: &str,
+    by_this_event: bool,
+) -> Notification {
+    let c = &cfg.common;
+    note(cfg, EventType::DeploySkipped, s, &candidate.tag, summary)
+        .with_fact("Running revision", running.short())
+        .with_fact("Running image", &running.image)
+        .with_fact("Reason", reason)
+        .with_step(runbook::describe_deployments(c))
+        .with_console(runbook::service_console(c))
+        .with_detail("image", candidate.image.clone())
+        .with_detail("running_task_definition", running.arn.clone())
+        .with_detail("deployed_by_this_event", by_this_event)
+}
+
+/// What a deployment did, for `deploy.started`.
+pub struct Deployed<'a> {
+    pub candidate: &'a Candidate,
+    /// The revision the service ran (`family:revision`).
+    pub previous: &'a str,
+    pub previous_arn: &'a str,
+    /// The revision deployed; `None` in a dry run.
+    pub revision: Option<&'a RevisionFacts>,
+    pub reused: bool,
+    pub deployment: Option<&'a str>,
+}
+
+/// (summary, reason) of a deployment, or of what a dry run would have done.
+pub fn deploy_reason(cfg: &ScanGateConfig, d: &Deployed<'_>) -> (String, String) {
+    let c = &cfg.common;
+    let (candidate, previous) = (d.candidate, d.previous);
+    match d.revision {
+        None => (
+            format!("dry run: would deploy {} to {}", candidate.tag, c.service),
+            format!(
+                "dry run: would deploy {} ({}) to {}, replacing {previous}; nothing was changed",
+                candidate.tag, candidate.digest, c.service
+            ),
+        ),
+        Some(r) => (
+            format!("Deploying {} to {}", candidate.tag, c.service),
+            format!(
+                "deployed {} ({}) to {} as {}, replacing {previous}",
+                candidate.tag,
+                candidate.digest,
+                c.service,
+                r.short()
+            ),
+        ),
+    }
+}
+
+/// `deploy.started`: what was deployed and the way back.
+pub fn started(cfg: &ScanGateConfig, s: &Subject, d: &Deployed<'_>, summary: &str) -> Notification {
+    let c = &cfg.common;
+    let candidate = d.candidate;
+    let mut n = note(cfg, EventType::DeployStarted, s, &candidate.tag, summary)
+        .with_fact("Image", &candidate.image);
+    n = match d.revision {
+        None => n.with_fact("Running revision", d.previous).with_fact(
+            "Dry run",
+            "DRY_RUN=true: no revision registered, service not updated",
+        ),
+        Some(r) => n
+            .with_fact("New revision", r.short())
+            .with_fact("Previous revision", d.previous)
+            .with_fact("Deployment", d.deployment.unwrap_or("(not reported)")),
+    };
+    n = n.with_fact("Findings", format!("{} ({})", s.counts, s.source));
+    if d.reused {
+        n = n.with_fact(
+            "Note",
+            "reused the revision an interrupted earlier attempt registered",
+        );
+    }
+    n = n.with_step(runbook::describe_deployments(c));
+    if d.revision.is_some() {
+        n = n
+            .with_step(runbook::tail_logs(c))
+            .with_step(runbook::freeze(c, "manual rollback by YOUR_NAME"))
+            .with_step(runbook::roll_back(c, d.previous));
+    }
+    n.with_console(runbook::service_console(c))
+        .with_detail("image", candidate.image.clone())
+        .with_detail("task_definition", d.revision.map(|r| r.arn.clone()))
+        .with_detail("previous_task_definition", d.previous_arn.to_owned())
+        .with_detail("deployment_id", d.deployment.map(str::to_owned))
+        .with_detail("reused_revision", d.reused)
+        .with_detail("dry_run", c.dry_run)
+}
