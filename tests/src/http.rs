@@ -1,35 +1,42 @@
-//! A minimal HTTP/1.1 client for moto's control endpoints (`/moto-api/...`): one
-//! request per connection, `Connection: close`.
+//! HTTP on loopback for the harness, on hyper: a client for moto's control endpoints
+//! (`/moto-api/...`) and an endpoint SNS delivers to.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
 
-/// Sends one request and returns (status, body).
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+/// Sends one request to `addr` (`127.0.0.1:PORT`) and returns (status, body). hyper
+/// reads the body whatever its framing (length or chunked).
 pub async fn request(
     addr: &str,
     method: &str,
     path: &str,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect(addr).await?;
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no HTTP status"))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let io = |e: hyper::Error| std::io::Error::other(e.to_string());
+    let stream = TcpStream::connect(addr).await?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(io)?;
+    let driver = tokio::spawn(conn);
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr)
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body.to_owned())))
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let resp = sender.send_request(req).await.map_err(io)?;
+    let status = resp.status().as_u16();
+    let bytes = resp.into_body().collect().await.map_err(io)?.to_bytes();
+    driver.abort();
+    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 /// An HTTP endpoint SNS can deliver to (protocol `http`): records each request's body.
@@ -37,51 +44,32 @@ pub async fn request(
 /// text a person reads (the same as `email`).
 pub struct Receiver {
     pub url: String,
-    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Receiver {
     pub async fn start() -> std::io::Result<Receiver> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/sns", listener.local_addr()?);
-        let bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let bodies: Arc<Mutex<Vec<String>>> = Arc::default();
         let sink = bodies.clone();
         let task = tokio::spawn(async move {
-            while let Ok((mut s, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 let sink = sink.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 8192];
-                    loop {
-                        let Ok(n) = s.read(&mut chunk).await else {
-                            return;
-                        };
-                        if n == 0 {
-                            break;
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let sink = sink.clone();
+                    async move {
+                        if let Ok(body) = req.into_body().collect().await {
+                            let text = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+                            sink.lock().unwrap().push(text);
                         }
-                        buf.extend_from_slice(&chunk[..n]);
-                        let text = String::from_utf8_lossy(&buf);
-                        if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    let (k, v) = l.split_once(':')?;
-                                    k.eq_ignore_ascii_case("content-length")
-                                        .then(|| v.trim().parse::<usize>().ok())
-                                        .flatten()
-                                })
-                                .unwrap_or(0);
-                            if body.len() >= len {
-                                sink.lock().unwrap().push(body[..len].to_owned());
-                                break;
-                            }
-                        }
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
                     }
-                    let _ = s
-                        .write_all(
-                            b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                        )
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(stream), service)
                         .await;
                 });
             }

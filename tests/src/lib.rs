@@ -30,7 +30,7 @@ pub fn event(name: &str) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The variables every function needs (contract §2) for one of the seeded
+/// The variables every function needs (docs/reference.md §2) for one of the seeded
 /// environments, pointed at moto.
 pub fn common_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
     let e = seed.env(env);
@@ -49,7 +49,7 @@ pub fn common_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> 
     vars
 }
 
-/// scan-gate's environment for one of the seeded environments (contract §2).
+/// scan-gate's environment for one of the seeded environments (docs/reference.md §2).
 pub fn scan_gate_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
     let e = seed.env(env);
     let mut vars = common_env(moto, seed, env);

@@ -7,7 +7,7 @@ use menotime_shared::tags;
 
 use crate::{common_env, Aws, Moto, Seed, SeedEnv};
 
-/// offhours-scaler's environment for one of the seeded environments (contract §2): the
+/// offhours-scaler's environment for one of the seeded environments (docs/reference.md §2): the
 /// common variables; `OFFHOURS_*` keep their per-environment defaults.
 pub fn offhours_env(moto: &Moto, seed: &Seed, env: &str) -> Vec<(String, String)> {
     common_env(moto, seed, env)

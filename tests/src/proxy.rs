@@ -62,7 +62,7 @@ pub struct FaultPlan {
 struct State {
     plan: FaultPlan,
     calls: Vec<Call>,
-    rng: u64,
+    rng: fastrand::Rng,
     turn: usize,
 }
 
@@ -84,12 +84,7 @@ impl State {
         if !self.plan.only.is_empty() && !self.plan.only.iter().any(|o| o == operation) {
             return None;
         }
-        // xorshift64*: deterministic, no dependency.
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        let r = (self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
-        if r < self.plan.rate {
+        if self.rng.f64() < self.plan.rate {
             let f = self.plan.kinds[self.turn % self.plan.kinds.len()];
             self.turn += 1;
             Some(f)
@@ -117,7 +112,7 @@ impl Proxy {
         let state = Arc::new(Mutex::new(State {
             plan: FaultPlan::default(),
             calls: Vec::new(),
-            rng: 0x9E37_79B9_7F4A_7C15,
+            rng: fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15),
             turn: 0,
         }));
         let st = state.clone();
@@ -141,7 +136,7 @@ impl Proxy {
 
     pub fn set_plan(&self, plan: FaultPlan) {
         let mut s = self.state.lock().unwrap();
-        s.rng = plan.seed.max(1);
+        s.rng = fastrand::Rng::with_seed(plan.seed);
         s.turn = 0;
         s.plan = plan;
     }

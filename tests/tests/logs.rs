@@ -35,14 +35,27 @@ fn check_logs(function: &str, logs: &[String], request_ids: &[String]) {
             );
         }
     }
+    // One line per decision or error, with the request id (in the runtime's span, not
+    // repeated as a field of ours).
     for id in request_ids {
-        let decided = logs.iter().any(|l| {
-            l.contains(id.as_str()) && (l.contains("\"decided\"") || l.contains("error_type"))
-        });
-        assert!(
-            decided,
-            "{function}: no decision logged with request id {id}:\n{}",
+        let ended: Vec<&String> = logs
+            .iter()
+            .filter(|l| {
+                l.contains(id.as_str())
+                    && (l.contains("\"decided\"") || l.contains("\"level\":\"ERROR\""))
+            })
+            .collect();
+        assert_eq!(
+            ended.len(),
+            1,
+            "{function}: not exactly one decision or error logged with request id {id}:\n{}",
             logs.join("\n")
+        );
+        let id_fields = ended[0].matches(id.as_str()).count();
+        assert!(
+            !ended[0].contains("\"request_id\""),
+            "{function}: the request id is logged twice ({id_fields} times): {}",
+            ended[0]
         );
     }
 }

@@ -116,7 +116,7 @@ fn types(msgs: &[Delivered]) -> Vec<&str> {
     msgs.iter().map(|m| m.event_type()).collect()
 }
 
-/// The one notification a step sent, checked against contract §4.
+/// The one notification a step sent, checked against docs/reference.md §4.
 fn one(msgs: Vec<Delivered>, event_type: &str) -> Delivered {
     assert_eq!(types(&msgs), [event_type], "{msgs:#?}");
     let m = msgs.into_iter().next().unwrap();
