@@ -6,8 +6,10 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum < requirements-dev.txt | cut -d' ' -f1)
+SAM_VENV := $(VENV)/sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cksum < requirements-sam.txt | cut -d' ' -f1)
 
-.PHONY: test demo venv lint fmt bench build-lambda clean
+.PHONY: test demo venv lint fmt bench build-lambda sam-build clean
 
 ## test: the workspace's tests (unit, property, aws-smithy-mocks, end to end and fault suite against moto, call budgets), cfn-lint, rule routing, template security (IAM, checkov)
 test: venv
@@ -48,6 +50,18 @@ bench: venv build-lambda
 build-lambda: venv
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --arm64 --locked --bin scan-gate --bin deploy-notifier --bin offhours-scaler
+
+## sam-build: `sam build` that succeeds on a fresh machine: installs the aarch64 target (rustup), cargo-lambda and zig (requirements-bench.txt, into .venv) and SAM CLI (requirements-sam.txt, into .venv/sam) first, then builds .aws-sam/build for `sam deploy` (docs/deploy.md)
+sam-build: venv $(SAM_STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-bench.txt
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/$(VENV)/bin:$(CURDIR)/$(SAM_VENV)/bin:$$PATH" sam build
+
+$(SAM_STAMP): requirements-sam.txt | venv
+	@rm -f $(SAM_VENV)/.installed-*
+	@test -x $(SAM_VENV)/bin/python || python3 -m venv $(SAM_VENV) || { python3 -m pip install --user --quiet virtualenv && python3 -m virtualenv $(SAM_VENV); }
+	$(SAM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-sam.txt
+	@touch $@
 
 clean:
 	cargo clean
