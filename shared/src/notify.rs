@@ -39,10 +39,16 @@ pub enum EventType {
     ScaleDown,
     ScaleUp,
     ScaleSkipped,
+    DeployRegression,
+    DeployRolledBack,
+    ServiceAlarm,
+    ServiceMemoryHigh,
+    TaskStartFailed,
+    TaskInterrupted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 21] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -58,6 +64,12 @@ impl EventType {
         EventType::ScaleDown,
         EventType::ScaleUp,
         EventType::ScaleSkipped,
+        EventType::DeployRegression,
+        EventType::DeployRolledBack,
+        EventType::ServiceAlarm,
+        EventType::ServiceMemoryHigh,
+        EventType::TaskStartFailed,
+        EventType::TaskInterrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +89,12 @@ impl EventType {
             EventType::ScaleDown => "scale.down",
             EventType::ScaleUp => "scale.up",
             EventType::ScaleSkipped => "scale.skipped",
+            EventType::DeployRegression => "deploy.regression",
+            EventType::DeployRolledBack => "deploy.rolled_back",
+            EventType::ServiceAlarm => "service.alarm",
+            EventType::ServiceMemoryHigh => "service.memory_high",
+            EventType::TaskStartFailed => "task.start_failed",
+            EventType::TaskInterrupted => "task.interrupted",
         }
     }
 }
@@ -144,8 +162,16 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
     match event_type {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
         | ScaleUp | ScaleSkipped => notify(Severity::Info),
-        DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
-        DeployRollback | DeployFailed | ServiceImpaired => match env {
+        DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom | ServiceMemoryHigh
+        | TaskStartFailed => notify(Severity::Warning),
+        // A Fargate Spot interruption is expected outside prod (the manual's Spot
+        // configuration is for non-production); in prod, which runs on demand, it is not.
+        TaskInterrupted => match env {
+            Environment::Prod => notify(Severity::Warning),
+            _ => notify(Severity::Info),
+        },
+        DeployRollback | DeployFailed | ServiceImpaired | DeployRegression | DeployRolledBack
+        | ServiceAlarm => match env {
             Environment::Prod => Delivery {
                 topic: Topic::Oncall,
                 severity: Severity::Critical,
@@ -530,7 +556,21 @@ mod tests {
             expect(ScaleDown, env, T::Notify, S::Info, A::Notify);
             expect(ScaleUp, env, T::Notify, S::Info, A::Notify);
             expect(ScaleSkipped, env, T::Notify, S::Info, A::Notify);
-            for paging in [DeployRollback, DeployFailed, ServiceImpaired] {
+            expect(ServiceMemoryHigh, env, T::Notify, S::Warning, A::Notify);
+            expect(TaskStartFailed, env, T::Notify, S::Warning, A::Notify);
+            if env == Environment::Prod {
+                expect(TaskInterrupted, env, T::Notify, S::Warning, A::Notify);
+            } else {
+                expect(TaskInterrupted, env, T::Notify, S::Info, A::Notify);
+            }
+            for paging in [
+                DeployRollback,
+                DeployFailed,
+                ServiceImpaired,
+                DeployRegression,
+                DeployRolledBack,
+                ServiceAlarm,
+            ] {
                 if env == Environment::Prod {
                     expect(paging, env, T::Oncall, S::Critical, A::Trigger);
                 } else {
@@ -540,7 +580,7 @@ mod tests {
         }
         let names: std::collections::HashSet<&str> =
             EventType::ALL.iter().map(|e| e.as_str()).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), EventType::ALL.len());
     }
 
     #[test]

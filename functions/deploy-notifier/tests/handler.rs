@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier, Outcome};
-use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::config::{Environment, NotifierConfig, WatchConfig};
 use menotime_shared::domain::incident::Marker;
 use menotime_shared::domain::service::DeploymentState;
 use menotime_shared::notify::Rendered;
@@ -72,6 +72,7 @@ impl Rig {
             common: common(env),
             freeze_on_failure: env == Environment::Prod,
             container: Some("menotime-backend".into()),
+            watch: WatchConfig::defaults(env),
         };
         tweak(&mut cfg);
         Rig {

@@ -1,0 +1,1181 @@
+//! The manual's post-deployment watch, as pure decisions: "CloudWatch alarms checked
+//! for 30 minutes; if anomalies are detected, roll back".
+//!
+//! **The watch.** When a deployment completes, deploy-notifier records on the service
+//! (tag `menotime:deploy-watch`, docs/reference.md §3) which deployment completed,
+//! when (the event's own `updatedAt`), the revision it runs and the revision before
+//! it, the way back:
+//!
+//! `deployment=ecs-svc/42 revision=menotime-backend-prod:49 previous=menotime-backend-prod:48 completed=2026-11-26T09:00:00.000Z`
+//!
+//! The revision before is only knowable then: ECS drops the replaced deployment from
+//! DescribeServices once the new one completes, and a deployment's `updatedAt` moves
+//! with every scaling change, so neither can date a completion afterwards. A
+//! deployment that goes back to an older revision (a circuit-breaker rollback, a
+//! rollback by hand or by deploy-notifier) is recorded with `from=` instead of
+//! `previous=`: there is no way back from a way back.
+//!
+//! **The attribution.** An alarm that goes to ALARM within `WATCH_MINUTES` after the
+//! watched deployment completed, while ECS still runs that deployment, is that
+//! deployment's regression; any other ALARM is a service alarm ([`attribute`]).
+//!
+//! **The alarm incident.** One tag, `menotime:alarm-incident`, holds the open (or last)
+//! incident in the incident marker's format (`domain::incident::Marker`): the
+//! deployment of a regression (none for a service alarm), and in `sent` each alarm of
+//! the incident with its last state change, `5xx@A1795683780` (in ALARM since that
+//! Unix time) or `5xx@O1795684380` (OK since). The incident is open while one of its
+//! alarms is in ALARM; later ALARMs join it; the OK of the last one resolves it. The
+//! per-alarm times recognise duplicates and out-of-order deliveries: an ALARM no newer
+//! than the alarm's last change, or an OK older than its ALARM, changes nothing.
+//! As for every marker, it is written before the page, and a Lambda retry of the
+//! request that wrote it publishes again.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
+
+use super::alarm_event::{AlarmEvent, AlarmState};
+use super::ecs_event::DeploymentEvent;
+use super::incident::Marker;
+use super::service::ServiceState;
+use crate::arn::{task_definition_short, Arn};
+use crate::tags;
+
+/// The last completed deployment, watched for `WATCH_MINUTES` (tag
+/// `menotime:deploy-watch`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watch {
+    pub deployment: String,
+    /// The revision the deployment runs, `family:revision`.
+    pub revision: String,
+    /// The revision it replaced, the way back (`family:revision`).
+    pub previous: Option<String>,
+    /// Set when the deployment went back to an older revision: the one it left.
+    pub rolled_back_from: Option<String>,
+    /// When the deployment completed: the completion event's own time.
+    pub completed: DateTime<Utc>,
+}
+
+impl Watch {
+    pub fn render(&self) -> String {
+        let mut parts = vec![
+            format!("deployment={}", self.deployment),
+            format!("revision={}", self.revision),
+        ];
+        if let Some(p) = &self.previous {
+            parts.push(format!("previous={p}"));
+        }
+        if let Some(f) = &self.rolled_back_from {
+            parts.push(format!("from={f}"));
+        }
+        parts.push(format!(
+            "completed={}",
+            self.completed.to_rfc3339_opts(SecondsFormat::Millis, true)
+        ));
+        tags::value(&parts.join(" "))
+    }
+
+    /// Reads the tag back; `Err` says what is wrong with a value someone edited.
+    pub fn parse(s: &str) -> Result<Watch, String> {
+        let (mut deployment, mut revision, mut previous, mut from, mut completed) =
+            (None, None, None, None, None);
+        for part in s.split_whitespace() {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| format!("{part:?} is not key=value"))?;
+            match k {
+                "deployment" => deployment = Some(v.to_owned()),
+                "revision" => revision = Some(v.to_owned()),
+                "previous" => previous = Some(v.to_owned()),
+                "from" => from = Some(v.to_owned()),
+                "completed" => {
+                    completed = Some(
+                        DateTime::parse_from_rfc3339(v)
+                            .map_err(|e| format!("completed {v:?}: {e}"))?
+                            .with_timezone(&Utc),
+                    )
+                }
+                _ => return Err(format!("unknown key {k:?}")),
+            }
+        }
+        Ok(Watch {
+            deployment: deployment.ok_or("no deployment=")?,
+            revision: revision.ok_or("no revision=")?,
+            previous,
+            rolled_back_from: from,
+            completed: completed.ok_or("no completed=")?,
+        })
+    }
+
+    /// The end of the watch window.
+    pub fn until(&self, minutes: i64) -> DateTime<Utc> {
+        self.completed + Duration::minutes(minutes)
+    }
+}
+
+/// What a completed deployment does to the watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchStart {
+    /// Write this watch.
+    Start(Watch),
+    /// Leave the watch as it is, and why.
+    Keep(String),
+}
+
+/// `(family, revision)` of `family:revision` or a task-definition ARN.
+fn family_revision(td: &str) -> Option<(String, u32)> {
+    let short = task_definition_short(td);
+    let (family, rev) = short.rsplit_once(':')?;
+    Some((family.to_owned(), rev.parse().ok()?))
+}
+
+/// True when going from `from` to `to` goes back to an older revision of the family.
+fn goes_back(from: &str, to: &str) -> bool {
+    match (family_revision(from), family_revision(to)) {
+        (Some((f1, r1)), Some((f2, r2))) => f1 == f2 && r2 < r1,
+        _ => false,
+    }
+}
+
+/// Decides what a SERVICE_DEPLOYMENT_COMPLETED records: the deployment, its revision,
+/// the way back, and the completion time that opens its watch window.
+pub fn on_completed(
+    ev: &DeploymentEvent,
+    service: &ServiceState,
+    old: Option<&Watch>,
+) -> WatchStart {
+    if let Some(o) = old {
+        if o.deployment == ev.deployment_id {
+            return WatchStart::Keep(format!(
+                "deployment {} is already watched (completed {})",
+                ev.deployment_id, o.completed
+            ));
+        }
+        if ev.at < o.completed {
+            return WatchStart::Keep(format!(
+                "this completion ({}) is older than that of the watched deployment {} ({})",
+                ev.at, o.deployment, o.completed
+            ));
+        }
+    }
+    let is_primary = service.primary().is_some_and(|p| p.id == ev.deployment_id);
+    let revision = match service.deployment_task_definition(&ev.deployment_id) {
+        Some(td) if is_primary => task_definition_short(td),
+        _ => return WatchStart::Keep(format!(
+            "ECS no longer runs deployment {} as its PRIMARY deployment; a newer one replaces it",
+            ev.deployment_id
+        )),
+    };
+    // The way back: another revision ECS still lists, else the one the last watched
+    // deployment ran (the same revision again keeps that one's way back).
+    let listed = service
+        .deployments
+        .iter()
+        .filter(|d| d.id != ev.deployment_id)
+        .filter_map(|d| service.deployment_task_definition(&d.id))
+        .map(task_definition_short)
+        .find(|td| *td != revision);
+    let (before, carried_from) = match (listed, old) {
+        (Some(l), _) => (Some(l), None),
+        (None, Some(o)) if o.revision != revision => (Some(o.revision.clone()), None),
+        (None, Some(o)) => (o.previous.clone(), o.rolled_back_from.clone()),
+        (None, None) => (None, None),
+    };
+    let (previous, rolled_back_from) = match before {
+        Some(b) if goes_back(&b, &revision) => (None, Some(b)),
+        Some(b) => (Some(b), carried_from),
+        None => (None, carried_from),
+    };
+    WatchStart::Start(Watch {
+        deployment: ev.deployment_id.clone(),
+        revision,
+        previous,
+        rolled_back_from,
+        completed: ev.at,
+    })
+}
+
+/// Whose alarm an ALARM is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Attribution {
+    /// Within the watch window of the watched deployment, which ECS still runs.
+    Regression(Watch),
+    /// No deployment is watched (none completed since the stack exists, or its watch
+    /// could not be read or written).
+    NoWatch,
+    /// Before the watched deployment completed.
+    Before(Watch),
+    /// After the watch window ended.
+    After(Watch),
+    /// ECS no longer runs the watched deployment as PRIMARY: `by` (if listed) replaces it.
+    Superseded { watch: Watch, by: Option<String> },
+}
+
+impl Attribution {
+    /// Why the alarm is not a regression, in words (empty for a regression).
+    pub fn why_not(&self, minutes: i64) -> String {
+        match self {
+            Attribution::Regression(_) => String::new(),
+            Attribution::NoWatch => "no completed deployment is being watched".into(),
+            Attribution::Before(w) => format!(
+                "the alarm predates the completion of deployment {} ({})",
+                w.deployment,
+                w.completed.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Attribution::After(w) => format!(
+                "the {minutes}-minute watch of deployment {} ended at {}",
+                w.deployment,
+                w.until(minutes).to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            Attribution::Superseded { watch, by } => format!(
+                "deployment {} has since been superseded{}",
+                watch.deployment,
+                by.as_deref()
+                    .map(|b| format!(" by deployment {b}"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
+/// Decides whose alarm an ALARM at `at` is: the watched deployment's regression, or a
+/// service alarm.
+pub fn attribute(
+    at: DateTime<Utc>,
+    watch: Option<&Watch>,
+    service: &ServiceState,
+    minutes: i64,
+) -> Attribution {
+    let Some(w) = watch else {
+        return Attribution::NoWatch;
+    };
+    let primary = service.primary().map(|d| d.id.clone());
+    if primary.as_deref() != Some(w.deployment.as_str()) {
+        return Attribution::Superseded {
+            watch: w.clone(),
+            by: primary,
+        };
+    }
+    if at < w.completed {
+        Attribution::Before(w.clone())
+    } else if at > w.until(minutes) {
+        Attribution::After(w.clone())
+    } else {
+        Attribution::Regression(w.clone())
+    }
+}
+
+/// The way back from a regression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WayBack {
+    /// Roll back to this revision (`family:revision`).
+    To(String),
+    /// The deployment itself went back from this revision: no way back is offered.
+    WasARollback { from: String },
+    /// Neither ECS, the watch, nor scan-gate's `menotime:replaces` names one.
+    Unknown,
+}
+
+impl WayBack {
+    /// `replaces` is what scan-gate recorded on the watched revision.
+    pub fn of(watch: &Watch, replaces: Option<&str>) -> WayBack {
+        if let Some(from) = &watch.rolled_back_from {
+            return WayBack::WasARollback { from: from.clone() };
+        }
+        match watch.previous.as_deref().or(replaces) {
+            // Never "back" to the same revision or to a newer one.
+            Some(p) if p == watch.revision || goes_back(p, &watch.revision) => WayBack::Unknown,
+            Some(p) => WayBack::To(p.to_owned()),
+            None => WayBack::Unknown,
+        }
+    }
+
+    pub fn revision(&self) -> Option<&str> {
+        match self {
+            WayBack::To(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What `AUTO_ROLLBACK_ON_REGRESSION` does about a new regression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rollback {
+    /// The setting is off: page with the way back.
+    Off,
+    /// Freeze, then roll back to `to` with a new deployment.
+    Now { to: String },
+    /// A dry run changes nothing: page, saying it would have rolled back to `to`.
+    DryRun { to: String },
+    /// It cannot be done safely: page instead, saying why.
+    Cannot(String),
+}
+
+/// Decides the automatic rollback of a regression that opens an incident. Never when
+/// off, never in a dry run, never without a known previous revision, never from a
+/// deployment that was itself a rollback, never while deploys are frozen (a human is
+/// reviewing a failure: the manual halts changes until then).
+pub fn rollback(auto: bool, dry_run: bool, way_back: &WayBack, freeze: Option<&str>) -> Rollback {
+    if !auto {
+        return Rollback::Off;
+    }
+    let to = match way_back {
+        WayBack::To(to) => to.clone(),
+        WayBack::WasARollback { from } => {
+            return Rollback::Cannot(format!(
+                "this deployment was itself a rollback (from {from}); there is nothing older to go back to safely"
+            ))
+        }
+        WayBack::Unknown => {
+            return Rollback::Cannot(
+                "the previous revision cannot be determined (ECS, the watch and the revision's tags name none)".into(),
+            )
+        }
+    };
+    if let Some(why) = freeze {
+        return Rollback::Cannot(format!(
+            "deploys are frozen ({why}): changes wait for the review a human is doing"
+        ));
+    }
+    if dry_run {
+        return Rollback::DryRun { to };
+    }
+    Rollback::Now { to }
+}
+
+/// The freeze value an automatic rollback writes.
+pub fn freeze_value(watch: &Watch, alarm: &str, at: DateTime<Utc>, to: &str) -> String {
+    tags::value(&format!(
+        "deployment {} regressed at {}: {alarm} in ALARM - rolled back to {to}",
+        watch.deployment,
+        at.to_rfc3339_opts(SecondsFormat::Secs, true)
+    ))
+}
+
+/// One alarm's last state change within an incident.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AlarmMark {
+    pub firing: bool,
+    /// Unix seconds of the change.
+    pub since: i64,
+}
+
+/// The alarm incident kept in `menotime:alarm-incident`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlarmIncident {
+    /// The deployment whose regression this is; `None` for a service alarm.
+    pub deployment: Option<String>,
+    /// Each alarm (the name after the prefix) and its last change.
+    pub alarms: BTreeMap<String, AlarmMark>,
+    pub open: bool,
+    /// This incident rolled the deployment back (or a retry must finish doing so).
+    pub rolled_back: bool,
+    pub at: DateTime<Utc>,
+    pub request: String,
+}
+
+const ROLLED_BACK: &str = "rollback";
+
+/// An alarm's name after the prefix, as it is kept in the marker (no `+` or `@`).
+pub fn alarm_key(suffix: &str) -> String {
+    tags::value(suffix)
+        .chars()
+        .map(|c| if matches!(c, '+' | '@' | ' ') { '_' } else { c })
+        .take(40)
+        .collect()
+}
+
+impl AlarmIncident {
+    pub fn from_marker(m: &Marker) -> Result<AlarmIncident, String> {
+        let mut alarms = BTreeMap::new();
+        let mut rolled_back = false;
+        for entry in &m.sent {
+            if entry == ROLLED_BACK {
+                rolled_back = true;
+                continue;
+            }
+            let (name, mark) = entry
+                .rsplit_once('@')
+                .ok_or_else(|| format!("{entry:?} is not <alarm>@<A|O><unix time>"))?;
+            let (firing, secs) = match mark.split_at_checked(1) {
+                Some(("A", s)) => (true, s),
+                Some(("O", s)) => (false, s),
+                _ => return Err(format!("{entry:?}: the state is A (ALARM) or O (OK)")),
+            };
+            let since = secs
+                .parse::<i64>()
+                .map_err(|_| format!("{entry:?}: {secs:?} is not a Unix time"))?;
+            alarms.insert(name.to_owned(), AlarmMark { firing, since });
+        }
+        Ok(AlarmIncident {
+            deployment: m.deployment.clone(),
+            alarms,
+            open: m.open,
+            rolled_back,
+            at: m.at,
+            request: m.request.clone(),
+        })
+    }
+
+    pub fn to_marker(&self) -> Marker {
+        let mut sent: BTreeSet<String> = self
+            .alarms
+            .iter()
+            .map(|(name, m)| format!("{name}@{}{}", if m.firing { 'A' } else { 'O' }, m.since))
+            .collect();
+        if self.rolled_back {
+            sent.insert(ROLLED_BACK.to_owned());
+        }
+        Marker {
+            deployment: self.deployment.clone(),
+            sent,
+            open: self.open,
+            at: self.at,
+            request: self.request.clone(),
+        }
+    }
+
+    /// The alarms still in ALARM.
+    pub fn firing(&self) -> Vec<String> {
+        self.alarms
+            .iter()
+            .filter(|(_, m)| m.firing)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Every alarm of the incident, for people.
+    pub fn names(&self) -> Vec<String> {
+        self.alarms.keys().cloned().collect()
+    }
+}
+
+/// What an alarm's state change does (memory-high aside: it never pages).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlarmDecision {
+    /// A new incident: write it, then page (a regression, or a service alarm).
+    Open {
+        incident: AlarmIncident,
+        attribution: Attribution,
+    },
+    /// Another alarm joins the open incident: write it, then update the page.
+    Join { incident: AlarmIncident },
+    /// This very request recorded this ALARM and failed before (or while) publishing:
+    /// publish again (and finish a rollback it had started), write nothing.
+    Resend { incident: AlarmIncident },
+    /// Already sent by another delivery: nothing sent.
+    Duplicate(String),
+    /// Older than what the incident already shows: nothing sent.
+    Late(String),
+    /// The last alarm of the incident went OK: write it resolved, then resolve.
+    Resolve { incident: AlarmIncident },
+    /// This request resolved it before failing to publish: resolve again.
+    ResendResolve { incident: AlarmIncident },
+    /// An alarm went OK while others of the incident still fire: write, send nothing.
+    StillFiring { incident: AlarmIncident },
+    /// An OK whose ALARM was never seen: record it (so a late ALARM is recognised),
+    /// send nothing.
+    Record { incident: AlarmIncident },
+    /// Nothing to write or send.
+    Quiet(String),
+}
+
+fn when(secs: i64) -> String {
+    DateTime::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| secs.to_string())
+}
+
+/// Decides what an ALARM, OK or INSUFFICIENT_DATA of one of this environment's alarms
+/// does to the alarm incident. `attribution` is asked only when an ALARM opens a new
+/// incident.
+pub fn on_alarm_change(
+    ev: &AlarmEvent,
+    incident: Option<&AlarmIncident>,
+    attribution: impl FnOnce() -> Attribution,
+    request: &str,
+) -> AlarmDecision {
+    let request = tags::value(request);
+    let key = alarm_key(ev.kind.suffix());
+    let secs = ev.at.timestamp();
+    let mark = incident.and_then(|i| i.alarms.get(&key).copied());
+    match ev.state {
+        AlarmState::InsufficientData => AlarmDecision::Quiet(format!(
+            "{} has too little data to decide; an open page stays open until it is OK",
+            ev.name
+        )),
+        AlarmState::Alarm => {
+            if let (Some(i), Some(m)) = (incident, mark) {
+                if m.firing {
+                    if secs == m.since && i.request == request {
+                        return AlarmDecision::Resend {
+                            incident: i.clone(),
+                        };
+                    }
+                    if secs < m.since {
+                        return AlarmDecision::Late(format!(
+                            "{} has been in ALARM since {}, after this event",
+                            ev.name,
+                            when(m.since)
+                        ));
+                    }
+                    return AlarmDecision::Duplicate(format!(
+                        "{} is already in ALARM since {} in the {} incident",
+                        ev.name,
+                        when(m.since),
+                        if i.open { "open" } else { "last" }
+                    ));
+                }
+                if secs <= m.since {
+                    return AlarmDecision::Late(format!(
+                        "{} went OK at {}, after this ALARM",
+                        ev.name,
+                        when(m.since)
+                    ));
+                }
+            }
+            let firing = AlarmMark {
+                firing: true,
+                since: secs,
+            };
+            match incident {
+                Some(i) if i.open => {
+                    let mut joined = i.clone();
+                    joined.alarms.insert(key, firing);
+                    joined.at = i.at.max(ev.at);
+                    joined.request = request;
+                    AlarmDecision::Join { incident: joined }
+                }
+                _ => {
+                    let attribution = attribution();
+                    // The OKs of the last incident stay, so their late ALARMs are
+                    // still recognised.
+                    let mut alarms: BTreeMap<String, AlarmMark> = incident
+                        .map(|i| {
+                            i.alarms
+                                .iter()
+                                .filter(|(_, m)| !m.firing)
+                                .map(|(k, m)| (k.clone(), *m))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    alarms.insert(key, firing);
+                    let deployment = match &attribution {
+                        Attribution::Regression(w) => Some(w.deployment.clone()),
+                        _ => None,
+                    };
+                    AlarmDecision::Open {
+                        incident: AlarmIncident {
+                            deployment,
+                            alarms,
+                            open: true,
+                            rolled_back: false,
+                            at: ev.at,
+                            request,
+                        },
+                        attribution,
+                    }
+                }
+            }
+        }
+        AlarmState::Ok => {
+            let Some(i) = incident else {
+                return record_or_quiet(ev, None, key, secs);
+            };
+            match mark {
+                Some(m) if m.firing => {
+                    if secs < m.since {
+                        return AlarmDecision::Late(format!(
+                            "this OK is older than the ALARM of {} ({})",
+                            ev.name,
+                            when(m.since)
+                        ));
+                    }
+                    let mut next = i.clone();
+                    next.alarms.insert(
+                        key,
+                        AlarmMark {
+                            firing: false,
+                            since: secs,
+                        },
+                    );
+                    next.at = i.at.max(ev.at);
+                    next.request = request;
+                    if next.firing().is_empty() {
+                        next.open = false;
+                        AlarmDecision::Resolve { incident: next }
+                    } else {
+                        AlarmDecision::StillFiring { incident: next }
+                    }
+                }
+                Some(m) if secs <= m.since => {
+                    if !i.open && i.request == request && secs == m.since {
+                        AlarmDecision::ResendResolve {
+                            incident: i.clone(),
+                        }
+                    } else {
+                        AlarmDecision::Duplicate(format!(
+                            "{} has been OK since {}",
+                            ev.name,
+                            when(m.since)
+                        ))
+                    }
+                }
+                Some(_) => AlarmDecision::Quiet(format!(
+                    "{} was already OK; nothing it raised is open",
+                    ev.name
+                )),
+                None => record_or_quiet(ev, Some(i), key, secs),
+            }
+        }
+    }
+}
+
+/// An OK of an alarm the incident does not know: if it ends an ALARM that was never
+/// seen (delivered late, or lost), record it so that ALARM is recognised as late when
+/// it comes; otherwise there is nothing to do.
+fn record_or_quiet(
+    ev: &AlarmEvent,
+    incident: Option<&AlarmIncident>,
+    key: String,
+    secs: i64,
+) -> AlarmDecision {
+    if ev.previous != Some(AlarmState::Alarm) {
+        return AlarmDecision::Quiet(format!(
+            "{} is OK after {}; nothing was raised",
+            ev.name,
+            ev.previous
+                .map(AlarmState::as_str)
+                .unwrap_or("an unknown state")
+        ));
+    }
+    match incident {
+        Some(i) if i.open => AlarmDecision::Quiet(format!(
+            "{} is OK; it is not part of the open incident, which stays open",
+            ev.name
+        )),
+        _ => {
+            let mut rec = incident.cloned().unwrap_or(AlarmIncident {
+                deployment: None,
+                alarms: BTreeMap::new(),
+                open: false,
+                rolled_back: false,
+                at: ev.at,
+                request: String::new(),
+            });
+            rec.alarms.insert(
+                key,
+                AlarmMark {
+                    firing: false,
+                    since: secs,
+                },
+            );
+            rec.at = rec.at.max(ev.at);
+            if rec.request.is_empty() {
+                rec.request = "none".into();
+            }
+            AlarmDecision::Record { incident: rec }
+        }
+    }
+}
+
+/// True when `td` is the watched revision (by ARN or `family:revision`).
+pub fn runs(service: &ServiceState, watch: &Watch) -> bool {
+    service.primary().is_some_and(|p| p.id == watch.deployment)
+        && task_definition_short(&service.task_definition) == watch.revision
+}
+
+/// The family of a `family:revision`, for the manual's list-task-definitions.
+pub fn family(revision: &str) -> Option<String> {
+    family_revision(revision).map(|(f, _)| f).or_else(|| {
+        Arn::parse(revision).and_then(|a| a.task_definition().map(|(f, _)| f.to_owned()))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::alarm_event::AlarmKind;
+    use crate::domain::ecs_event::DeploymentChange;
+    use crate::domain::scan::Envelope;
+    use crate::domain::service::DeploymentState;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(&format!("2026-11-26T{s}Z"))
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn td(n: u32) -> String {
+        format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-prod:{n}")
+    }
+
+    fn rev(n: u32) -> String {
+        format!("menotime-backend-prod:{n}")
+    }
+
+    fn env(at: &str) -> Envelope {
+        Envelope {
+            id: "e".into(),
+            time: t(at),
+            source: "x".into(),
+            detail_type: "x".into(),
+        }
+    }
+
+    fn completed(id: &str, at: &str) -> DeploymentEvent {
+        DeploymentEvent {
+            envelope: env(at),
+            change: DeploymentChange::Completed,
+            event_name: "SERVICE_DEPLOYMENT_COMPLETED".into(),
+            deployment_id: id.into(),
+            reason: String::new(),
+            at: t(at),
+        }
+    }
+
+    /// The service running deployment `id` on revision `n` (PRIMARY), with other
+    /// (id, revision) deployments listed as ACTIVE.
+    fn service(id: &str, n: u32, others: &[(&str, u32)]) -> ServiceState {
+        let mut deployments = vec![DeploymentState {
+            id: id.into(),
+            status: "PRIMARY".into(),
+            rollout_state: Some("COMPLETED".into()),
+            task_definition: td(n),
+        }];
+        deployments.extend(others.iter().map(|(id, n)| DeploymentState {
+            id: id.to_string(),
+            status: "ACTIVE".into(),
+            rollout_state: Some("COMPLETED".into()),
+            task_definition: td(*n),
+        }));
+        ServiceState {
+            task_definition: td(n),
+            deployments,
+            ..Default::default()
+        }
+    }
+
+    fn watch(id: &str, n: u32, previous: Option<u32>, at: &str) -> Watch {
+        Watch {
+            deployment: id.into(),
+            revision: rev(n),
+            previous: previous.map(rev),
+            rolled_back_from: None,
+            completed: t(at),
+        }
+    }
+
+    fn started(w: WatchStart) -> Watch {
+        match w {
+            WatchStart::Start(w) => w,
+            other => panic!("expected a watch, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_watch_tag_round_trips_and_fits() {
+        let w = Watch {
+            deployment: "ecs-svc/4231880795355584839".into(),
+            revision: rev(49),
+            previous: Some(rev(48)),
+            rolled_back_from: None,
+            completed: t("09:00:00.250"),
+        };
+        let s = w.render();
+        assert_eq!(s, "deployment=ecs-svc/4231880795355584839 revision=menotime-backend-prod:49 previous=menotime-backend-prod:48 completed=2026-11-26T09:00:00.250Z");
+        assert_eq!(Watch::parse(&s).unwrap(), w);
+        assert_eq!(tags::value(&s), s);
+        let back = Watch {
+            previous: None,
+            rolled_back_from: Some(rev(49)),
+            ..w
+        };
+        assert_eq!(Watch::parse(&back.render()).unwrap(), back);
+        for bad in [
+            "",
+            "deployment=a revision=b",
+            "deployment=a revision=b completed=soon",
+            "deployment=a revision=b completed=2026-11-26T09:00:00Z colour=red",
+            "nonsense",
+        ] {
+            assert!(Watch::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(watch("d", 49, None, "09:00:00").until(30), t("09:30:00"));
+    }
+
+    #[test]
+    fn a_completion_records_the_way_back() {
+        // ECS still lists the replaced deployment: its revision is the way back.
+        let w = started(on_completed(
+            &completed("ecs-svc/2", "09:00:00"),
+            &service("ecs-svc/2", 49, &[("ecs-svc/1", 48)]),
+            None,
+        ));
+        assert_eq!(w.revision, rev(49));
+        assert_eq!(w.previous, Some(rev(48)));
+        assert_eq!(w.completed, t("09:00:00"));
+        // ECS lists only the new one: the last watched deployment's revision.
+        let old = watch("ecs-svc/1", 48, Some(47), "08:00:00");
+        let w = started(on_completed(
+            &completed("ecs-svc/2", "09:00:00"),
+            &service("ecs-svc/2", 49, &[]),
+            Some(&old),
+        ));
+        assert_eq!(w.previous, Some(rev(48)));
+        assert_eq!(w.rolled_back_from, None);
+        // The same revision deployed again keeps its way back.
+        let w = started(on_completed(
+            &completed("ecs-svc/3", "09:10:00"),
+            &service("ecs-svc/3", 48, &[]),
+            Some(&old),
+        ));
+        assert_eq!(w.previous, Some(rev(47)));
+        // Nothing known: no way back recorded (the revision's tags may still say).
+        let w = started(on_completed(
+            &completed("ecs-svc/2", "09:00:00"),
+            &service("ecs-svc/2", 49, &[]),
+            None,
+        ));
+        assert_eq!(w.previous, None);
+    }
+
+    #[test]
+    fn a_completion_that_goes_back_is_a_rollback_without_a_way_back() {
+        let old = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        let w = started(on_completed(
+            &completed("ecs-svc/3", "09:05:00"),
+            &service("ecs-svc/3", 48, &[]),
+            Some(&old),
+        ));
+        assert_eq!(w.previous, None);
+        assert_eq!(w.rolled_back_from, Some(rev(49)));
+        assert_eq!(
+            WayBack::of(&w, Some("menotime-backend-prod:47")),
+            WayBack::WasARollback { from: rev(49) }
+        );
+        // Restarted on the same revision later: still a rollback.
+        let again = started(on_completed(
+            &completed("ecs-svc/4", "10:00:00"),
+            &service("ecs-svc/4", 48, &[]),
+            Some(&w),
+        ));
+        assert_eq!(again.rolled_back_from, Some(rev(49)));
+        // A circuit-breaker rollback while the failed deployment is still listed.
+        let w = started(on_completed(
+            &completed("ecs-svc/rb", "09:05:00"),
+            &service("ecs-svc/rb", 48, &[("ecs-svc/bad", 49)]),
+            None,
+        ));
+        assert_eq!(w.rolled_back_from, Some(rev(49)));
+    }
+
+    #[test]
+    fn duplicate_late_and_superseded_completions_keep_the_watch() {
+        let old = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        for (ev, s) in [
+            (
+                completed("ecs-svc/2", "09:00:00"),
+                service("ecs-svc/2", 49, &[]),
+            ),
+            (
+                completed("ecs-svc/1", "08:00:00"),
+                service("ecs-svc/2", 49, &[]),
+            ),
+            (
+                completed("ecs-svc/3", "09:10:00"),
+                service("ecs-svc/4", 50, &[("ecs-svc/3", 49)]),
+            ),
+        ] {
+            assert!(
+                matches!(on_completed(&ev, &s, Some(&old)), WatchStart::Keep(_)),
+                "{ev:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_alarm_inside_the_window_is_the_deployments_regression() {
+        let w = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        let s = service("ecs-svc/2", 49, &[]);
+        let a = |at: &str| attribute(t(at), Some(&w), &s, 30);
+        assert!(matches!(a("09:00:00"), Attribution::Regression(_)));
+        assert!(matches!(a("09:03:00"), Attribution::Regression(_)));
+        assert!(matches!(a("09:29:00"), Attribution::Regression(_)));
+        assert!(
+            matches!(a("09:30:00"), Attribution::Regression(_)),
+            "the edge is in"
+        );
+        assert!(matches!(a("09:31:00"), Attribution::After(_)));
+        assert!(matches!(a("08:59:00"), Attribution::Before(_)));
+        assert_eq!(attribute(t("09:03:00"), None, &s, 30), Attribution::NoWatch);
+        // Superseded: ECS runs another deployment now.
+        let newer = service("ecs-svc/3", 50, &[("ecs-svc/2", 49)]);
+        assert_eq!(
+            attribute(t("09:03:00"), Some(&w), &newer, 30),
+            Attribution::Superseded {
+                watch: w.clone(),
+                by: Some("ecs-svc/3".into())
+            }
+        );
+        assert!(a("09:31:00")
+            .why_not(30)
+            .contains("ended at 2026-11-26T09:30:00Z"));
+    }
+
+    #[test]
+    fn the_way_back_and_the_automatic_rollback() {
+        let w = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        assert_eq!(WayBack::of(&w, None), WayBack::To(rev(48)));
+        let unknown = watch("ecs-svc/2", 49, None, "09:00:00");
+        assert_eq!(WayBack::of(&unknown, None), WayBack::Unknown);
+        // scan-gate's menotime:replaces fills in.
+        assert_eq!(
+            WayBack::of(&unknown, Some("menotime-backend-prod:47")),
+            WayBack::To(rev(47))
+        );
+        // A "previous" newer than the revision is no way back.
+        assert_eq!(
+            WayBack::of(&unknown, Some("menotime-backend-prod:50")),
+            WayBack::Unknown
+        );
+
+        let to = WayBack::To(rev(48));
+        assert_eq!(rollback(false, false, &to, None), Rollback::Off);
+        assert_eq!(
+            rollback(true, false, &to, None),
+            Rollback::Now { to: rev(48) }
+        );
+        assert_eq!(
+            rollback(true, true, &to, None),
+            Rollback::DryRun { to: rev(48) }
+        );
+        assert!(matches!(
+            rollback(true, false, &WayBack::Unknown, None),
+            Rollback::Cannot(_)
+        ));
+        assert!(matches!(
+            rollback(true, false, &WayBack::WasARollback { from: rev(49) }, None),
+            Rollback::Cannot(_)
+        ));
+        assert!(
+            matches!(rollback(true, false, &to, Some("by hand")), Rollback::Cannot(ref why) if why.contains("frozen"))
+        );
+        let f = freeze_value(&w, "menotime-prod-5xx", t("09:03:00"), &rev(48));
+        assert_eq!(f, "deployment ecs-svc/2 regressed at 2026-11-26T09:03:00Z: menotime-prod-5xx in ALARM - rolled back to menotime-backend-prod:48");
+    }
+
+    fn alarm(suffix: &str, state: AlarmState, at: &str) -> AlarmEvent {
+        AlarmEvent {
+            envelope: env(at),
+            name: format!("menotime-prod-{suffix}"),
+            kind: AlarmKind::from_suffix(suffix),
+            state,
+            previous: Some(match state {
+                AlarmState::Ok => AlarmState::Alarm,
+                _ => AlarmState::Ok,
+            }),
+            reason: "Threshold Crossed".into(),
+            at: t(at),
+        }
+    }
+
+    fn regression() -> Attribution {
+        Attribution::Regression(watch("ecs-svc/2", 49, Some(48), "09:00:00"))
+    }
+
+    fn opened(d: AlarmDecision) -> AlarmIncident {
+        match d {
+            AlarmDecision::Open { incident, .. } | AlarmDecision::Join { incident } => incident,
+            other => panic!("expected a page, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_incident_marker_round_trips_and_fits_a_tag() {
+        let mut alarms = BTreeMap::new();
+        for (i, name) in crate::domain::alarm_event::TEMPLATE_ALARMS
+            .iter()
+            .enumerate()
+        {
+            alarms.insert(
+                name.to_string(),
+                AlarmMark {
+                    firing: i % 2 == 0,
+                    since: 1_795_683_780 + i as i64,
+                },
+            );
+        }
+        let inc = AlarmIncident {
+            deployment: Some("ecs-svc/4231880795355584839".into()),
+            alarms,
+            open: true,
+            rolled_back: true,
+            at: t("09:03:00.123"),
+            request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
+        };
+        let rendered = inc.to_marker().render();
+        assert!(
+            rendered.len() <= 256,
+            "{} > 256: {rendered}",
+            rendered.len()
+        );
+        assert!(rendered.contains("5xx@A1795683780"), "{rendered}");
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back, inc);
+        for bad in ["5xx", "5xx@X1", "5xx@Asoon"] {
+            let m = Marker {
+                sent: BTreeSet::from([bad.to_owned()]),
+                ..inc.to_marker()
+            };
+            assert!(AlarmIncident::from_marker(&m).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_alarm_opens_once_and_its_ok_resolves_once() {
+        let ev = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        let inc = match on_alarm_change(&ev, None, regression, "r1") {
+            AlarmDecision::Open {
+                incident,
+                attribution,
+            } => {
+                assert!(matches!(attribution, Attribution::Regression(_)));
+                incident
+            }
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(inc.deployment.as_deref(), Some("ecs-svc/2"));
+        assert!(inc.open);
+        assert_eq!(inc.firing(), ["5xx"]);
+        // The same ALARM again: a duplicate; from the same request: a resend.
+        let never = || -> Attribution { panic!("not asked") };
+        assert!(matches!(
+            on_alarm_change(&ev, Some(&inc), never, "r2"),
+            AlarmDecision::Duplicate(_)
+        ));
+        assert!(matches!(
+            on_alarm_change(&ev, Some(&inc), never, "r1"),
+            AlarmDecision::Resend { .. }
+        ));
+        // Its OK resolves it; the OK again is a duplicate, the retry a resend.
+        let ok = alarm("5xx", AlarmState::Ok, "09:10:00");
+        let resolved = match on_alarm_change(&ok, Some(&inc), never, "r3") {
+            AlarmDecision::Resolve { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(!resolved.open);
+        assert_eq!(resolved.deployment.as_deref(), Some("ecs-svc/2"));
+        assert!(matches!(
+            on_alarm_change(&ok, Some(&resolved), never, "r4"),
+            AlarmDecision::Duplicate(_)
+        ));
+        assert!(matches!(
+            on_alarm_change(&ok, Some(&resolved), never, "r3"),
+            AlarmDecision::ResendResolve { .. }
+        ));
+        // The ALARM delivered again after its OK: late, never a second page.
+        assert!(matches!(
+            on_alarm_change(&ev, Some(&resolved), never, "r5"),
+            AlarmDecision::Late(_)
+        ));
+        // A new ALARM later: a new incident, attributed afresh.
+        let again = alarm("5xx", AlarmState::Alarm, "11:00:00");
+        let inc2 = opened(on_alarm_change(
+            &again,
+            Some(&resolved),
+            || Attribution::NoWatch,
+            "r6",
+        ));
+        assert_eq!(inc2.deployment, None);
+    }
+
+    #[test]
+    fn several_alarms_make_one_incident_that_resolves_when_all_are_ok() {
+        let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        let inc = opened(on_alarm_change(&five, None, regression, "r1"));
+        let lat = alarm("latency", AlarmState::Alarm, "09:04:00");
+        let inc = match on_alarm_change(&lat, Some(&inc), || panic!("not asked"), "r2") {
+            AlarmDecision::Join { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(inc.firing(), ["5xx", "latency"]);
+        assert_eq!(
+            inc.deployment.as_deref(),
+            Some("ecs-svc/2"),
+            "still the regression"
+        );
+        let inc = match on_alarm_change(
+            &alarm("5xx", AlarmState::Ok, "09:08:00"),
+            Some(&inc),
+            || panic!(),
+            "r3",
+        ) {
+            AlarmDecision::StillFiring { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(inc.open);
+        assert_eq!(inc.firing(), ["latency"]);
+        // A late duplicate of the 5xx ALARM while latency still fires: nothing.
+        assert!(matches!(
+            on_alarm_change(&five, Some(&inc), || panic!(), "r4"),
+            AlarmDecision::Late(_)
+        ));
+        let done = on_alarm_change(
+            &alarm("latency", AlarmState::Ok, "09:09:00"),
+            Some(&inc),
+            || panic!(),
+            "r5",
+        );
+        assert!(matches!(done, AlarmDecision::Resolve { .. }));
+    }
+
+    #[test]
+    fn out_of_order_oks_and_alarms_never_page_twice_or_resolve_early() {
+        // The OK arrives before its ALARM: recorded, then the ALARM is late.
+        let ok = alarm("5xx", AlarmState::Ok, "09:08:00");
+        let rec = match on_alarm_change(&ok, None, || panic!(), "r1") {
+            AlarmDecision::Record { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(!rec.open);
+        let late = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        assert!(matches!(
+            on_alarm_change(&late, Some(&rec), || panic!(), "r2"),
+            AlarmDecision::Late(_)
+        ));
+        // An OK older than the ALARM it would end (a stale delivery): the page stays.
+        let inc = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:20:00"),
+            Some(&rec),
+            regression,
+            "r3",
+        ));
+        let stale = alarm("5xx", AlarmState::Ok, "09:15:00");
+        assert!(matches!(
+            on_alarm_change(&stale, Some(&inc), || panic!(), "r4"),
+            AlarmDecision::Late(_)
+        ));
+        // An OK that follows INSUFFICIENT_DATA, without any ALARM: nothing, nothing written.
+        let mut quiet = alarm("latency", AlarmState::Ok, "09:30:00");
+        quiet.previous = Some(AlarmState::InsufficientData);
+        assert!(matches!(
+            on_alarm_change(&quiet, None, || panic!(), "r5"),
+            AlarmDecision::Quiet(_)
+        ));
+        // INSUFFICIENT_DATA never closes or opens anything.
+        let insufficient = alarm("5xx", AlarmState::InsufficientData, "09:40:00");
+        assert!(matches!(
+            on_alarm_change(&insufficient, Some(&inc), || panic!(), "r6"),
+            AlarmDecision::Quiet(_)
+        ));
+    }
+
+    #[test]
+    fn the_runs_check_compares_the_primary_deployment_and_revision() {
+        let w = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        assert!(runs(&service("ecs-svc/2", 49, &[]), &w));
+        assert!(!runs(&service("ecs-svc/3", 48, &[("ecs-svc/2", 49)]), &w));
+        assert_eq!(family(&rev(49)).as_deref(), Some("menotime-backend-prod"));
+    }
+}
