@@ -1,14 +1,18 @@
 //! deploy-notifier: ECS tells us a deployment failed or a service is impaired; on-call
 //! is paged once, deploys are frozen, and the page is resolved when the service
-//! recovers.
+//! recovers. It also keeps the manual's watch after a deployment: an alarm within
+//! `WATCH_MINUTES` is the deployment's regression (`watch.rs`).
 //!
 //! The whole story of one invocation, in order:
 //!
 //! 1. **Accept** an "ECS Deployment State Change", "ECS Service Action" or "ECS Task
-//!    State Change" about this stack's service, cluster, account and region; anything
-//!    else is rejected and nothing changes.
-//! 2. **Task stops** need no state: an out-of-memory kill notifies the team
-//!    (`task.oom`, 1 call); every other stop is ignored (0 calls).
+//!    State Change" about this stack's service, cluster, account and region, or a
+//!    "CloudWatch Alarm State Change" of this account and region; anything else is
+//!    rejected and nothing changes. Alarms take their own path from here (`watch.rs`).
+//! 2. **Task stops**: an out-of-memory kill notifies the team (`task.oom`, 1 call); a
+//!    task that failed to start is reported once per deployment and cause
+//!    (`task.start_failed`), a Spot interruption as information (`tasks.rs`); every
+//!    other stop is ignored (0 calls).
 //! 3. **Read the service** (DescribeServices with tags): its deployments, and the
 //!    incident marker tags deploy-notifier keeps there (`domain::incident`).
 //! 4. **Decide** with the pure functions of `domain::incident`: page, resend (a Lambda
@@ -18,7 +22,9 @@
 //!    freeze, in one TagResource, *then* publish. If the state cannot be written the
 //!    page still goes out, saying so and asking to freeze by hand.
 //! 6. **Resolve** (a deployment completed, or a steady state after an impairment): mark
-//!    the incident resolved, then publish the resolve on the on-call topic.
+//!    the incident resolved, then publish the resolve on the on-call topic. A
+//!    completed deployment is also recorded as the watched one
+//!    (`menotime:deploy-watch`, one more TagResource).
 //!
 //! With `DRY_RUN=true` nothing is written to ECS: notifications say what would have
 //! been frozen, and duplicates cannot be recognised.
@@ -30,6 +36,7 @@ use tracing::{info, warn};
 use menotime_shared::arn::task_definition_short;
 use menotime_shared::aws::ecs::EcsApi;
 use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::domain::alarm_event::SOURCE_CLOUDWATCH;
 use menotime_shared::domain::ecs_event::{
     parse_ecs_event, DeploymentChange, DeploymentEvent, EcsEvent, ServiceChange, ServiceEvent,
     Site, TaskEvent,
@@ -40,6 +47,8 @@ use menotime_shared::notify::{Action, Notification, Notifier, Publisher};
 use menotime_shared::{runbook, tags, Error};
 
 mod notes;
+mod tasks;
+mod watch;
 
 /// What deploy-notifier decided (docs/reference.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -56,8 +65,10 @@ pub enum Decision {
     /// Older than what ECS or the incident already shows: nothing sent.
     Late,
     /// Nothing to say (a task stop that is not an OOM kill, a steady state with
-    /// nothing open).
+    /// nothing open, an alarm of another environment).
     Ignored,
+    /// A regression was rolled back to the previous revision (`AUTO_ROLLBACK_ON_REGRESSION`).
+    RolledBack,
 }
 
 /// The invocation result.
@@ -83,6 +94,8 @@ pub struct Outcome {
     /// page then says so and gives the command to freeze by hand.
     pub state_recorded: bool,
     pub dry_run: bool,
+    /// The revision (`family:revision`) this invocation rolled the service back to.
+    pub rolled_back_to: Option<String>,
 }
 
 /// The handler, generic over its two AWS dependencies so tests can drive it with fakes
@@ -104,6 +117,9 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         // 1. Accept.
+        if event.get("source").and_then(Value::as_str) == Some(SOURCE_CLOUDWATCH) {
+            return self.alarm_changed(&event, request_id).await;
+        }
         let ev = parse_ecs_event(
             &event,
             Site {
@@ -116,7 +132,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         info!(event_id = %ev.envelope().id, detail_type = %ev.envelope().detail_type, "event received");
         match ev {
             // 2. Task stops.
-            EcsEvent::Task(t) => self.task_stopped(t).await,
+            EcsEvent::Task(t) => self.task_stopped(t, request_id).await,
             // 3.-6. Deployments and service actions.
             EcsEvent::Deployment(d) => {
                 let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
@@ -266,6 +282,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         service: &ServiceState,
         request_id: &str,
     ) -> Result<Outcome, Error> {
+        let watching = self.start_watch(d, service).await;
         let marker = marker(service.tags.deploy_incident.as_ref(), tags::DEPLOY_INCIDENT);
         let decision = incident::on_completed(d, marker.as_ref(), request_id, self.pages());
         info!(?decision, deployment = %d.deployment_id, "completion decision");
@@ -294,6 +311,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         );
         let resolved = marker.as_ref().filter(|_| resolve);
         let n = notes::completed(&self.cfg, d, service, &revision, resolved);
+        let n = notes::with_watch(&self.cfg, n, watching.started());
         if resolve {
             // The resolve first: it is what on-call waits for.
             let r = notes::deployment_resolved(&self.cfg, &n, &revision, resolved);
@@ -315,6 +333,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             o.decision = Decision::Notified;
             o.reason = format!("deployment {} completed", d.deployment_id);
         }
+        o.reason
+            .push_str(&watching.sentence(self.cfg.watch.minutes));
         Ok(o)
     }
 
@@ -426,18 +446,25 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
-    /// A task stopped: an out-of-memory kill warns the team; other stops say nothing.
-    async fn task_stopped(&self, t: TaskEvent) -> Result<Outcome, Error> {
+    /// A task stopped: an out-of-memory kill warns the team, a task that failed to
+    /// start or a Spot interruption is reported (`tasks.rs`); other stops say nothing.
+    async fn task_stopped(&self, t: TaskEvent, request_id: &str) -> Result<Outcome, Error> {
         let mut o = self.outcome(
             &t.envelope.id,
             &format!("task {}", t.last_status),
             t.started_by.clone(),
         );
+        if let Some(cause) = t.start_failure() {
+            return self.task_start_failed(&t, cause, request_id, o).await;
+        }
+        if t.spot_interrupted() {
+            return self.spot_interrupted(&t, o).await;
+        }
         let oom = match (&t.oom, t.last_status.as_str()) {
             (Some(oom), "STOPPED") => oom,
             _ => {
                 o.reason = format!(
-                    "task {} is {} ({}: {}); only out-of-memory kills are reported",
+                    "task {} is {} ({}: {}); only out-of-memory kills, failures to start and Spot interruptions are reported",
                     t.task_id(),
                     t.last_status,
                     t.stop_code.as_deref().unwrap_or("no stop code"),
@@ -505,6 +532,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             resent: false,
             state_recorded: true,
             dry_run: c.dry_run,
+            rolled_back_to: None,
         }
     }
 }

@@ -377,14 +377,22 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
     done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
     let o = rig.handle(done.clone(), "req-2").await.unwrap();
     assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
+    // One TagResource records the completed deployment's watch, one the resolution.
     assert_eq!(
         rig.calls(),
         [
             "ecs:DescribeServices",
             "ecs:TagResource",
+            "ecs:TagResource",
             "sns:Publish",
             "sns:Publish"
         ]
+    );
+    // The rollback went back from the failed revision: it is watched without a way back.
+    let watch = rig.tag(tags::DEPLOY_WATCH).unwrap();
+    assert_eq!(
+        watch,
+        format!("deployment={ROLLBACK_TO} revision=menotime-backend-prod:47 from=menotime-backend-prod:48 completed=2025-06-02T18:05:00.000Z")
     );
     let sent = rig.take_sent();
     assert_eq!(sent.len(), 2);

@@ -161,10 +161,12 @@ pub fn on_completed(
     let is_primary = service.primary().is_some_and(|p| p.id == ev.deployment_id);
     let revision = match service.deployment_task_definition(&ev.deployment_id) {
         Some(td) if is_primary => task_definition_short(td),
-        _ => return WatchStart::Keep(format!(
+        _ => {
+            return WatchStart::Keep(format!(
             "ECS no longer runs deployment {} as its PRIMARY deployment; a newer one replaces it",
             ev.deployment_id
-        )),
+        ))
+        }
     };
     // The way back: another revision ECS still lists, else the one the last watched
     // deployment ran (the same revision again keeps that one's way back).
