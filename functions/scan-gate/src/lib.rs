@@ -16,6 +16,9 @@
 //! 6. **Plan**: already running → `skipped`; an older release or a late scan → `skipped`;
 //!    another rollout in progress → fail with a retryable error (Lambda retries, then the
 //!    failure queue keeps the event); a revision left by an interrupted attempt → reuse it.
+//!    Before deploying, the manual's safety net (`REQUIRE_SAFE_ROLLOUT`, always in
+//!    prod): a service without the circuit breaker (with rollback) and
+//!    minimumHealthyPercent 100 → `blocked`, with the command that restores them.
 //! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
 //!    UpdateService, notify `deploy.started`. With `DRY_RUN=true`, notify only.
 //!
@@ -35,6 +38,7 @@ use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
 use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
+use menotime_shared::domain::safety;
 use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
 use menotime_shared::domain::severity::{Severity, SeverityCounts};
 use menotime_shared::notify::{Notification, Notifier, Publisher};
@@ -249,8 +253,20 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 "not deploying {tag} ({}) to {} now: deployment {} is {}. Lambda retries this event twice (after about 1 and 3 minutes); if the rollout outlasts that, the event waits in the failure queue for a redrive",
                 subject.digest, c.service, rollout.deployment, rollout.state
             ))),
-            // 7. Deploy.
+            // 7. Deploy, if the service rolls deployments back safely.
             Plan::Register | Plan::Reuse { .. } => {
+                let gaps = safety::gaps(service.deployment_configuration.as_ref());
+                if self.cfg.require_safe_rollout && !gaps.is_empty() {
+                    let reason = format!(
+                        "{} lacks the manual's deployment safety net ({}); {tag} was not deployed. Restore it with the update-service command in the notification, then scan or approve the image again",
+                        c.service,
+                        gaps.iter().map(|g| g.describe()).collect::<Vec<_>>().join("; ")
+                    );
+                    let n = notes::unsafe_rollout(&self.cfg, &subject, &tag, &service, &gaps);
+                    return self
+                        .finish(n, Decision::Blocked, reason, &subject, &tag)
+                        .await;
+                }
                 self.deploy(&subject, &candidate, &running, &latest, plan)
                     .await
             }
