@@ -2,6 +2,7 @@
 //! built function binaries, and readers for what the functions left in moto (ECS state,
 //! SNS messages delivered to SQS queues). Used by the tests in `tests/` and by the demo.
 
+pub mod alarms;
 pub mod http;
 pub mod moto;
 pub mod offhours;

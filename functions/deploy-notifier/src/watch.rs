@@ -34,7 +34,7 @@ use menotime_shared::domain::watch::{
     self, AlarmDecision, AlarmIncident, Attribution, Rollback, Watch, WatchStart, WayBack,
 };
 use menotime_shared::notify::Publisher;
-use menotime_shared::{tags, Error};
+use menotime_shared::{runbook, tags, Error};
 
 use crate::notes::{self, AlarmPage, RollbackReport};
 use crate::{Decision, DeployNotifier, Outcome};
@@ -349,7 +349,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         // Then the rollback, only once the incident that remembers it is recorded.
         let report = match (&plan, &state_error) {
             (Rollback::Now { to }, None) => {
-                match self.ecs.force_deploy(&c.cluster, &c.service, to).await {
+                let arn = runbook::task_definition_arn(c, to);
+                match self.ecs.force_deploy(&c.cluster, &c.service, &arn).await {
                     Ok(deployment) => {
                         info!(%to, ?deployment, "rolled back");
                         RollbackReport::Done {

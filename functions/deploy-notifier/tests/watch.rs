@@ -552,7 +552,7 @@ async fn auto_rollback_freezes_then_rolls_back_once_and_says_so() {
     );
     assert_eq!(
         rig.aws.world().last_update,
-        Some(("menotime-backend-prod:48".to_owned(), true)),
+        Some((td(48), true)),
         "to the previous revision, with a new deployment"
     );
     assert_eq!(rig.aws.world().service.task_definition, td(48));
