@@ -64,7 +64,11 @@ impl WatchRecord {
             WatchRecord::Started(w) => format!(
                 "; watching it until {} (way back: {})",
                 w.until(minutes).format("%Y-%m-%dT%H:%M:%SZ"),
-                w.previous.as_deref().unwrap_or("none known")
+                match (&w.previous, &w.rolled_back_from) {
+                    (Some(p), _) => p.clone(),
+                    (None, Some(from)) => format!("none, it went back from {from}"),
+                    (None, None) => "the revision's menotime:replaces, read if an alarm fires".into(),
+                }
             ),
             WatchRecord::Kept => String::new(),
             WatchRecord::Failed(e) => format!(
