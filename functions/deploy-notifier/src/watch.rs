@@ -261,6 +261,18 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         how: Raise,
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
+        // Whether this alarm joined an incident another alarm opened (for a retry: an
+        // alarm of the incident was in ALARM before this one).
+        let key = watch::alarm_key(a.kind.suffix());
+        let since = incident.alarms.get(&key).map(|m| m.since);
+        let joined = match how {
+            Raise::Open => false,
+            Raise::Join => true,
+            Raise::Resend => incident
+                .alarms
+                .iter()
+                .any(|(k, m)| *k != key && m.firing && Some(m.since) < since),
+        };
         // The watch the incident is about (a regression), and why it is not (a
         // service alarm that opens now).
         let watch = match (&attribution, &incident.deployment) {
@@ -292,8 +304,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         // Lambda retry of that request finishes it if ECS still runs the deployment.
         let auto = self.cfg.watch.auto_rollback;
         let plan = match (&how, &watch) {
-            (_, _) if incident.deployment.is_none() => Rollback::Off,
             (Raise::Join, _) => Rollback::Off,
+            (_, _) if incident.deployment.is_none() || joined => Rollback::Off,
             (_, None) if auto => {
                 Rollback::Cannot("the deployment's watch is no longer recorded".into())
             }
@@ -385,7 +397,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     "the rollback decided when the incident opened did not happen (UpdateService failed); roll back by hand".into(),
                 )
             }
-            (Rollback::Off, _) if incident.rolled_back && matches!(how, Raise::Join) => {
+            (Rollback::Off, _) if incident.rolled_back && joined => {
                 RollbackReport::Earlier {
                     to: way_back
                         .revision()
@@ -416,7 +428,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 revision: revision.as_ref(),
                 way_back: &way_back,
                 rollback: &report,
-                joined: matches!(how, Raise::Join),
+                joined,
                 froze,
                 state_error: state_error.as_ref(),
             },
@@ -439,7 +451,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 "{} in ALARM within {} minutes after deployment {d} completed: regression{}; automatic rollback: {}",
                 a.name,
                 self.cfg.watch.minutes,
-                if matches!(how, Raise::Join) { " (joins the open incident)" } else { "" },
+                if joined { " (joins the open incident)" } else { "" },
                 match r {
                     RollbackReport::Off => "off".to_owned(),
                     RollbackReport::NotThisEvent => "not for a joining alarm".to_owned(),
@@ -457,7 +469,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     .as_deref()
                     .map(|w| format!(" ({w})"))
                     .unwrap_or_default(),
-                if matches!(how, Raise::Join) { ", joins the open incident" } else { "" }
+                if joined { ", joins the open incident" } else { "" }
             ),
         };
         if let Some(e) = state_error {

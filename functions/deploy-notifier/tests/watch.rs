@@ -933,3 +933,24 @@ async fn another_environments_or_accounts_alarms_cost_nothing() {
     }
     assert!(rig.take_sent().is_empty());
 }
+
+#[tokio::test]
+async fn a_retried_joining_alarm_is_resent_as_the_update_it_was() {
+    let rig = Rig::watching(PROD, |c| c.watch.auto_rollback = true).await;
+    rig.handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    rig.take_sent();
+    let joining = alarm(PROD, "latency", "ALARM", "09:04", "a-2");
+    rig.aws.fail_always("sns:Publish");
+    assert!(rig.handle(joining.clone(), "req-2").await.is_err());
+    rig.aws.heal("sns:Publish");
+    let o = rig.handle(joining, "req-2").await.unwrap();
+    assert!(o.resent);
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert_eq!(o.rolled_back_to, None, "this alarm rolled nothing back");
+    assert!(!rig.calls().contains(&"ecs:UpdateService"));
+    let p = payload(&rig.take_sent()[0]);
+    assert_eq!(p["event_type"], "deploy.regression");
+    assert_eq!(p["details"]["rolled_back_to"], Value::Null);
+}
