@@ -8,7 +8,7 @@
 //! | block (scan-gate, CRITICAL) | 1 | 1 |
 //! | page (deploy-notifier, failed prod deployment) | 4 | 2 |
 //! | duplicate page | 1 | - |
-//! | resolve (deploy-notifier, completion after a page) | 4 | - |
+//! | resolve (deploy-notifier, completion after a page) | 5 | - |
 //! | steady state with nothing open | 1 | - |
 //! | completion that starts a watch | 3 | - |
 //! | regression page (alarm) | 4 | - |
@@ -132,9 +132,17 @@ async fn aws_calls_per_scenario_stay_within_budget() {
     completed["time"] = json!("2026-11-26T04:00:00Z");
     completed["detail"]["updatedAt"] = json!("2026-11-26T04:00:00Z");
     let resolve = w.calls(&mut notifier, &completed, "resolved").await;
+    // One TagResource starts the watch of the deployment that completed, one
+    // resolves the incident.
     assert_eq!(
         ops(&resolve),
-        ["DescribeServices", "TagResource", "Publish", "Publish"]
+        [
+            "DescribeServices",
+            "TagResource",
+            "TagResource",
+            "Publish",
+            "Publish"
+        ]
     );
 
     let steady = w

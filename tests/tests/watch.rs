@@ -168,6 +168,46 @@ async fn a_regression_after_a_prod_deploy_pages_with_the_way_back_and_resolves()
     w.stop(vec![gate, notifier]).await;
 }
 
+/// The sample completion event names a deployment id moto does not list (moto gives
+/// its deployment an id of its own): the revision moto runs is what completed.
+#[tokio::test]
+async fn a_sample_completion_starts_the_watch_of_what_runs() {
+    let w = World::new().await;
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w.notifier("prod", &[]).await;
+    let out = gate.invoke(&event("scan-clean-v1.2.4.json")).await.ok();
+    assert_eq!(out["outcome"], "deployed", "{out}");
+    let mut done = event("ecs-deployment-completed.json");
+    done["time"] = json!("2026-11-26T09:00:00Z");
+    done["detail"]["updatedAt"] = json!("2026-11-26T09:00:00Z");
+    assert_eq!(notifier.invoke(&done).await.ok()["outcome"], "notified");
+    let out = notifier
+        .invoke(&event("cloudwatch-alarm-5xx.json"))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "paged", "{out}");
+    let pages = w.oncall("prod").await;
+    assert_eq!(types(&pages), ["deploy.regression/trigger"]);
+    assert_eq!(
+        pages[0].payload["details"]["deployment_id"],
+        "ecs-svc/4231880795355584839"
+    );
+    assert_eq!(
+        pages[0].payload["details"]["previous_task_definition"],
+        "menotime-backend-prod:2"
+    );
+    let out = notifier
+        .invoke(&event("cloudwatch-alarm-5xx-ok.json"))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "resolved", "{out}");
+    assert_eq!(
+        types(&w.oncall("prod").await),
+        ["deploy.regression/resolve"]
+    );
+    w.stop(vec![gate, notifier]).await;
+}
+
 #[tokio::test]
 async fn auto_rollback_freezes_and_rolls_a_regression_back_once() {
     let w = World::new().await;

@@ -419,7 +419,7 @@ pub enum RollbackReport {
 impl RollbackReport {
     fn line(&self) -> String {
         match self {
-            RollbackReport::Off => "off (AUTO_ROLLBACK_ON_REGRESSION=false): roll back by hand with the command below".into(),
+            RollbackReport::Off => "off (AUTO_ROLLBACK_ON_REGRESSION=false): the way back by hand is below".into(),
             RollbackReport::NotThisEvent => "only on the alarm that opens the incident; nothing done for this one".into(),
             RollbackReport::Done { to, deployment } => format!(
                 "DONE: deploys frozen, then the service was updated to {to} with a new deployment{}",
@@ -871,7 +871,7 @@ pub fn with_watch(cfg: &NotifierConfig, n: Notification, started: Option<&Watch>
     let until = w.until(cfg.watch.minutes);
     let auto = if cfg.watch.auto_rollback {
         match (&w.previous, &w.rolled_back_from) {
-            (Some(p), _) => format!("rolled back to {p} automatically"),
+            (Some(p), _) => format!("rolled back to {p} automatically (unless deploys are frozen)"),
             (None, Some(_)) => {
                 "paged (this deployment went back to an older revision: no automatic rollback)"
                     .into()

@@ -9,7 +9,7 @@
 //!    whenever it happens: DescribeServices, DescribeTaskDefinition (the revision's
 //!    memory), Publish.
 //! 3. **Read the service** (DescribeServices with tags): the watch, the alarm incident,
-//!    the freeze, the PRIMARY deployment.
+//!    the freeze, the revision it runs and any rollout.
 //! 4. **Decide** with `domain::watch`: open an incident (a regression of the watched
 //!    deployment, or a service alarm), join the open one, resend, duplicate, late,
 //!    resolve, or nothing.

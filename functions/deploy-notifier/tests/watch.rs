@@ -954,3 +954,44 @@ async fn a_retried_joining_alarm_is_resent_as_the_update_it_was() {
     assert_eq!(p["event_type"], "deploy.regression");
     assert_eq!(p["details"]["rolled_back_to"], Value::Null);
 }
+
+/// ECS names a deployment in its events that DescribeServices may list under another
+/// id (or no longer list) once it is steady: the revision that runs is what completed.
+#[tokio::test]
+async fn a_completion_naming_an_id_ecs_does_not_list_watches_what_runs() {
+    let rig = Rig::new(PROD);
+    let o = rig
+        .handle(
+            completed(PROD, "ecs-svc/from-the-event", COMPLETED),
+            "req-1",
+        )
+        .await
+        .unwrap();
+    assert!(o.reason.contains("watching it until"), "{}", o.reason);
+    rig.take_sent();
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    let p = payload(&rig.take_sent()[0]);
+    assert_eq!(p["event_type"], "deploy.regression");
+    assert_eq!(p["details"]["deployment_id"], "ecs-svc/from-the-event");
+    assert_eq!(
+        p["details"]["previous_task_definition"],
+        "menotime-backend-prod:48"
+    );
+    // While another deployment rolls out, a completion that ECS does not list is
+    // older than what runs: not watched.
+    let rig = Rig::new(PROD);
+    rig.aws.world().service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    let o = rig
+        .handle(
+            completed(PROD, "ecs-svc/from-the-event", COMPLETED),
+            "req-1",
+        )
+        .await
+        .unwrap();
+    assert!(!o.reason.contains("watching"), "{}", o.reason);
+    assert_eq!(rig.tag(tags::DEPLOY_WATCH), None);
+}

@@ -158,26 +158,32 @@ pub fn on_completed(
             ));
         }
     }
-    let is_primary = service.primary().is_some_and(|p| p.id == ev.deployment_id);
-    let revision = match service.deployment_task_definition(&ev.deployment_id) {
-        Some(td) if is_primary => task_definition_short(td),
-        _ => {
-            return WatchStart::Keep(format!(
-            "ECS no longer runs deployment {} as its PRIMARY deployment; a newer one replaces it",
-            ev.deployment_id
-        ))
+    // The revision that completed: the deployment's, if ECS runs it as PRIMARY; if ECS
+    // no longer lists it but shows no rollout either, what the service runs (nothing
+    // has replaced it); never while another deployment rolls out.
+    let revision = match (service.deployment(&ev.deployment_id), service.rollout()) {
+        (Some(d), _) if d.status == "PRIMARY" => {
+            service.deployment_task_definition(&ev.deployment_id)
         }
+        (None, None) => Some(service.task_definition.as_str()).filter(|t| !t.is_empty()),
+        _ => None,
+    };
+    let Some(revision) = revision.map(task_definition_short) else {
+        return WatchStart::Keep(format!(
+            "ECS does not run deployment {} as its PRIMARY deployment; a newer one replaces it",
+            ev.deployment_id
+        ));
     };
     // The way back: another revision ECS still lists, else the one the last watched
     // deployment ran (the same revision again keeps that one's way back).
-    let listed = service
+    let other = service
         .deployments
         .iter()
         .filter(|d| d.id != ev.deployment_id)
         .filter_map(|d| service.deployment_task_definition(&d.id))
         .map(task_definition_short)
         .find(|td| *td != revision);
-    let (before, carried_from) = match (listed, old) {
+    let (before, carried_from) = match (other, old) {
         (Some(l), _) => (Some(l), None),
         (None, Some(o)) if o.revision != revision => (Some(o.revision.clone()), None),
         (None, Some(o)) => (o.previous.clone(), o.rolled_back_from.clone()),
@@ -209,7 +215,8 @@ pub enum Attribution {
     Before(Watch),
     /// After the watch window ended.
     After(Watch),
-    /// ECS no longer runs the watched deployment as PRIMARY: `by` (if listed) replaces it.
+    /// ECS no longer runs the watched revision, or rolls out another deployment: `by`
+    /// (the PRIMARY deployment, if listed) replaces it.
     Superseded { watch: Watch, by: Option<String> },
 }
 
@@ -251,11 +258,10 @@ pub fn attribute(
     let Some(w) = watch else {
         return Attribution::NoWatch;
     };
-    let primary = service.primary().map(|d| d.id.clone());
-    if primary.as_deref() != Some(w.deployment.as_str()) {
+    if !runs(service, w) {
         return Attribution::Superseded {
             watch: w.clone(),
-            by: primary,
+            by: service.primary().map(|d| d.id.clone()),
         };
     }
     if at < w.completed {
@@ -681,10 +687,12 @@ fn record_or_quiet(
     }
 }
 
-/// True when `td` is the watched revision (by ARN or `family:revision`).
+/// True when the service still runs the watched deployment: the watched revision, with
+/// no other deployment rolling out. (Revisions, not deployment ids: a rollback or any
+/// newer deployment changes the revision or starts a rollout either way, and the check
+/// does not depend on an event's id matching what DescribeServices lists.)
 pub fn runs(service: &ServiceState, watch: &Watch) -> bool {
-    service.primary().is_some_and(|p| p.id == watch.deployment)
-        && task_definition_short(&service.task_definition) == watch.revision
+    task_definition_short(&service.task_definition) == watch.revision && service.rollout().is_none()
 }
 
 /// The family of a `family:revision`, for the manual's list-task-definitions.
@@ -870,6 +878,26 @@ mod tests {
             None,
         ));
         assert_eq!(w.rolled_back_from, Some(rev(49)));
+    }
+
+    #[test]
+    fn a_completion_ecs_no_longer_lists_is_what_runs_unless_something_rolls_out() {
+        // ECS keeps one deployment once it is steady; the event names another id.
+        let w = started(on_completed(
+            &completed("ecs-svc/gone", "09:00:00"),
+            &service("ecs-svc/2", 49, &[]),
+            Some(&watch("ecs-svc/1", 48, None, "08:00:00")),
+        ));
+        assert_eq!(w.deployment, "ecs-svc/gone");
+        assert_eq!(w.revision, rev(49));
+        assert_eq!(w.previous, Some(rev(48)));
+        // A rollout under way: the completion is older than what runs now.
+        let mut rolling = service("ecs-svc/3", 50, &[]);
+        rolling.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+        assert!(matches!(
+            on_completed(&completed("ecs-svc/gone", "09:00:00"), &rolling, None),
+            WatchStart::Keep(_)
+        ));
     }
 
     #[test]
@@ -1174,10 +1202,14 @@ mod tests {
     }
 
     #[test]
-    fn the_runs_check_compares_the_primary_deployment_and_revision() {
+    fn the_runs_check_compares_the_revision_and_looks_for_a_rollout() {
         let w = watch("ecs-svc/2", 49, Some(48), "09:00:00");
         assert!(runs(&service("ecs-svc/2", 49, &[]), &w));
-        assert!(!runs(&service("ecs-svc/3", 48, &[("ecs-svc/2", 49)]), &w));
+        // The id ECS lists may differ from the event's; the revision decides.
+        assert!(runs(&service("ecs-svc/other", 49, &[]), &w));
+        assert!(!runs(&service("ecs-svc/3", 48, &[]), &w));
+        // The same revision deployed again, still rolling out.
+        assert!(!runs(&service("ecs-svc/3", 49, &[("ecs-svc/2", 49)]), &w));
         assert_eq!(family(&rev(49)).as_deref(), Some("menotime-backend-prod"));
     }
 }
