@@ -434,6 +434,7 @@ fn incident_decisions_never_page_twice() {
                     task_definition: format!(
                         "arn:aws:ecs:us-west-1:123456789012:task-definition/f:{i}"
                     ),
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
@@ -472,8 +473,10 @@ fn incident_decisions_never_page_twice() {
                             "case {case}: paged twice"
                         );
                     }
-                    if let incident::Alarm::Page { marker, freeze } = decision {
+                    if let incident::Alarm::Page { marker, freeze, .. } = decision {
                         pages += 1;
+                        // Published and confirmed.
+                        let marker = marker.confirmed([d.change.name()]);
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                         if let Some(f) = freeze {
                             raw.insert(tags::DEPLOY_FREEZE.into(), f);
@@ -487,6 +490,8 @@ fn incident_decisions_never_page_twice() {
                     if let incident::Completion::Resolve { marker } =
                         incident::on_completed(&d, marker.as_ref(), &request, true)
                     {
+                        let all = marker.pending_in_order();
+                        let marker = marker.confirmed(all.iter().map(String::as_str));
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                     }
                 }

@@ -284,6 +284,8 @@ async fn describe_service(
                 status: d.status().unwrap_or_default().to_owned(),
                 rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                created_at: d.created_at().and_then(super::to_chrono),
+                updated_at: d.updated_at().and_then(super::to_chrono),
             })
             .collect(),
         desired_count: svc.desired_count(),

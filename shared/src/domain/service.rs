@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
 use crate::tags;
@@ -31,6 +33,10 @@ pub struct DeploymentState {
     pub rollout_state: Option<String>,
     /// The revision this deployment runs.
     pub task_definition: String,
+    /// When ECS created the deployment (the service moved to its revision then).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When ECS last changed the deployment.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A deployment still rolling out, and in what state.
@@ -42,6 +48,11 @@ pub struct Rollout {
 }
 
 impl ServiceState {
+    /// The PRIMARY deployment: what the service runs (or moves to).
+    pub fn primary(&self) -> Option<&DeploymentState> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
     }
