@@ -36,7 +36,7 @@ use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
 use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
-use menotime_shared::domain::severity::{Severity, SeverityCounts};
+use menotime_shared::domain::severity::{ReviewedCounts, Severity, SeverityCounts};
 use menotime_shared::notify::{Notification, Notifier, Publisher};
 use menotime_shared::{tags, Error};
 
@@ -94,12 +94,16 @@ pub struct ScanGate<E, R, P> {
     ecs: E,
     ecr: R,
     notifier: Notifier<P>,
+    /// Now, for the age of approvals (tests set it).
+    clock: fn() -> DateTime<Utc>,
 }
 
 /// Who approved an image held for review, and why.
 pub(crate) struct Approver {
     pub by: String,
     pub reason: String,
+    /// The counts the approver reviewed.
+    pub reviewed: ReviewedCounts,
 }
 
 /// The image under decision, whatever event brought it.
@@ -124,7 +128,14 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             ecs,
             ecr,
             notifier,
+            clock: Utc::now,
         }
+    }
+
+    /// The same handler with another clock (tests).
+    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
@@ -186,12 +197,24 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             info!(low = subject.counts.get(Severity::Low), digest = %subject.digest, %tag, "LOW findings logged for tracking");
         }
 
-        // 3. Gate.
+        // 3. Gate. An approval waives the review severities only while the counts are
+        // no higher than the ones its approver reviewed.
+        let grown = subject
+            .approval
+            .as_ref()
+            .map(|a| {
+                policy::approval_not_covering(
+                    &subject.counts,
+                    &a.reviewed,
+                    &self.cfg.review_severities,
+                )
+            })
+            .unwrap_or_default();
         match policy::gate(
             &subject.counts,
             &self.cfg.block_severities,
             &self.cfg.review_severities,
-            subject.approval.is_some(),
+            subject.approval.is_some() && grown.is_empty(),
         ) {
             Gate::Pass => {}
             Gate::Block(findings) => {
@@ -206,12 +229,23 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                     .await;
             }
             Gate::Review(findings) => {
-                let reason = format!(
+                let mut reason = format!(
                     "{tag} ({}) has {}; a human must approve it with a Deploy Approval event",
                     subject.digest,
                     policy::describe(&findings)
                 );
-                let n = notes::review(&self.cfg, &subject, &tag, &findings);
+                if !grown.is_empty() {
+                    reason = format!(
+                        "{tag} ({}) has more findings than its approver reviewed ({}); it needs a new review and approval",
+                        subject.digest,
+                        grown
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                let n = notes::review(&self.cfg, &subject, &tag, &findings, &grown);
                 return self
                     .finish(n, Decision::ReviewRequired, reason, &subject, &tag)
                     .await;
@@ -261,6 +295,19 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     /// never trusts counts it does not carry), for the digest *and* tag it names, so
     /// a tag that moved to another image is refused by ECR itself.
     async fn approved_subject(&self, a: Approval) -> Result<Subject, Error> {
+        let max_age = chrono::Duration::hours(i64::from(self.cfg.approval_max_age_hours));
+        let age = (self.clock)() - a.envelope.time;
+        if age > max_age {
+            return Err(Error::rejected(format!(
+                "approval {} for {}:{} was given at {}, {} hours ago, more than APPROVAL_MAX_AGE_HOURS ({}); the findings may have changed since: review the image again and send a new approval",
+                a.envelope.id,
+                self.cfg.repository,
+                a.tag,
+                a.envelope.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                age.num_hours(),
+                self.cfg.approval_max_age_hours
+            )));
+        }
         let f = self
             .ecr
             .scan_findings(&self.cfg.repository, &a.digest, &a.tag)
@@ -299,6 +346,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             approval: Some(Approver {
                 by: a.approved_by,
                 reason: a.reason,
+                reviewed: a.reviewed,
             }),
         })
     }
@@ -493,6 +541,7 @@ fn unread_approval(a: Approval) -> Subject {
         approval: Some(Approver {
             by: a.approved_by,
             reason: a.reason,
+            reviewed: a.reviewed,
         }),
     }
 }

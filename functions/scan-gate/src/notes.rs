@@ -3,8 +3,8 @@
 
 use menotime_shared::config::ScanGateConfig;
 use menotime_shared::domain::deploy::{Candidate, RevisionFacts, Skip};
-use menotime_shared::domain::policy::{self, Finding};
-use menotime_shared::domain::severity::Severity;
+use menotime_shared::domain::policy::{self, Finding, Grown};
+use menotime_shared::domain::severity::{ReviewedCounts, Severity};
 use menotime_shared::notify::{dedup_key, EventType, Notification};
 use menotime_shared::runbook;
 
@@ -57,7 +57,8 @@ pub fn with_image_details(
     if let Some(a) = &s.approval {
         n = n
             .with_detail("approved_by", a.by.clone())
-            .with_detail("approval_reason", a.reason.clone());
+            .with_detail("approval_reason", a.reason.clone())
+            .with_detail("approval_reviewed_counts", a.reviewed.to_json());
     }
     n
 }
@@ -105,12 +106,31 @@ pub fn blocked(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding
     .with_detail("findings", found)
 }
 
-/// `deploy.review_required`: review severities found; the approval command.
-pub fn review(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding]) -> Notification {
+/// `deploy.review_required`: review severities found (or more of them than an
+/// approval's reviewer saw); the approval command, with the counts to review.
+pub fn review(
+    cfg: &ScanGateConfig,
+    s: &Subject,
+    tag: &str,
+    findings: &[Finding],
+    grown: &[Grown],
+) -> Notification {
     let c = &cfg.common;
     let found = policy::describe(findings);
-    let approve = runbook::approve(c, &cfg.approval_event_bus, &cfg.repository, &s.digest, tag);
-    note(
+    let reviewed = ReviewedCounts::new(
+        cfg.review_severities
+            .iter()
+            .map(|sev| (*sev, s.counts.get(*sev))),
+    );
+    let approve = runbook::approve(
+        c,
+        &cfg.approval_event_bus,
+        &cfg.repository,
+        &s.digest,
+        tag,
+        &reviewed,
+    );
+    let mut n = note(
         cfg,
         EventType::DeployReviewRequired,
         s,
@@ -119,12 +139,37 @@ pub fn review(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding]
     )
     .with_fact("Findings to review", &found)
     .with_fact("All findings", format!("{} ({})", s.counts, s.source))
-    .with_fact("Policy", policy_line(cfg))
-    .with_step(runbook::scan_findings(c, &cfg.repository, &s.digest))
-    .with_step(approve.clone())
-    .with_console(runbook::image_console(c, &cfg.repository, &s.digest))
-    .with_detail("findings", found)
-    .with_detail("approve_command", approve.command)
+    .with_fact("Policy", policy_line(cfg));
+    if let Some(a) = s.approval.as_ref().filter(|_| !grown.is_empty()) {
+        n = n.with_fact(
+            "Approval not honoured",
+            format!(
+                "{} reviewed {}; ECR now reports {}: review again, then approve with the new counts",
+                a.by,
+                a.reviewed,
+                grown
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    n.with_step(runbook::scan_findings(c, &cfg.repository, &s.digest))
+        .with_step(approve.clone())
+        .with_console(runbook::image_console(c, &cfg.repository, &s.digest))
+        .with_detail("findings", found)
+        .with_detail("approve_command", approve.command)
+        .with_detail("reviewed_counts", reviewed.to_json())
+        .with_detail(
+            "grown_since_review",
+            grown
+                .iter()
+                .map(|g| {
+                    serde_json::json!({"severity": g.severity.as_str(), "now": g.now, "reviewed": g.reviewed})
+                })
+                .collect::<Vec<_>>(),
+        )
 }
 
 /// `deploy.frozen`: the service is frozen; nothing was deployed.

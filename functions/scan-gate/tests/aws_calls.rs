@@ -565,10 +565,11 @@ async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
 fn approval_event(tag: &str) -> Value {
     json!({
         "version": "0", "id": "5c0a1e7d-0004-4e3a-9b1d-2f6c8e4a0004", "detail-type": "Deploy Approval",
-        "source": "menotime.ops", "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1",
+        "source": "menotime.ops", "account": ACCOUNT, "time": chrono::Utc::now().to_rfc3339(), "region": "us-west-1",
         "resources": [],
         "detail": {"repository-name": "menotime/backend", "image-digest": DIGEST, "image-tag": tag,
-                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API",
+                   "reviewed-counts": {"MEDIUM": 2}}
     })
 }
 

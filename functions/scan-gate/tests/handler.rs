@@ -58,9 +58,15 @@ fn rig_with(extra: &[(&str, &str)], running: FakeRevision, deployments: &[(&str,
             aws.clone(),
             aws.clone(),
             aws.clone(),
-        ),
+        )
+        .with_clock(now),
         aws,
     }
+}
+
+/// The handler's clock: a day after the approvals of these tests were given.
+fn now() -> DateTime<Utc> {
+    "2026-11-26T11:20:00Z".parse().unwrap()
 }
 
 fn v123() -> FakeRevision {
@@ -116,7 +122,8 @@ fn approval(tag: &str, digest: &str) -> Value {
         "version": "0", "id": "evt-approval", "detail-type": "Deploy Approval", "source": "menotime.ops",
         "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1", "resources": [],
         "detail": {"repository-name": "menotime/backend", "image-digest": digest, "image-tag": tag,
-                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API",
+                   "reviewed-counts": {"MEDIUM": 2}}
     })
 }
 
@@ -712,4 +719,108 @@ fn develop_at(scanned_at: &str) -> FakeRevision {
         &format!("{REGISTRY}:develop"),
         &[("menotime:scanned-at", scanned_at)],
     )
+}
+
+#[tokio::test]
+async fn a_stale_approval_is_refused_before_anything_is_read() {
+    let r = rig();
+    let mut e = approval("v1.2.6", OTHER);
+    e["time"] = json!("2026-11-19T11:19:59Z"); // 168 h and 1 s before the clock
+    let err = r.gate.handle(e.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), "RejectedEvent", "{err}");
+    assert!(
+        err.to_string().contains("APPROVAL_MAX_AGE_HOURS (168)"),
+        "{err}"
+    );
+    assert!(r.calls().is_empty(), "refused before ECR is read");
+    // Exactly 168 h old: still honoured; with APPROVAL_MAX_AGE_HOURS=24, refused.
+    e["time"] = json!("2026-11-19T11:20:00Z");
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.6".into(),
+            findings("COMPLETE", &[(Severity::Medium, 2)], "2026-11-19T11:03:17Z"),
+        ),
+    );
+    assert_eq!(r.gate.handle(e).await.unwrap().decision, Decision::Deployed);
+    let r = rig_with(
+        &[("APPROVAL_MAX_AGE_HOURS", "24")],
+        v123(),
+        &[("PRIMARY", "COMPLETED")],
+    );
+    let mut e = approval("v1.2.6", OTHER);
+    e["time"] = json!("2026-11-25T11:19:00Z");
+    assert_eq!(r.gate.handle(e).await.unwrap_err().kind(), "RejectedEvent");
+}
+
+#[tokio::test]
+async fn an_approval_without_reviewed_counts_is_refused() {
+    let r = rig();
+    let mut e = approval("v1.2.6", OTHER);
+    e["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("reviewed-counts");
+    let err = r.gate.handle(e).await.unwrap_err();
+    assert_eq!(err.kind(), "RejectedEvent");
+    assert!(err.to_string().contains("reviewed-counts"), "{err}");
+    assert!(r.calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_no_longer_covers_counts_that_grew() {
+    let r = rig();
+    // Reviewed 2 MEDIUM; the image was rescanned since and ECR now reports 3.
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.6".into(),
+            findings(
+                "COMPLETE",
+                &[(Severity::Medium, 3), (Severity::Low, 5)],
+                "2026-11-25T13:00:00Z",
+            ),
+        ),
+    );
+    let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
+    assert_eq!(out.decision, Decision::ReviewRequired, "{}", out.reason);
+    assert!(
+        out.reason.contains("3 MEDIUM now, 2 reviewed"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(r.calls(), ["ecr:DescribeImageScanFindings", "sns:Publish"]);
+    assert_eq!(r.revision_count(), 2, "nothing deployed");
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["event_type"], "deploy.review_required");
+    assert_eq!(payload["details"]["counts"], json!({"MEDIUM": 3, "LOW": 5}));
+    assert_eq!(payload["details"]["reviewed_counts"], json!({"MEDIUM": 3}));
+    assert!(text.contains("Approval not honoured"), "{text}");
+    // The new command carries the new counts: approving it again reviews 3 MEDIUM.
+    let cmd = payload["details"]["approve_command"].as_str().unwrap();
+    assert!(
+        cmd.contains(r#"\"reviewed-counts\":{\"MEDIUM\":3}"#),
+        "{cmd}"
+    );
+    let mut again = approval("v1.2.6", OTHER);
+    again["detail"]["reviewed-counts"] = json!({"MEDIUM": 3});
+    assert_eq!(
+        r.gate.handle(again).await.unwrap().decision,
+        Decision::Deployed
+    );
+}
+
+#[tokio::test]
+async fn the_review_command_fills_in_the_counts_to_review() {
+    let r = rig();
+    r.gate
+        .handle(scan(&["v1.2.6"], OTHER, json!({"MEDIUM": 2, "LOW": 1})))
+        .await
+        .unwrap();
+    let (payload, _, _) = message(&r.sent()[0]);
+    assert_eq!(payload["details"]["reviewed_counts"], json!({"MEDIUM": 2}));
+    assert!(payload["details"]["approve_command"]
+        .as_str()
+        .unwrap()
+        .contains(r#"\"reviewed-counts\":{\"MEDIUM\":2}"#));
 }

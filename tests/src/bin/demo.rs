@@ -325,7 +325,7 @@ async fn act_two(
     show_service("running", &aws.service(prod).await);
     let mut approval = event("approval-v1.2.6.json");
     approval["id"] = json!("demo-approval-2");
-    approval["time"] = json!("2026-11-26T03:20:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(40));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
 
@@ -359,7 +359,7 @@ async fn act_two(
 
     println!("\n6. jdoe approves v1.2.6 once more");
     approval["id"] = json!("demo-approval-3");
-    approval["time"] = json!("2026-11-26T03:40:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(20));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
     show_service("running", &aws.service(prod).await);
