@@ -473,6 +473,17 @@ impl EcsApi for FakeAws {
         Ok(())
     }
 
+    async fn tag_revision(&self, arn: &str, new: &[(String, String)]) -> Result<(), Error> {
+        let mut w = self.call("ecs:TagResource")?;
+        let r = w
+            .revisions
+            .iter_mut()
+            .find(|r| r.facts.arn == arn)
+            .ok_or_else(|| Error::Misconfigured(format!("no revision {arn}")))?;
+        r.facts.tags.extend(new.iter().cloned());
+        Ok(())
+    }
+
     async fn untag_service(&self, arn: &str, keys: &[String]) -> Result<(), Error> {
         let mut w = self.call("ecs:UntagResource")?;
         if arn != w.service.arn {

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::deploy::Deferred;
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
 use crate::tags;
@@ -154,6 +155,9 @@ pub struct ServiceTags {
     pub offhours_snapshot: Option<Tagged<Snapshot>>,
     /// `menotime:offhours`: an operator's exclusion.
     pub offhours: Option<Tagged<OffhoursTag>>,
+    /// `menotime:deploy-deferred`: an image scan-gate deploys when the rollout under
+    /// way completes.
+    pub deferred: Option<Tagged<Deferred>>,
     /// Every tag as ECS returned it.
     pub raw: BTreeMap<String, String>,
 }
@@ -169,6 +173,7 @@ impl ServiceTags {
             offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
                 .map(|v| Tagged::parse(v, Snapshot::parse)),
             offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),
+            deferred: get(tags::DEPLOY_DEFERRED).map(|v| Tagged::parse(v, Deferred::parse)),
             raw,
         }
     }
