@@ -737,3 +737,55 @@ async fn a_circuit_breaker_rollback_is_never_undone_by_a_redelivered_scan() {
     );
     assert_eq!(payload["details"]["rolled_back_at"], "2026-11-25T09:46:40Z");
 }
+
+/// A clean image during another rollout: the deferral is written on the service (that
+/// one tag key) before `deploy.deferred` is published; nothing is registered.
+#[tokio::test]
+async fn a_deferral_writes_its_tag_before_it_notifies() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::InProgress));
+    let describe_latest =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(running_revision);
+    let tagged: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
+    let t = tagged.clone();
+    let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_compute_output(move |input| {
+        *t.lock().unwrap() = Some(input.clone());
+        TagResourceOutput::builder().build()
+    });
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            r.subject()
+                == Some(
+                    "[PROD] Deploy deferred: v1.2.4 waits for the rollout of menotime-prod-service",
+                )
+        })
+        .then_output(|| PublishOutput::builder().message_id("m").build());
+    let gate = ScanGate::new(
+        common::prod_config(&[]),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            [&describe_services, &describe_latest, &tag]
+        )),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
+    );
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.decision, Decision::Deferred, "{}", out.reason);
+    for rule in [&describe_services, &describe_latest, &tag, &publish] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    let input = tagged.lock().unwrap().take().unwrap();
+    assert_eq!(
+        input.resource_arn(),
+        Some(format!("arn:aws:ecs:us-west-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}").as_str())
+    );
+    assert_eq!(input.tags().len(), 1);
+    assert_eq!(input.tags()[0].key(), Some("menotime:deploy-deferred"));
+    assert_eq!(
+        input.tags()[0].value(),
+        Some(format!("digest={DIGEST} tag=v1.2.4 scanned=2026-11-25T09:46:41Z event=5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001").as_str())
+    );
+}
