@@ -11,7 +11,8 @@ checks, without any AWS account:
     - Resource "*" only for actions that have no resource-level permissions (an
       explicit allow-list below), each such statement with a comment saying so;
     - ECS service actions on this environment's service ARN only (tag actions with
-      a tag-key condition), task-definition tagging only while registering;
+      a tag-key condition), task-definition tagging only while registering or of the
+      menotime:deployed key alone;
     - sns:Publish only to the stack's notify / on-call topics; KMS only on the
       stack's key through SNS; logs (CreateLogStream, PutLogEvents; never
       CreateLogGroup) only to the function's own log group of this template; SQS

@@ -591,7 +591,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         match self.write(service, new_tags).await {
             Ok(()) => None,
             Err(e) => {
-                tracing::error!(error = %e, error_type = e.kind(), tag = key, "could not record the incident before publishing; publishing anyway");
+                warn!(error = %e, error_type = e.kind(), tag = key, "could not record the incident before publishing; publishing anyway");
                 Some(e)
             }
         }
