@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use menotime_shared::config::{
     CommonConfig, Environment, NotifierConfig, OffhoursConfig, ScanGateConfig, Vars,
 };
+use menotime_shared::domain::deploy::{Deferred, DeployedMark};
 use menotime_shared::domain::ecs_event::{parse_ecs_event, EcsEvent, Site};
 use menotime_shared::domain::incident::{self, Marker};
 use menotime_shared::domain::offhours::{
@@ -310,6 +311,16 @@ fn tag_values_and_markers_survive_anything() {
         }
         if let Ok(snap) = Snapshot::parse(&s) {
             assert_eq!(Snapshot::parse(&snap.render()).ok(), Some(snap));
+        }
+        if let Ok(d) = Deferred::parse(&s) {
+            let r = d.render();
+            assert_eq!(tags::value(&r), r);
+            if r.len() < 256 {
+                assert_eq!(Deferred::parse(&r).ok(), Some(d));
+            }
+        }
+        if let Ok(m) = DeployedMark::parse(&s) {
+            assert_eq!(DeployedMark::parse(&m.render()).ok(), Some(m));
         }
     }
 }

@@ -3,24 +3,36 @@
 //! The whole story of one invocation, in order:
 //!
 //! 1. **Accept** an "ECR Image Scan", "Inspector2 Scan" or "Deploy Approval" event for
-//!    this account, region and repository; anything else is rejected, nothing changes.
+//!    this account, region and repository, or the "ECS Deployment State Change" of this
+//!    service (a rollout ended: step 8); anything else is rejected, nothing changes.
 //! 2. **Route**: only an image with a tag matching `DEPLOY_TAG_PATTERN` concerns this
 //!    environment; otherwise `not_routed`, silently (0 calls). An approval for this
-//!    environment then re-reads the image's counts from ECR (1 call).
+//!    environment must be younger than `APPROVAL_MAX_AGE_HOURS`, then re-reads the
+//!    image's counts from ECR (1 call).
 //! 3. **Gate** on the counts: blocking severities → `blocked`; review severities →
-//!    `review_required` with the approval command; an approval waives review only.
+//!    `review_required` with the approval command (which fills in `reviewed-counts`);
+//!    an approval waives review only while no count exceeds what it reviewed.
 //!    (1 call: the notification.)
 //! 4. **Read the service** (DescribeServices with tags): frozen → `frozen`.
 //! 5. **Read revisions**: the latest of the family, which is normally the running one
 //!    (DescribeTaskDefinition with tags; a second one only if they differ).
-//! 6. **Plan**: already running → `skipped`; an older release or a late scan → `skipped`;
-//!    another rollout in progress → fail with a retryable error (Lambda retries, then the
-//!    failure queue keeps the event); a revision left by an interrupted attempt → reuse it.
+//! 6. **Plan**: already running → `skipped` (writing the deployed mark an interrupted
+//!    attempt left out); the family's newest revision is this image, marked deployed
+//!    and left by the service (a rollback) → `skipped`, unless approved; an older
+//!    release or a late scan → `skipped`; a newer image waiting for a rollout →
+//!    `skipped` (superseded); another rollout in progress → `deferred`: the image waits
+//!    in `menotime:deploy-deferred` (written first, then `deploy.deferred`); a revision
+//!    left by an interrupted attempt → reuse it.
 //! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
-//!    UpdateService, notify `deploy.started`. With `DRY_RUN=true`, notify only.
+//!    UpdateService, TagResource `menotime:deployed` on the revision, notify
+//!    `deploy.started`; an older image that waited is reported superseded and its tag
+//!    removed. With `DRY_RUN=true`, notify only.
+//! 8. **A rollout completed**: the image waiting for it has its findings re-read from
+//!    ECR and goes through steps 3 to 7 with the service already read; whatever became
+//!    of it is published, then its tag is removed.
 //!
-//! A clean deployment therefore costs 5 calls: DescribeServices, DescribeTaskDefinition,
-//! RegisterTaskDefinition, UpdateService, Publish.
+//! A clean deployment therefore costs 6 calls: DescribeServices, DescribeTaskDefinition,
+//! RegisterTaskDefinition, UpdateService, TagResource, Publish.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
