@@ -347,3 +347,34 @@ async fn tag_writes_failing_through_the_first_attempt_leave_prod_frozen_after_th
     assert_eq!(again[0].payload["dedup_key"], pages[0].payload["dedup_key"]);
     w.stop(vec![notifier]).await;
 }
+
+/// moto keeps a deployment IN_PROGRESS for ever when fewer tasks run than desired: the
+/// completion event is believed for the rollout it ends, whatever ECS still shows.
+#[tokio::test]
+async fn the_completion_is_believed_even_while_ecs_still_shows_the_rollout() {
+    let moto = Moto::start_with_running(1).await;
+    let seed = moto.seed().await;
+    let aws = Aws::new(&moto).await;
+    let prod = seed.env("prod").clone();
+    let mut gate = Function::start(
+        &build_binary("scan-gate", "scan-gate"),
+        "scan-gate",
+        &scan_gate_env(&moto, &seed, "prod"),
+    )
+    .await;
+    let out = gate.invoke(&event("scan-clean-v1.2.4.json")).await.ok();
+    assert_eq!(out["outcome"], "deferred", "{out}");
+    let (deployment, state) = aws.deployments(&prod).await.remove(0);
+    assert_eq!(state, "IN_PROGRESS");
+    let mut done = completed("rollout-done-3");
+    done["detail"]["deploymentId"] = json!(deployment);
+    let out = gate.invoke(&done).await.ok();
+    assert_eq!(out["outcome"], "deployed", "{out}");
+    assert!(aws
+        .service(&prod)
+        .await
+        .image
+        .contains(seed.digest("v1.2.4")));
+    gate.stop().await;
+    moto.stop().await;
+}

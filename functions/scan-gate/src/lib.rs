@@ -473,6 +473,9 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 return self.dropped(&ev, &service, &d, &why).await;
             }
         };
+        // ECS may still show the rollout that completed in progress; only one started
+        // since this completion keeps the image waiting.
+        let service = service.after_completion(&ev.deployment_id, ev.at);
         let subject = Subject {
             event_id: ev.envelope.id.clone(),
             origin: d.event.clone(),

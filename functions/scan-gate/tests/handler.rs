@@ -1163,3 +1163,48 @@ async fn the_review_command_fills_in_the_counts_to_review() {
         .unwrap()
         .contains(r#"\"reviewed-counts\":{\"MEDIUM\":2}"#));
 }
+
+#[tokio::test]
+async fn a_late_copy_of_a_completion_never_deploys_over_the_next_rollout() {
+    let busy: &[(&str, &str)] = &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")];
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    // ECS still shows the rollout in progress when its completion arrives: the
+    // completion is believed for what it names.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
+    // v1.2.5 arrives during v1.2.4's own rollout: it waits.
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.5"], OTHER, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Decision::Deferred);
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.5".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    // EventBridge delivers the old completion again: v1.2.4's rollout, started after
+    // it, still counts, so v1.2.5 keeps waiting.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deferred, "{}", out.reason);
+    assert!(r
+        .aws
+        .tag("menotime:deploy-deferred")
+        .unwrap()
+        .contains("tag=v1.2.5"));
+    assert_eq!(r.aws.running().image, format!("{REGISTRY}@{CLEAN}"));
+}

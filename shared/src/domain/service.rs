@@ -100,6 +100,28 @@ impl ServiceState {
         })
     }
 
+    /// The service as it is once deployment `completed` has completed at `at`: ECS may
+    /// still show that rollout in progress for a moment after its completion event.
+    /// Unless the PRIMARY deployment is another one, created after `at` (a rollout
+    /// started since), the PRIMARY deployment is complete and the older ones drained.
+    pub fn after_completion(&self, completed: &str, at: DateTime<Utc>) -> ServiceState {
+        let mut s = self.clone();
+        let newer_rollout = s
+            .primary()
+            .is_some_and(|p| p.id != completed && p.created_at.is_some_and(|t| t > at));
+        if newer_rollout {
+            return s;
+        }
+        for d in &mut s.deployments {
+            match d.status.as_str() {
+                "PRIMARY" => d.rollout_state = Some("COMPLETED".to_owned()),
+                "ACTIVE" => d.status = "INACTIVE".to_owned(),
+                _ => {}
+            }
+        }
+        s
+    }
+
     /// `2 running of 2 desired` (with pending ones when there are).
     pub fn tasks_line(&self) -> String {
         let mut line = format!(
@@ -242,6 +264,30 @@ mod tests {
             deployments(&[("PRIMARY", None), ("INACTIVE", None)]).rollout(),
             None
         );
+    }
+
+    #[test]
+    fn a_completed_rollout_is_over_whatever_ecs_still_shows() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut s = deployments(&[("PRIMARY", Some("IN_PROGRESS")), ("ACTIVE", None)]);
+        s.deployments[0].created_at = Some(t("2026-11-26T10:00:00Z"));
+        assert!(s.rollout().is_some());
+        // Its completion (named, or older than the event): no rollout left.
+        assert_eq!(
+            s.after_completion("ecs-svc/0", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        assert_eq!(
+            s.after_completion("ecs-svc/9", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        // A rollout started after that completion still counts.
+        assert!(s
+            .after_completion("ecs-svc/9", t("2026-11-26T09:00:00Z"))
+            .rollout()
+            .is_some());
     }
 
     #[test]
