@@ -198,7 +198,8 @@ pub enum Skip {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Plan {
     Skip(Skip),
-    /// Another deployment is rolling out; try again later.
+    /// Another deployment is rolling out: the image waits for it to complete
+    /// (`menotime:deploy-deferred`).
     Busy(Rollout),
     /// Register a copy of the running revision with the new image, then update.
     Register,
