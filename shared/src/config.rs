@@ -98,6 +98,9 @@ pub struct ScanGateConfig {
     /// notifications puts its event on (the stack's approvals bus, on which only the
     /// operators' role may put events). Defaults to `menotime-<env>-approvals`.
     pub approval_event_bus: String,
+    /// `APPROVAL_MAX_AGE_HOURS`: an approval whose event `time` is older than this is
+    /// refused (default 168, a week).
+    pub approval_max_age_hours: u32,
 }
 
 /// deploy-notifier's settings on top of [`CommonConfig`].
@@ -361,6 +364,17 @@ impl ScanGateConfig {
                 ),
             });
         }
+        let approval_max_age_hours = match vars.optional("APPROVAL_MAX_AGE_HOURS") {
+            None => 168,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=8760).contains(h))
+                .ok_or_else(|| Error::Config {
+                    var: "APPROVAL_MAX_AGE_HOURS",
+                    problem: format!("must be a whole number of hours from 1 to 8760, not {raw:?}"),
+                })?,
+        };
         Ok(Self {
             common,
             repository,
@@ -369,6 +383,7 @@ impl ScanGateConfig {
             block_severities,
             review_severities,
             approval_event_bus,
+            approval_max_age_hours,
         })
     }
 }
@@ -503,6 +518,7 @@ mod tests {
         assert_eq!(c.review_severities, BTreeSet::from([Severity::Medium]));
         assert_eq!(c.common.log_group, "/aws/ecs/menotime-prod");
         assert_eq!(c.approval_event_bus, "menotime-prod-approvals");
+        assert_eq!(c.approval_max_age_hours, 168);
     }
 
     #[test]
@@ -588,6 +604,9 @@ mod tests {
             ("DEPLOY_TAG_PATTERN", "^v[0-9+$"),
             ("BLOCK_SEVERITIES", "CRITICAL,SEVERE"),
             ("BLOCK_SEVERITIES", "HIGH"),
+            ("APPROVAL_MAX_AGE_HOURS", "0"),
+            ("APPROVAL_MAX_AGE_HOURS", "a week"),
+            ("APPROVAL_MAX_AGE_HOURS", "-1"),
             ("CLUSTER_NAME", "menotime prod"),
             ("REPOSITORY_NAME", "Menotime/Backend"),
         ];
@@ -692,7 +711,9 @@ mod tests {
         m.insert("BLOCK_SEVERITIES", " critical , high , medium ");
         m.insert("REVIEW_SEVERITIES", "LOW");
         m.insert("LOG_GROUP_NAME", "/custom/group");
+        m.insert("APPROVAL_MAX_AGE_HOURS", "24");
         let c = load(&m).unwrap();
+        assert_eq!(c.approval_max_age_hours, 24);
         assert!(c.common.dry_run);
         assert_eq!(c.block_severities.len(), 3);
         assert_eq!(c.review_severities, BTreeSet::from([Severity::Low]));

@@ -39,10 +39,11 @@ pub enum EventType {
     ScaleDown,
     ScaleUp,
     ScaleSkipped,
+    DeployDeferred,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -58,6 +59,7 @@ impl EventType {
         EventType::ScaleDown,
         EventType::ScaleUp,
         EventType::ScaleSkipped,
+        EventType::DeployDeferred,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +79,7 @@ impl EventType {
             EventType::ScaleDown => "scale.down",
             EventType::ScaleUp => "scale.up",
             EventType::ScaleSkipped => "scale.skipped",
+            EventType::DeployDeferred => "deploy.deferred",
         }
     }
 }
@@ -143,7 +146,7 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
     };
     match event_type {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
-        | ScaleUp | ScaleSkipped => notify(Severity::Info),
+        | ScaleUp | ScaleSkipped | DeployDeferred => notify(Severity::Info),
         DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
         DeployRollback | DeployFailed | ServiceImpaired => match env {
             Environment::Prod => Delivery {
@@ -239,6 +242,47 @@ impl Notification {
             topic: Topic::Oncall,
             severity: Severity::Info,
             action: Action::Resolve,
+        };
+        self
+    }
+
+    /// What a dry run sends instead of this notification: a dry run never pages. A
+    /// page or a resolve for on-call goes to the team topic instead, as a notice
+    /// (`action` `notify`), its summary starting `dry run:`, with `details.dry_run` true
+    /// and `details.would_page` saying what it would have done; the text says that
+    /// nothing was recorded or frozen. Other notifications are left as they are (they
+    /// already say what a dry run would have done).
+    pub fn as_dry_run(mut self) -> Self {
+        if self.delivery.topic != Topic::Oncall {
+            return self;
+        }
+        let would = self.delivery;
+        if !self.summary.starts_with("dry run") {
+            self.summary = format!("dry run: {}", self.summary);
+        }
+        let (verb, severity) = match would.action {
+            Action::Resolve => ("resolved", Severity::Info),
+            _ => ("opened", Severity::Warning),
+        };
+        self.facts.push((
+            "Dry run".into(),
+            format!(
+                "DRY_RUN=true: this would have {verb} a page on the on-call topic; it went to the team topic instead. Nothing was recorded and nothing was frozen"
+            ),
+        ));
+        self.details.insert("dry_run".into(), Value::Bool(true));
+        self.details.insert(
+            "would_page".into(),
+            json!({
+                "topic": "oncall",
+                "severity": would.severity.as_str(),
+                "action": would.action.as_str(),
+            }),
+        );
+        self.delivery = Delivery {
+            topic: Topic::Notify,
+            severity,
+            action: Action::Notify,
         };
         self
     }
@@ -406,6 +450,7 @@ impl Sent {
 pub struct Notifier<P> {
     topics: Topics,
     publisher: P,
+    dry_run: bool,
 }
 
 impl<P: Publisher> Notifier<P> {
@@ -413,11 +458,21 @@ impl<P: Publisher> Notifier<P> {
         Self {
             topics: Topics::from_config(c),
             publisher,
+            dry_run: c.dry_run,
         }
     }
 
-    /// Renders `n`, publishes it, and logs one line saying where it went.
+    /// Renders `n`, publishes it, and logs one line saying where it went. With
+    /// `DRY_RUN=true` what would page goes to the team instead
+    /// ([`Notification::as_dry_run`]): the returned [`Sent`] says what was really sent.
     pub async fn send(&self, n: &Notification) -> Result<Sent, Error> {
+        let dry;
+        let n = if self.dry_run {
+            dry = n.clone().as_dry_run();
+            &dry
+        } else {
+            n
+        };
         let rendered = n.render(&self.topics);
         let message_id = self.publisher.publish(&rendered).await?;
         tracing::info!(
@@ -530,6 +585,7 @@ mod tests {
             expect(ScaleDown, env, T::Notify, S::Info, A::Notify);
             expect(ScaleUp, env, T::Notify, S::Info, A::Notify);
             expect(ScaleSkipped, env, T::Notify, S::Info, A::Notify);
+            expect(DeployDeferred, env, T::Notify, S::Info, A::Notify);
             for paging in [DeployRollback, DeployFailed, ServiceImpaired] {
                 if env == Environment::Prod {
                     expect(paging, env, T::Oncall, S::Critical, A::Trigger);
@@ -540,7 +596,7 @@ mod tests {
         }
         let names: std::collections::HashSet<&str> =
             EventType::ALL.iter().map(|e| e.as_str()).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), EventType::ALL.len());
     }
 
     #[test]
@@ -647,6 +703,59 @@ mod tests {
         ] {
             assert!(t.contains(needle), "missing {needle:?} in\n{t}");
         }
+    }
+
+    #[test]
+    fn a_dry_run_never_pages() {
+        for (n, verb) in [
+            (
+                sample(
+                    EventType::DeployFailed,
+                    Environment::Prod,
+                    "Deployment failed: x",
+                ),
+                "opened",
+            ),
+            (
+                sample(
+                    EventType::ServiceRecovered,
+                    Environment::Prod,
+                    "Recovered: x",
+                ),
+                "resolved",
+            ),
+        ] {
+            assert_eq!(n.delivery.topic, Topic::Oncall);
+            let d = n.clone().as_dry_run();
+            assert_eq!(d.delivery.topic, Topic::Notify);
+            assert_eq!(d.delivery.action, Action::Notify);
+            assert!(
+                d.subject().starts_with("[PROD] dry run: "),
+                "{}",
+                d.subject()
+            );
+            let p = d.payload();
+            assert_eq!(p["action"], "notify");
+            assert_eq!(p["details"]["dry_run"], true);
+            assert_eq!(p["details"]["would_page"]["topic"], "oncall");
+            assert_eq!(
+                p["details"]["would_page"]["action"],
+                n.delivery.action.as_str()
+            );
+            assert!(d.text().contains(&format!("would have {verb} a page")));
+            assert!(d
+                .text()
+                .contains("Nothing was recorded and nothing was frozen"));
+            let r = d.render(&Topics {
+                notify: "arn:notify".into(),
+                oncall: "arn:oncall".into(),
+            });
+            assert_eq!(r.topic_arn, "arn:notify");
+            assert_eq!(d.clone().as_dry_run(), d, "idempotent");
+        }
+        // What never pages is sent as it is.
+        let info = sample(EventType::DeployStarted, Environment::Prod, "Deploying");
+        assert_eq!(info.clone().as_dry_run(), info);
     }
 
     #[test]

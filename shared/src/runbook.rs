@@ -7,6 +7,7 @@ use serde_json::json;
 use crate::config::CommonConfig;
 use crate::domain::offhours::Snapshot;
 use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
+use crate::domain::severity::ReviewedCounts;
 use crate::tags;
 
 /// One next step: what it is for, and the command that does it.
@@ -165,6 +166,8 @@ pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
 }
 
 /// The ready-to-paste approval (docs/reference.md §5): replace YOUR_NAME and the reason.
+/// `reviewed` fills in `reviewed-counts`: the counts the approver is shown, which the
+/// approval will hold scan-gate to.
 /// The entry names `event_bus`, the stack's approvals bus (`APPROVAL_EVENT_BUS`): the
 /// approval rule listens there only, and only the operators' role may put events on it.
 /// EventBridge delivers the same event whatever the bus, so scan-gate sees exactly the
@@ -175,6 +178,7 @@ pub fn approve(
     repository: &str,
     digest: &str,
     tag: &str,
+    reviewed: &ReviewedCounts,
 ) -> Step {
     let detail = json!({
         "repository-name": repository,
@@ -182,6 +186,7 @@ pub fn approve(
         "image-tag": tag,
         "approved-by": APPROVER_PLACEHOLDER,
         "reason": REASON_PLACEHOLDER,
+        "reviewed-counts": reviewed.to_json(),
     });
     let entries = json!([{
         "Source": SOURCE_OPS,
@@ -363,6 +368,7 @@ mod tests {
             "menotime/backend",
             &digest,
             "v1.2.4",
+            &ReviewedCounts::new([(crate::domain::severity::Severity::Medium, 2)]),
         )
         .command;
         assert!(
@@ -420,6 +426,7 @@ mod tests {
                 assert_eq!(a.digest, digest);
                 assert_eq!(a.tag, "v1.2.4");
                 assert_eq!(a.approved_by, "jdoe");
+                assert_eq!(a.reviewed.get(crate::domain::severity::Severity::Medium), 2);
             }
             other => panic!("{other:?}"),
         }

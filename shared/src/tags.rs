@@ -27,9 +27,24 @@ pub const APPROVED_BY: &str = "menotime:approved-by";
 /// deployed it, so a page about its failure names the exact way back.
 pub const REPLACES: &str = "menotime:replaces";
 
+/// On a revision: scan-gate deployed it (`deployment=<id> at=<time>`), written right
+/// after UpdateService. A revision that carries it but no longer runs was left: rolled
+/// back by the circuit breaker or by an operator, and never redeployed by automation.
+pub const DEPLOYED: &str = "menotime:deployed";
+
+/// On the service: an image cleared while another rollout was under way, waiting for
+/// that rollout to complete (see `domain::deploy::Deferred`).
+pub const DEPLOY_DEFERRED: &str = "menotime:deploy-deferred";
+
 /// scan-gate's tags on revisions; they describe one image and never carry over.
-pub const OWNED_ON_REVISIONS: [&str; 5] =
-    [IMAGE_TAG, SCANNED_AT, SOURCE_EVENT, APPROVED_BY, REPLACES];
+pub const OWNED_ON_REVISIONS: [&str; 6] = [
+    IMAGE_TAG,
+    SCANNED_AT,
+    SOURCE_EVENT,
+    APPROVED_BY,
+    REPLACES,
+    DEPLOYED,
+];
 
 /// A valid ECS tag value: letters, digits, spaces and `+ - = . _ : / @` only, at most
 /// 256 characters. Anything else becomes `_`.

@@ -163,6 +163,10 @@ pub struct World {
     /// by hand for something else).
     pub latest_lacks_container: bool,
     failing: BTreeMap<&'static str, Failing>,
+    /// Calls made since the fake was created, whatever the operation.
+    pub call_count: usize,
+    /// Calls (by their number in `call_count`) that fail, whatever the operation.
+    failing_calls: std::collections::BTreeSet<usize>,
 }
 
 /// The in-memory AWS. Clones share one [`World`].
@@ -186,6 +190,7 @@ impl FakeAws {
                     status: "PRIMARY".into(),
                     rollout_state: Some("COMPLETED".into()),
                     task_definition: running.facts.arn.clone(),
+                    ..Default::default()
                 }],
                 desired_count: 2,
                 running_count: 2,
@@ -230,6 +235,20 @@ impl FakeAws {
         self.world().failing.remove(operation);
     }
 
+    /// The calls numbered `numbers` (counting every call since the fake was created,
+    /// from 0) fail with a transient error, whatever their operation: a fault at any
+    /// step.
+    pub fn fail_calls(&self, numbers: impl IntoIterator<Item = usize>) {
+        self.world().failing_calls.extend(numbers);
+    }
+
+    /// No call fails any more.
+    pub fn heal_all(&self) {
+        let mut w = self.world();
+        w.failing.clear();
+        w.failing_calls.clear();
+    }
+
     /// One tag of the service.
     pub fn tag(&self, key: &str) -> Option<String> {
         self.world().tags.get(key).cloned()
@@ -272,18 +291,21 @@ impl FakeAws {
     fn call(&self, operation: &'static str) -> Result<MutexGuard<'_, World>, Error> {
         let mut w = self.world();
         w.calls.push(operation);
-        let fail = match w.failing.get(operation).copied() {
-            Some(Failing::Always) => true,
-            Some(Failing::Times(n)) if n > 0 => {
-                if n == 1 {
-                    w.failing.remove(operation);
-                } else {
-                    w.failing.insert(operation, Failing::Times(n - 1));
+        let number = w.call_count;
+        w.call_count += 1;
+        let fail = w.failing_calls.remove(&number)
+            || match w.failing.get(operation).copied() {
+                Some(Failing::Always) => true,
+                Some(Failing::Times(n)) if n > 0 => {
+                    if n == 1 {
+                        w.failing.remove(operation);
+                    } else {
+                        w.failing.insert(operation, Failing::Times(n - 1));
+                    }
+                    true
                 }
-                true
-            }
-            _ => false,
-        };
+                _ => false,
+            };
         if fail {
             return Err(Error::Aws {
                 operation,
@@ -422,12 +444,15 @@ impl EcsApi for FakeAws {
                 status: "PRIMARY".into(),
                 rollout_state: Some("IN_PROGRESS".into()),
                 task_definition: td.to_owned(),
+                created_at: Some(chrono::Utc::now()),
+                updated_at: Some(chrono::Utc::now()),
             },
             DeploymentState {
                 id: "ecs-svc/0".into(),
                 status: "ACTIVE".into(),
                 rollout_state: Some("COMPLETED".into()),
                 task_definition: previous,
+                ..Default::default()
             },
         ];
         Ok(Some(id))
@@ -445,6 +470,17 @@ impl EcsApi for FakeAws {
             return Err(Error::Misconfigured(format!("no service {arn}")));
         }
         w.tags.extend(new.iter().cloned());
+        Ok(())
+    }
+
+    async fn tag_revision(&self, arn: &str, new: &[(String, String)]) -> Result<(), Error> {
+        let mut w = self.call("ecs:TagResource")?;
+        let r = w
+            .revisions
+            .iter_mut()
+            .find(|r| r.facts.arn == arn)
+            .ok_or_else(|| Error::Misconfigured(format!("no revision {arn}")))?;
+        r.facts.tags.extend(new.iter().cloned());
         Ok(())
     }
 

@@ -13,6 +13,7 @@ use serde_json::{json, Map, Value};
 use menotime_shared::config::{
     CommonConfig, Environment, NotifierConfig, OffhoursConfig, ScanGateConfig, Vars,
 };
+use menotime_shared::domain::deploy::{Deferred, DeployedMark};
 use menotime_shared::domain::ecs_event::{parse_ecs_event, EcsEvent, Site};
 use menotime_shared::domain::incident::{self, Marker};
 use menotime_shared::domain::offhours::{
@@ -311,6 +312,16 @@ fn tag_values_and_markers_survive_anything() {
         if let Ok(snap) = Snapshot::parse(&s) {
             assert_eq!(Snapshot::parse(&snap.render()).ok(), Some(snap));
         }
+        if let Ok(d) = Deferred::parse(&s) {
+            let r = d.render();
+            assert_eq!(tags::value(&r), r);
+            if r.len() < 256 {
+                assert_eq!(Deferred::parse(&r).ok(), Some(d));
+            }
+        }
+        if let Ok(m) = DeployedMark::parse(&s) {
+            assert_eq!(DeployedMark::parse(&m.render()).ok(), Some(m));
+        }
     }
 }
 
@@ -434,6 +445,7 @@ fn incident_decisions_never_page_twice() {
                     task_definition: format!(
                         "arn:aws:ecs:us-west-1:123456789012:task-definition/f:{i}"
                     ),
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
@@ -472,8 +484,10 @@ fn incident_decisions_never_page_twice() {
                             "case {case}: paged twice"
                         );
                     }
-                    if let incident::Alarm::Page { marker, freeze } = decision {
+                    if let incident::Alarm::Page { marker, freeze, .. } = decision {
                         pages += 1;
+                        // Published and confirmed.
+                        let marker = marker.confirmed([d.change.name()]);
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                         if let Some(f) = freeze {
                             raw.insert(tags::DEPLOY_FREEZE.into(), f);
@@ -487,6 +501,8 @@ fn incident_decisions_never_page_twice() {
                     if let incident::Completion::Resolve { marker } =
                         incident::on_completed(&d, marker.as_ref(), &request, true)
                     {
+                        let all = marker.pending_in_order();
+                        let marker = marker.confirmed(all.iter().map(String::as_str));
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                     }
                 }

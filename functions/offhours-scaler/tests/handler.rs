@@ -78,6 +78,7 @@ fn rig(env: Environment, desired: i32, scalable: Option<ScalableTarget>) -> Rig 
             status: "PRIMARY".into(),
             rollout_state: Some("COMPLETED".into()),
             task_definition: td,
+            ..Default::default()
         }];
         w.service.desired_count = desired;
         w.service.running_count = desired;

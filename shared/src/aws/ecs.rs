@@ -81,6 +81,13 @@ pub trait EcsApi {
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// TagResource on a task-definition revision (`menotime:deployed`).
+    fn tag_revision(
+        &self,
+        task_definition_arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
     /// UntagResource on the service.
     fn untag_service(
         &self,
@@ -284,6 +291,8 @@ async fn describe_service(
                 status: d.status().unwrap_or_default().to_owned(),
                 rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                created_at: d.created_at().and_then(super::to_chrono),
+                updated_at: d.updated_at().and_then(super::to_chrono),
             })
             .collect(),
         desired_count: svc.desired_count(),
@@ -413,6 +422,11 @@ impl EcsApi for Ecs {
             .await
             .map_err(|e| aws_error("ecs:TagResource", e))?;
         Ok(())
+    }
+
+    async fn tag_revision(&self, arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
+        // The same call as on the service; the ARN says what is tagged.
+        self.tag_service(arn, tags).await
     }
 
     async fn untag_service(&self, service_arn: &str, keys: &[String]) -> Result<(), Error> {

@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
+use super::deploy::Deferred;
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
 use crate::tags;
@@ -31,6 +34,10 @@ pub struct DeploymentState {
     pub rollout_state: Option<String>,
     /// The revision this deployment runs.
     pub task_definition: String,
+    /// When ECS created the deployment (the service moved to its revision then).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When ECS last changed the deployment.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A deployment still rolling out, and in what state.
@@ -42,6 +49,11 @@ pub struct Rollout {
 }
 
 impl ServiceState {
+    /// The PRIMARY deployment: what the service runs (or moves to).
+    pub fn primary(&self) -> Option<&DeploymentState> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
+    }
+
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
     }
@@ -86,6 +98,28 @@ impl ServiceState {
             deployment: primary.id.clone(),
             state: format!("replacing {} older deployment(s)", live - 1),
         })
+    }
+
+    /// The service as it is once deployment `completed` has completed at `at`: ECS may
+    /// still show that rollout in progress for a moment after its completion event.
+    /// Unless the PRIMARY deployment is another one, created after `at` (a rollout
+    /// started since), the PRIMARY deployment is complete and the older ones drained.
+    pub fn after_completion(&self, completed: &str, at: DateTime<Utc>) -> ServiceState {
+        let mut s = self.clone();
+        let newer_rollout = s
+            .primary()
+            .is_some_and(|p| p.id != completed && p.created_at.is_some_and(|t| t > at));
+        if newer_rollout {
+            return s;
+        }
+        for d in &mut s.deployments {
+            match d.status.as_str() {
+                "PRIMARY" => d.rollout_state = Some("COMPLETED".to_owned()),
+                "ACTIVE" => d.status = "INACTIVE".to_owned(),
+                _ => {}
+            }
+        }
+        s
     }
 
     /// `2 running of 2 desired` (with pending ones when there are).
@@ -143,6 +177,9 @@ pub struct ServiceTags {
     pub offhours_snapshot: Option<Tagged<Snapshot>>,
     /// `menotime:offhours`: an operator's exclusion.
     pub offhours: Option<Tagged<OffhoursTag>>,
+    /// `menotime:deploy-deferred`: an image scan-gate deploys when the rollout under
+    /// way completes.
+    pub deferred: Option<Tagged<Deferred>>,
     /// Every tag as ECS returned it.
     pub raw: BTreeMap<String, String>,
 }
@@ -158,6 +195,7 @@ impl ServiceTags {
             offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
                 .map(|v| Tagged::parse(v, Snapshot::parse)),
             offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),
+            deferred: get(tags::DEPLOY_DEFERRED).map(|v| Tagged::parse(v, Deferred::parse)),
             raw,
         }
     }
@@ -226,6 +264,30 @@ mod tests {
             deployments(&[("PRIMARY", None), ("INACTIVE", None)]).rollout(),
             None
         );
+    }
+
+    #[test]
+    fn a_completed_rollout_is_over_whatever_ecs_still_shows() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut s = deployments(&[("PRIMARY", Some("IN_PROGRESS")), ("ACTIVE", None)]);
+        s.deployments[0].created_at = Some(t("2026-11-26T10:00:00Z"));
+        assert!(s.rollout().is_some());
+        // Its completion (named, or older than the event): no rollout left.
+        assert_eq!(
+            s.after_completion("ecs-svc/0", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        assert_eq!(
+            s.after_completion("ecs-svc/9", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        // A rollout started after that completion still counts.
+        assert!(s
+            .after_completion("ecs-svc/9", t("2026-11-26T09:00:00Z"))
+            .rollout()
+            .is_some());
     }
 
     #[test]

@@ -57,13 +57,18 @@ const FUNCTIONS: [&str; 3] = ["scan-gate", "deploy-notifier", "offhours-scaler"]
 
 /// Scenario, function, the issue's target, and why ours differs where it does.
 const SCENARIOS: [(&str, &str, u32, &str); 6] = [
-    ("deploy", "scan-gate", 5, ""),
+    (
+        "deploy",
+        "scan-gate",
+        5,
+        "by design: the revision marked deployed so a rollback is never undone",
+    ),
     ("block", "scan-gate", 1, ""),
     (
         "page",
         "deploy-notifier",
         2,
-        "by design: duplicate check, failed image, freeze + marker, Publish",
+        "by design: duplicate check, failed image, page recorded with the freeze, Publish, page confirmed",
     ),
     ("resolve", "deploy-notifier", 0, ""),
     (
@@ -566,8 +571,8 @@ async fn main() {
         });
     }
     out += &format!(
-        "\n{STARTS} starts each; medians (p90). Invocations: scan-gate a deploy (5 calls), \
-         deploy-notifier a page (4), offhours-scaler prod's scale-down (7); \
+        "\n{STARTS} starts each; medians (p90). Invocations: scan-gate a deploy (6 calls), \
+         deploy-notifier a page (5), offhours-scaler prod's scale-down (7); \
          one moto call takes {:.1} ms here. (reference): a std-only Rust process that \
          only asks for work, the floor of a start under this harness.\n",
         pct(&one_call, 0.5)

@@ -5,7 +5,8 @@
 //! events in `events/`: for each step the decision, the notifications that reached
 //! the topics' subscribers, and the service before and after.
 //!
-//! 1. scan-gate: scans of releases, a block, a review and its approval.
+//! 1. scan-gate: scans of releases, an operator's rollback that a redelivered scan
+//!    does not undo, a block, a review and its approval.
 //! 2. deploy-notifier with scan-gate: a failed prod deployment pages on-call and
 //!    freezes deploys; the rollback completes and the page is resolved, deploys stay
 //!    frozen; after review the freeze is lifted and the next deployment goes out.
@@ -20,9 +21,20 @@ use menotime_e2e::{
     SeedEnv, ServiceView,
 };
 
+/// A step that is an operator's hand, not an event.
+const ROLL_BACK_BY_HAND: &str = "!roll-back";
+
 const STEPS: &[(&str, &str)] = &[
     (
         "A clean v1.2.4 finishes its ECR scan (3 LOW, 4 INFORMATIONAL)",
+        "scan-clean-v1.2.4.json",
+    ),
+    (
+        "An operator does not like v1.2.4 and rolls back to the previous revision by hand",
+        ROLL_BACK_BY_HAND,
+    ),
+    (
+        "Hours later, EventBridge redelivers v1.2.4's scan (or it is redriven, or ECR rescans it)",
         "scan-clean-v1.2.4.json",
     ),
     ("v1.2.5 has a CRITICAL finding", "scan-critical-v1.2.5.json"),
@@ -130,8 +142,32 @@ async fn main() {
 
     let revisions_before = aws.revisions(&prod.family).await.len();
     for (n, (what, file)) in STEPS.iter().enumerate() {
-        println!("{}. {what}   (events/{file})", n + 1);
         let before = aws.service(&prod).await;
+        if *file == ROLL_BACK_BY_HAND {
+            println!("{}. {what}", n + 1);
+            show_service("before", &before);
+            let revisions = aws.revisions(&prod.family).await;
+            let previous = revisions[revisions.len() - 2].clone();
+            println!(
+                "   $ aws ecs update-service --cluster {} --service {} --task-definition {}",
+                prod.cluster,
+                prod.service,
+                short_td(&previous)
+            );
+            aws.ecs
+                .update_service()
+                .cluster(&prod.cluster)
+                .service(&prod.service)
+                .task_definition(&previous)
+                .force_new_deployment(true)
+                .send()
+                .await
+                .expect("the operator's rollback");
+            show_service("after", &aws.service(&prod).await);
+            println!();
+            continue;
+        }
+        println!("{}. {what}   (events/{file})", n + 1);
         show_service("before", &before);
         match gate.invoke(&event(file)).await {
             Invocation::Ok(out) => {
@@ -325,7 +361,7 @@ async fn act_two(
     show_service("running", &aws.service(prod).await);
     let mut approval = event("approval-v1.2.6.json");
     approval["id"] = json!("demo-approval-2");
-    approval["time"] = json!("2026-11-26T03:20:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(40));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
 
@@ -359,7 +395,7 @@ async fn act_two(
 
     println!("\n6. jdoe approves v1.2.6 once more");
     approval["id"] = json!("demo-approval-3");
-    approval["time"] = json!("2026-11-26T03:40:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(20));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
     show_service("running", &aws.service(prod).await);
