@@ -20,7 +20,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "deploy-notifier starting"
     );
 
-    let aws = menotime_shared::sdk::load().await;
+    let aws = config_or_exit(menotime_shared::sdk::config());
     let notifier = DeployNotifier::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),

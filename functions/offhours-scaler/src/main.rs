@@ -22,7 +22,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "offhours-scaler starting"
     );
 
-    let aws = menotime_shared::sdk::load().await;
+    let aws = config_or_exit(menotime_shared::sdk::config());
     let scaler = OffhoursScaler::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),

@@ -21,7 +21,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "scan-gate starting"
     );
 
-    let aws = menotime_shared::sdk::load().await;
+    let aws = config_or_exit(menotime_shared::sdk::config());
     let gate = ScanGate::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),
