@@ -6,7 +6,9 @@ use menotime_shared::aws::{ecs::Ecs, sns::Sns};
 use menotime_shared::config::NotifierConfig;
 use menotime_shared::lambda::{config_or_exit, serve};
 
-#[tokio::main]
+// One thread: Lambda sends one invocation at a time, and the AWS calls of one
+// invocation run in turn.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     menotime_shared::lambda::init_logging();
 

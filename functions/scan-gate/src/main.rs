@@ -6,7 +6,9 @@ use menotime_shared::config::ScanGateConfig;
 use menotime_shared::lambda::{config_or_exit, serve};
 use scan_gate::ScanGate;
 
-#[tokio::main]
+// One thread: Lambda sends one invocation at a time, and the AWS calls of one
+// invocation run in turn.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     menotime_shared::lambda::init_logging();
 
