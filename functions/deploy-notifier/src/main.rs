@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     menotime_shared::lambda::init_logging();
 
     let cfg = config_or_exit(NotifierConfig::from_env());
+    let aws = config_or_exit(menotime_shared::sdk::config());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -22,7 +23,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "deploy-notifier starting"
     );
 
-    let aws = config_or_exit(menotime_shared::sdk::config());
     let notifier = DeployNotifier::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),

@@ -13,6 +13,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     menotime_shared::lambda::init_logging();
 
     let cfg = config_or_exit(OffhoursConfig::from_env());
+    let aws = config_or_exit(menotime_shared::sdk::config());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -24,7 +25,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "offhours-scaler starting"
     );
 
-    let aws = config_or_exit(menotime_shared::sdk::config());
     let scaler = OffhoursScaler::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),
