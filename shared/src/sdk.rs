@@ -110,7 +110,11 @@ pub fn http_client(extra_ca_file: Option<&str>) -> Result<SharedHttpClient, Erro
             var: "SSL_CERT_FILE",
             problem: format!("names {path}, {problem}"),
         })?;
-        tracing::debug!(path, certs, "trusting the certificates of SSL_CERT_FILE too");
+        tracing::debug!(
+            path,
+            certs,
+            "trusting the certificates of SSL_CERT_FILE too"
+        );
         trust = trust.with_pem_certificate(pem);
     }
     let context = TlsContext::builder()
@@ -428,9 +432,10 @@ mod tests {
     fn the_compiled_in_roots_are_amazon_trust_services() {
         use rustls_pki_types::pem::PemObject;
         use rustls_pki_types::CertificateDer;
-        let certs: Vec<CertificateDer<'_>> = CertificateDer::pem_slice_iter(AWS_TRUST_ROOTS.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let certs: Vec<CertificateDer<'_>> =
+            CertificateDer::pem_slice_iter(AWS_TRUST_ROOTS.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
         assert_eq!(certs.len(), 5);
         let listed: Vec<String> = AWS_TRUST_ROOTS
             .lines()

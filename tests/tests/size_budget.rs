@@ -121,7 +121,11 @@ fn one_tls_stack_and_no_legacy_http_client() {
     );
     assert_eq!(versions(&pkgs, "rustls").len(), 1, "one rustls");
     assert_eq!(versions(&pkgs, "hyper").len(), 1, "one hyper");
-    assert_eq!(versions(&pkgs, "ring").len(), 1, "one crypto provider, ring");
+    assert_eq!(
+        versions(&pkgs, "ring").len(),
+        1,
+        "one crypto provider, ring"
+    );
 }
 
 /// What the functions' start-up no longer builds must not come back.

@@ -389,9 +389,9 @@ fn variants(current: &BTreeMap<String, PathBuf>) -> Vec<Variant> {
         .split(';')
         .filter(|s| !s.trim().is_empty())
     {
-        let (name, rest) = spec
-            .split_once('=')
-            .unwrap_or_else(|| panic!("MENOTIME_BENCH_COMPARE: {spec:?} is not name=<dir>[,K=V...]"));
+        let (name, rest) = spec.split_once('=').unwrap_or_else(|| {
+            panic!("MENOTIME_BENCH_COMPARE: {spec:?} is not name=<dir>[,K=V...]")
+        });
         let (dir, env) = rest.split_once(',').unwrap_or((rest, ""));
         let bins = FUNCTIONS
             .iter()
@@ -426,7 +426,12 @@ impl Counter {
 fn develop_scan(i: usize, digest: &str) -> Value {
     let mut e = event("scan-develop.json");
     e["id"] = json!(format!("bench-{i}"));
-    e["time"] = json!(format!("2026-11-26T{:02}:{:02}:{:02}Z", 10 + i / 3600, (i / 60) % 60, i % 60));
+    e["time"] = json!(format!(
+        "2026-11-26T{:02}:{:02}:{:02}Z",
+        10 + i / 3600,
+        (i / 60) % 60,
+        i % 60
+    ));
     e["detail"]["image-digest"] = json!(digest);
     e["detail"]["image-tags"] = json!(["develop"]);
     e
@@ -468,7 +473,10 @@ async fn round(
         .first_next(Duration::from_secs(30))
         .await
         .unwrap_or_else(|| panic!("{function} ({}) never asked for an invocation", v.name));
-    let digests = [seed.digest("develop").to_owned(), seed.digest("main").to_owned()];
+    let digests = [
+        seed.digest("develop").to_owned(),
+        seed.digest("main").to_owned(),
+    ];
     let (first, second, work) = match function {
         "scan-gate" => {
             // A rescan of what runs, twice; then `develop` moves to the other image.
