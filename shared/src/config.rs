@@ -8,7 +8,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::arn::{Arn, TopicArn};
 use crate::domain::severity::Severity;

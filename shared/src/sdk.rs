@@ -1,5 +1,18 @@
-//! The AWS SDK configuration every function loads once at start-up, and the time
-//! budget it implies.
+//! The AWS SDK configuration every function builds once at start-up, from what Lambda
+//! puts in the environment, and nothing else.
+//!
+//! Lambda gives a function its region (`AWS_REGION`) and its role's credentials
+//! (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`) as environment
+//! variables, so the configuration is read from them directly: no profile files, no
+//! instance metadata, no SSO or process credentials, none of which a function uses.
+//! `AWS_ENDPOINT_URL` points every client at an emulator (moto's server, in tests).
+//!
+//! TLS is rustls on ring. The trust store holds the roots that sign AWS's endpoints
+//! (Amazon Trust Services: Amazon Root CA 1-4 and Starfield Services Root G2), compiled
+//! in, so a start reads no certificate files. To trust another CA as well (a
+//! TLS-inspecting proxy, a private endpoint), point `SSL_CERT_FILE` at a PEM file: its
+//! certificates are added, and a file that cannot be read stops the function at
+//! start-up with one line naming the variable.
 //!
 //! Every call is bounded: at most [`ATTEMPTS`] attempts of at most [`ATTEMPT_TIMEOUT`]
 //! each (connecting included), with waits of at most [`MAX_BACKOFF`] between them, and
@@ -11,9 +24,19 @@
 
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
+use aws_smithy_async::rt::sleep::{SharedAsyncSleep, TokioSleep};
+use aws_smithy_async::time::{SharedTimeSource, SystemTimeSource};
+use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
+use aws_smithy_types::retry::RetryConfig;
+use aws_smithy_types::timeout::TimeoutConfig;
+use aws_types::region::Region;
+use aws_types::SdkConfig;
+
+use crate::error::Error;
 
 /// Attempts per call, the first included (standard retry mode: throttling, 5xx,
 /// timeouts and network faults are retried).
@@ -33,14 +56,92 @@ pub const OPERATION_TIMEOUT: Duration = Duration::from_secs(11);
 /// handler's own work).
 pub const MARGIN_PERCENT: u64 = 25;
 
-/// Standard AWS configuration (region, credentials, and `AWS_ENDPOINT_URL` to point
-/// every client at an emulator), with bounded time.
-pub async fn load() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// Amazon Trust Services' roots, in PEM (with their fingerprints in a comment).
+const AWS_TRUST_ROOTS: &str = include_str!("aws-trust-roots.pem");
+
+/// The configuration of every client, from the process environment.
+pub fn config() -> Result<SdkConfig, Error> {
+    config_from(&|k: &str| std::env::var(k).ok())
+}
+
+/// [`config`] over `var`, so the rules are tested without touching the environment.
+pub fn config_from(var: &dyn Fn(&str) -> Option<String>) -> Result<SdkConfig, Error> {
+    let get = |k: &'static str| var(k).filter(|v| !v.trim().is_empty());
+    let required = |k: &'static str| {
+        get(k).ok_or(Error::Config {
+            var: k,
+            problem: "is required but not set (Lambda sets it for every function)".into(),
+        })
+    };
+    let region = required("AWS_REGION")?;
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        get("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut b = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(http_client(get("SSL_CERT_FILE").as_deref())?)
+        .sleep_impl(SharedAsyncSleep::new(TokioSleep::new()))
+        .time_source(SharedTimeSource::new(SystemTimeSource::new()))
         .retry_config(retry_config())
-        .timeout_config(timeout_config())
-        .load()
-        .await
+        .timeout_config(timeout_config());
+    if let Some(url) = get("AWS_ENDPOINT_URL") {
+        b = b.endpoint_url(url);
+    }
+    Ok(b.build())
+}
+
+/// The HTTPS client every SDK client shares: rustls on ring, trusting AWS's roots and
+/// the certificates of `extra_ca_file` (`SSL_CERT_FILE`), if given. The trust store is
+/// built when the first request connects.
+pub fn http_client(extra_ca_file: Option<&str>) -> Result<SharedHttpClient, Error> {
+    let mut trust = TrustStore::empty().with_pem_certificate(AWS_TRUST_ROOTS);
+    if let Some(path) = extra_ca_file {
+        let pem = std::fs::read(path).map_err(|e| Error::Config {
+            var: "SSL_CERT_FILE",
+            problem: format!("names {path}, which cannot be read: {e}"),
+        })?;
+        let certs = pem_certificates(&pem).map_err(|problem| Error::Config {
+            var: "SSL_CERT_FILE",
+            problem: format!("names {path}, {problem}"),
+        })?;
+        tracing::debug!(
+            path,
+            certs,
+            "trusting the certificates of SSL_CERT_FILE too"
+        );
+        trust = trust.with_pem_certificate(pem);
+    }
+    let context = TlsContext::builder()
+        .with_trust_store(trust)
+        .build()
+        .map_err(|e| Error::Config {
+            var: "SSL_CERT_FILE",
+            problem: format!("cannot be used as a TLS trust store: {e}"),
+        })?;
+    Ok(aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+        .tls_context(context)
+        .build_https())
+}
+
+/// How many certificates a PEM file holds; an error if it holds none, or one that is
+/// not well formed (the TLS layer would otherwise fail on the first connection).
+fn pem_certificates(pem: &[u8]) -> Result<usize, String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::CertificateDer;
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("which is not a PEM file of certificates ({e})"))?;
+    if certs.is_empty() {
+        return Err("which holds no PEM certificate".into());
+    }
+    Ok(certs.len())
 }
 
 /// Standard retry mode: [`ATTEMPTS`] attempts in all, exponential backoff with jitter
@@ -173,6 +274,7 @@ pub fn lambda_timeout(function: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
 
     #[test]
     fn one_call_is_bounded_by_its_attempts_and_waits() {
@@ -253,5 +355,103 @@ mod tests {
             .filter(|l| !l.trim_start().starts_with('#'))
             .find_map(|l| l.trim().strip_prefix("Timeout:"))
             .and_then(|v| v.trim().parse().ok())
+    }
+
+    fn vars(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("AWS_REGION", "us-west-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "secret"),
+            ("AWS_SESSION_TOKEN", "token"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    fn build(m: &HashMap<String, String>) -> Result<SdkConfig, Error> {
+        config_from(&|k| m.get(k).cloned())
+    }
+
+    #[tokio::test]
+    async fn config_comes_from_lambdas_environment() {
+        let c = build(&vars(&[("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")])).unwrap();
+        assert_eq!(c.region().map(|r| r.as_ref()), Some("us-west-1"));
+        assert_eq!(c.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert!(c.credentials_provider().is_some());
+        assert!(c.http_client().is_some());
+        assert_eq!(c.retry_config().map(|r| r.max_attempts()), Some(3));
+        let c = build(&vars(&[])).unwrap();
+        assert_eq!(c.endpoint_url(), None);
+    }
+
+    #[tokio::test]
+    async fn a_missing_variable_is_named() {
+        for var in ["AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"] {
+            let mut m = vars(&[]);
+            m.remove(var);
+            match build(&m) {
+                Err(Error::Config { var: v, .. }) => assert_eq!(v, var),
+                other => panic!("{var}: {other:?}"),
+            }
+        }
+        // A session token is optional (long-term keys in a local run).
+        let mut m = vars(&[]);
+        m.remove("AWS_SESSION_TOKEN");
+        assert!(build(&m).is_ok());
+    }
+
+    #[tokio::test]
+    async fn ssl_cert_file_adds_a_ca_or_stops_the_start() {
+        let dir = std::env::temp_dir().join(format!("menotime-sdk-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("ca.pem");
+        std::fs::write(&good, AWS_TRUST_ROOTS).unwrap();
+        assert!(build(&vars(&[("SSL_CERT_FILE", good.to_str().unwrap())])).is_ok());
+        let bad = dir.join("bad.pem");
+        std::fs::write(&bad, "not a certificate").unwrap();
+        for path in [bad.to_str().unwrap(), "/nonexistent/ca.pem"] {
+            match build(&vars(&[("SSL_CERT_FILE", path)])) {
+                Err(Error::Config { var, problem }) => {
+                    assert_eq!(var, "SSL_CERT_FILE");
+                    assert!(problem.contains(path), "{problem}");
+                }
+                other => panic!("{path}: {other:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The compiled-in roots are exactly Amazon Trust Services' five, as the file's
+    /// comment lists them.
+    #[test]
+    fn the_compiled_in_roots_are_amazon_trust_services() {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::CertificateDer;
+        let certs: Vec<CertificateDer<'_>> =
+            CertificateDer::pem_slice_iter(AWS_TRUST_ROOTS.as_bytes())
+                .collect::<Result<_, _>>()
+                .unwrap();
+        assert_eq!(certs.len(), 5);
+        let listed: Vec<String> = AWS_TRUST_ROOTS
+            .lines()
+            .filter_map(|l| l.strip_prefix("#   "))
+            .filter_map(|l| l.rsplit_once(": ").map(|(_, fp)| fp.to_owned()))
+            .collect();
+        let actual: Vec<String> = certs
+            .iter()
+            .map(|c| {
+                ring::digest::digest(&ring::digest::SHA256, c.as_ref())
+                    .as_ref()
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect()
+            })
+            .collect();
+        assert_eq!(actual, listed);
     }
 }

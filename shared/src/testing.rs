@@ -61,7 +61,7 @@ pub fn repository_uri() -> String {
 }
 
 /// Standard retries (3 attempts) without the waits, for clients over aws-smithy-mocks.
-pub fn fast_retries() -> aws_config::retry::RetryConfig {
+pub fn fast_retries() -> aws_smithy_types::retry::RetryConfig {
     crate::sdk::retry_config().with_initial_backoff(Duration::from_millis(1))
 }
 

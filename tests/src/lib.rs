@@ -7,6 +7,7 @@ pub mod moto;
 pub mod offhours;
 pub mod proxy;
 pub mod runtime;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
