@@ -1,0 +1,225 @@
+//! One module per command. Each reads the service through the shared adapters, decides
+//! with the shared domain functions (the same ones the Lambda functions call), writes
+//! only what it says it writes, and returns a [`Report`].
+
+pub mod approve;
+pub mod freeze;
+pub mod offhours;
+pub mod plan;
+pub mod rollback;
+pub mod status;
+
+use chrono::{DateTime, Utc};
+
+use menotime_shared::aws::ecs::EcsApi;
+use menotime_shared::config::Environment;
+use menotime_shared::domain::service::ServiceState;
+use menotime_shared::runbook;
+
+use crate::args::{Cli, Command, OffhoursCommand, Target};
+use crate::aws::{connect, Session};
+use crate::error::Failure;
+use crate::output::{Report, Style};
+use crate::values::caller_name;
+
+/// Runs the command line's command.
+pub async fn run(cli: Cli, style: Style) -> Result<Report, Failure> {
+    let names = Names::of(cli.command.target())?;
+    // Everything the command line can get wrong is checked before AWS is asked.
+    match cli.command {
+        Command::Status(a) => {
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            status::run(&ctx, &a).await
+        }
+        Command::Approve(a) => {
+            let checked = approve::check_args(&a, &names)?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            approve::run(&ctx, &a, checked).await
+        }
+        Command::Freeze(a) => {
+            freeze::check_reason(&a.reason)?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            freeze::freeze(&ctx, &a).await
+        }
+        Command::Unfreeze(a) => {
+            freeze::check_reason(&a.reason)?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            freeze::unfreeze(&ctx, &a).await
+        }
+        Command::Rollback(a) => {
+            let to = rollback::check_args(&a)?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            rollback::run(&ctx, &a, to).await
+        }
+        Command::Offhours(OffhoursCommand::Hold(a)) => {
+            let until = offhours::check_until(&a.until, Utc::now())?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            offhours::hold(&ctx, &a, until).await
+        }
+        Command::Offhours(OffhoursCommand::Release(a)) => {
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            offhours::release(&ctx, &a).await
+        }
+        Command::Plan(a) => {
+            let checked = plan::check_args(&a, &names)?;
+            let ctx = Ctx::new(&a.target, names, style).await?;
+            plan::run(&ctx, &a, checked).await
+        }
+    }
+}
+
+/// The environment and the names of its resources: the manual's, unless overridden.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Names {
+    pub env: Environment,
+    pub cluster: String,
+    pub service: String,
+}
+
+impl Names {
+    pub fn of(t: &Target) -> Result<Names, Failure> {
+        let env: Environment = t.env.into();
+        let cluster = t
+            .cluster
+            .clone()
+            .unwrap_or_else(|| format!("menotime-{env}-cluster"));
+        let service = t
+            .service
+            .clone()
+            .unwrap_or_else(|| format!("menotime-{env}-service"));
+        for (flag, v) in [("--cluster", &cluster), ("--service", &service)] {
+            if !valid_ecs_name(v) {
+                return Err(Failure::usage(format!(
+                    "{flag} {v:?} is not an ECS name (letters, digits, - and _, at most 255)"
+                )));
+            }
+        }
+        if let Some(r) = &t.region {
+            let ok = !r.is_empty()
+                && r.len() <= 32
+                && r.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !ok {
+                return Err(Failure::usage(format!(
+                    "--region {r:?} is not an AWS region such as us-west-1"
+                )));
+            }
+        }
+        Ok(Names {
+            env,
+            cluster,
+            service,
+        })
+    }
+}
+
+fn valid_ecs_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 255
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// What a command works with: the names, the AWS session, the output style, and one
+/// `now` for the whole command.
+pub struct Ctx {
+    pub names: Names,
+    pub aws: Session,
+    pub style: Style,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx {
+    pub async fn new(target: &Target, names: Names, style: Style) -> Result<Ctx, Failure> {
+        let style = if target.json { Style::PLAIN } else { style };
+        let aws = connect(target).await?;
+        Ok(Ctx {
+            names,
+            aws,
+            style,
+            now: Utc::now(),
+        })
+    }
+
+    /// The service, described with its tags (the shared adapter the functions use).
+    pub async fn service(&self) -> Result<ServiceState, Failure> {
+        self.aws
+            .ecs
+            .describe_service(&self.names.cluster, &self.names.service)
+            .await
+            .map_err(Failure::from)
+    }
+
+    /// `--as NAME`, or the caller's name from STS GetCallerIdentity.
+    pub async fn who(&self, given: Option<&str>) -> Result<String, Failure> {
+        if let Some(name) = given {
+            return Ok(name.trim().to_owned());
+        }
+        let arn = self.aws.caller_arn().await?;
+        caller_name(&arn).ok_or_else(|| {
+            Failure::aws(format!(
+                "cannot tell who you are from {arn}: name yourself with --as NAME"
+            ))
+        })
+    }
+
+    /// The `menotime-ops` command line for `args` in this environment, with the
+    /// names given explicitly when they are not the manual's (for "next" hints).
+    pub fn ops(&self, args: &str) -> String {
+        let env = self.names.env;
+        let mut cmd = format!("menotime-ops {args} --env {env}");
+        if self.names.cluster != format!("menotime-{env}-cluster") {
+            cmd.push_str(&format!(" --cluster {}", self.names.cluster));
+        }
+        if self.names.service != format!("menotime-{env}-service") {
+            cmd.push_str(&format!(" --service {}", self.names.service));
+        }
+        cmd
+    }
+
+    /// The manual's command to watch the rollout.
+    pub fn watch_command(&self) -> String {
+        format!(
+            "aws ecs describe-services --region {} --cluster {} --services {} --query 'services[0].deployments'",
+            self.aws.region, self.names.cluster, self.names.service
+        )
+    }
+}
+
+/// `--as NAME` and free text: one line, not empty, bounded.
+pub fn check_text(flag: &str, v: &str, max: usize) -> Result<(), Failure> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Err(Failure::usage(format!(
+            "{flag} is empty: say it in a few words"
+        )));
+    }
+    if v.chars().count() > max {
+        return Err(Failure::usage(format!(
+            "{flag} is longer than {max} characters"
+        )));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(Failure::usage(format!(
+            "{flag} spans several lines or has control characters: keep it to one line"
+        )));
+    }
+    Ok(())
+}
+
+/// A placeholder from a notification's command, pasted unedited.
+pub fn refuse_placeholder(flag: &str, v: &str, placeholders: &[&str]) -> Result<(), Failure> {
+    if placeholders.contains(&v.trim()) {
+        return Err(Failure::usage(format!(
+            "{flag} {v:?} is the placeholder of the notification's command: write the real one"
+        )));
+    }
+    Ok(())
+}
+
+/// The placeholders of the runbook's `menotime-ops` commands.
+pub const PLACEHOLDERS: [&str; 3] = [
+    runbook::UNFREEZE_REASON_PLACEHOLDER,
+    menotime_shared::domain::scan::REASON_PLACEHOLDER,
+    menotime_shared::domain::scan::APPROVER_PLACEHOLDER,
+];
