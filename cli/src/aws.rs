@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::error::CredentialsError;
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_ecr::operation::describe_images::DescribeImagesError;
 use aws_sdk_ecr::types::{ImageIdentifier, TagStatus};
@@ -24,7 +25,7 @@ use menotime_shared::domain::deploy::RevisionSummary;
 use menotime_shared::sdk::retry_config;
 
 use crate::args::Target;
-use crate::error::Failure;
+use crate::error::{concise, Failure};
 
 /// The clients of one command, built once from one SDK configuration.
 pub struct Session {
@@ -65,7 +66,11 @@ pub async fn connect(target: &Target) -> Result<Session, Failure> {
             "no AWS region: set AWS_REGION, pass --region, or use a profile (AWS_PROFILE or --profile) that has one",
         )
     })?;
-    check_credentials(&conf).await?;
+    let profile = target
+        .profile
+        .clone()
+        .or_else(|| std::env::var("AWS_PROFILE").ok().filter(|p| !p.is_empty()));
+    check_credentials(&conf, profile.as_deref()).await?;
     Ok(Session {
         region,
         ecs: Ecs::new(aws_sdk_ecs::Client::new(&conf)),
@@ -78,16 +83,23 @@ pub async fn connect(target: &Target) -> Result<Session, Failure> {
     })
 }
 
-async fn check_credentials(conf: &SdkConfig) -> Result<(), Failure> {
+async fn check_credentials(conf: &SdkConfig, profile: Option<&str>) -> Result<(), Failure> {
     let advice = "set AWS_PROFILE (or --profile) to the operators' profile, or sign in first (aws sso login)";
-    let Some(provider) = conf.credentials_provider() else {
-        return Err(Failure::aws(format!("no AWS credentials: {advice}")));
+    let whose = match profile {
+        Some(p) => format!(" for profile {p}"),
+        None => String::new(),
     };
-    provider.provide_credentials().await.map_err(|e| {
-        Failure::aws(format!(
-            "no usable AWS credentials ({}): {advice}",
-            DisplayErrorContext(&e)
-        ))
+    let Some(provider) = conf.credentials_provider() else {
+        return Err(Failure::aws(format!("no AWS credentials{whose}: {advice}")));
+    };
+    provider.provide_credentials().await.map_err(|e| match e {
+        CredentialsError::CredentialsNotLoaded(_) => Failure::aws(format!(
+            "no AWS credentials found{whose} (environment, profile, SSO, web identity, container and instance metadata were tried): {advice}"
+        )),
+        other => Failure::aws(format!(
+            "the AWS credentials{whose} cannot be used ({}): {advice}",
+            concise(&DisplayErrorContext(&other).to_string())
+        )),
     })?;
     Ok(())
 }

@@ -95,7 +95,7 @@ impl From<SharedError> for Failure {
                 ..
             } => Failure::aws(format!(
                 "AWS {operation} failed: {}. {}",
-                trim_sentence(&message),
+                trim_sentence(&concise(&message)),
                 aws_advice(&message, retry)
             )),
             SharedError::Misconfigured(m) => Failure::aws(format!(
@@ -109,6 +109,42 @@ impl From<SharedError> for Failure {
             }
         }
     }
+}
+
+/// The SDK's error text (`DisplayErrorContext`) said briefly: AWS's own error code and
+/// message when the text carries them (`ClusterNotFoundException: Cluster not found.`),
+/// else the chain of causes without the debug dump of the whole response that ends it.
+pub fn concise(message: &str) -> String {
+    let quoted = |key: &str| -> Option<String> {
+        let re = regex::Regex::new(&format!(r#"{key}: (?:Some\()?"((?:[^"\\]|\\.)*)""#)).ok()?;
+        re.captures(message)
+            .and_then(|c| c.get(1))
+            .map(|m| m.as_str().replace("\\\"", "\""))
+    };
+    if let Some(code) = quoted("code") {
+        return match quoted("message") {
+            Some(m) if !m.is_empty() => format!("{code}: {m}"),
+            _ => code,
+        };
+    }
+    // The debug dump starts at " (" followed by a type name and "(" or " {".
+    let mut text = message;
+    let dump = regex::Regex::new(r" \([A-Z][A-Za-z]+(\(| \{)").ok();
+    if let Some(at) = dump.as_ref().and_then(|re| re.find(text)) {
+        text = &text[..at.start()];
+    }
+    let text = text.strip_prefix("service error: ").unwrap_or(text);
+    let mut parts: Vec<&str> = Vec::new();
+    for part in text.split(": ") {
+        let part = part.trim();
+        let seen = parts
+            .iter()
+            .any(|p| p.trim_end_matches('.') == part.trim_end_matches('.'));
+        if !part.is_empty() && !seen {
+            parts.push(part);
+        }
+    }
+    parts.join(": ")
 }
 
 fn trim_sentence(s: &str) -> String {
@@ -145,6 +181,8 @@ pub fn aws_advice(message: &str, retry: Retry) -> &'static str {
         "Your credentials have expired: sign in again (e.g. aws sso login) and retry"
     } else if m.contains("credentials") {
         "No usable AWS credentials: set AWS_PROFILE (or --profile), or sign in (aws sso login)"
+    } else if m.contains("event bus") && m.contains("not") {
+        "Check --bus, and that the environment's stack (which creates the approvals bus) is deployed"
     } else if m.contains("clusternotfound") || m.contains("servicenotfound") {
         "Check --env, or name them with --cluster and --service"
     } else if m.contains("repositorynotfound") || m.contains("imagenotfound") {
@@ -167,6 +205,23 @@ mod tests {
         assert_eq!(Kind::Refused.code(), 1);
         assert_eq!(Kind::Usage.code(), 2);
         assert_eq!(Kind::Aws.code(), 3);
+    }
+
+    #[test]
+    fn sdk_errors_are_said_briefly() {
+        let sdk = "service error: ClusterNotFoundException: Cluster not found.: ClusterNotFoundException: Cluster not found. (ServiceError(ServiceError { source: ClusterNotFoundException(ClusterNotFoundException { message: Some(\"Cluster not found.\"), meta: ErrorMetadata { code: Some(\"ClusterNotFoundException\"), message: Some(\"Cluster not found.\") } }), raw: Response { status: 400 } }))";
+        assert_eq!(concise(sdk), "ClusterNotFoundException: Cluster not found.");
+        let unhandled = "unhandled error (ResourceNotFoundException): Error { code: \"ResourceNotFoundException\", message: \"Event bus menotime-staging-approvals does not exist.\", aws_request_id: \"X4k8\" } (ServiceError(ServiceError { }))";
+        assert_eq!(
+            concise(unhandled),
+            "ResourceNotFoundException: Event bus menotime-staging-approvals does not exist."
+        );
+        let dispatch = "dispatch failure: io error: error trying to connect: tcp connect error: Connection refused (os error 111) (DispatchFailure(DispatchFailure { source: ConnectorError { kind: Io } }))";
+        assert_eq!(
+            concise(dispatch),
+            "dispatch failure: io error: error trying to connect: tcp connect error: Connection refused (os error 111)"
+        );
+        assert_eq!(concise("plain"), "plain");
     }
 
     #[test]

@@ -143,11 +143,19 @@ impl Ctx {
 
     /// The service, described with its tags (the shared adapter the functions use).
     pub async fn service(&self) -> Result<ServiceState, Failure> {
+        let n = &self.names;
         self.aws
             .ecs
-            .describe_service(&self.names.cluster, &self.names.service)
+            .describe_service(&n.cluster, &n.service)
             .await
-            .map_err(Failure::from)
+            .map_err(|e| {
+                let f = Failure::from(e);
+                if f.message.contains(&format!("in cluster {}", n.cluster)) {
+                    f
+                } else {
+                    f.context(&format!("service {} in cluster {}", n.service, n.cluster))
+                }
+            })
     }
 
     /// `--as NAME`, or the caller's name from STS GetCallerIdentity.

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use regex::Regex;
 use serde_json::{json, Value};
+use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 use menotime_shared::arn::Arn;
@@ -13,7 +14,7 @@ use menotime_shared::aws::autoscaling::ScalingApi;
 use menotime_shared::aws::ecr::EcrApi;
 use menotime_shared::aws::ecs::EcsApi;
 use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
-use menotime_shared::domain::image::{pinned_uri, valid_repository_name};
+use menotime_shared::domain::image::{compare_releases, pinned_uri, valid_repository_name};
 use menotime_shared::domain::offhours::{self, Capacity, DownPlan, Targets, UpPlan};
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
@@ -110,15 +111,17 @@ impl Verdict {
     }
 }
 
-/// The newest image with a tag of this environment: the latest pushed (ties broken by
-/// digest, so the answer is stable), with the tag it routes by.
+/// The newest image with a tag of this environment, with the tag it routes by: the
+/// highest release (`v1.2.6` after `v1.2.5`, as scan-gate orders them), else the latest
+/// pushed; ties broken by digest, so the answer is stable.
 pub fn newest(images: &[Image], pattern: &Regex) -> Option<(Image, String)> {
     images
         .iter()
         .filter_map(|i| route(&i.tags, pattern).map(|t| (i, t.to_owned())))
-        .max_by(|(a, _), (b, _)| {
-            a.pushed_at
-                .cmp(&b.pushed_at)
+        .max_by(|(a, at), (b, bt)| {
+            compare_releases(at, bt)
+                .unwrap_or(Ordering::Equal)
+                .then_with(|| a.pushed_at.cmp(&b.pushed_at))
                 .then_with(|| a.digest.cmp(&b.digest))
         })
         .map(|(i, t)| (i.clone(), t))
@@ -214,7 +217,6 @@ pub async fn run(ctx: &Ctx, a: &PlanArgs, c: Checked) -> Result<Report, Failure>
     if let Some(n) = &next {
         rows.push(("next", n.clone()));
     }
-    p.line("");
     p.section("scan-gate", &rows);
     p.section("offhours-scaler", &scaler.rows);
     Ok(Report {
@@ -250,10 +252,12 @@ async fn scan_gate(
         }
         Err(e) => return Err(e.into()),
     };
-    let status = format!("{} {}", found.status, found.description)
-        .trim()
-        .to_owned();
     let complete = found.is_complete();
+    let status = if complete || found.description.is_empty() {
+        found.status.clone()
+    } else {
+        format!("{} ({})", found.status, found.description)
+    };
     let Some(counts) = found.counts.filter(|_| complete) else {
         let v = Verdict::ScanPending(format!(
             "the scan of {tag} is {}: scan-gate acts when it completes",
@@ -481,6 +485,8 @@ mod tests {
         let images = [
             img("sha256:a", &["v1.2.3"], "2026-11-01T00:00:00Z"),
             img("sha256:b", &["v1.2.4", "latest"], "2026-11-02T00:00:00Z"),
+            // Pushed later, but an older release: a rebuilt hotfix of an old line.
+            img("sha256:e", &["v1.1.9"], "2026-11-05T00:00:00Z"),
             img("sha256:c", &["pr-42"], "2026-11-03T00:00:00Z"),
             img("sha256:d", &["develop"], "2026-11-04T00:00:00Z"),
         ];

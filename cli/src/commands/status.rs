@@ -254,7 +254,6 @@ fn status_text(ctx: &Ctx, j: &Value, style: Style) -> String {
                 .unwrap_or_default()
         ));
     }
-    p.line("");
     p.section(
         "Service",
         &[
