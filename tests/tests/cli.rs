@@ -195,6 +195,8 @@ async fn status_shows_where_prod_stands() {
     assert_eq!(j["offhours"]["exclusion"]["kind"], "hold");
     assert_eq!(j["offhours"]["exclusion"]["until"], "2099-01-01T00:00:00Z");
     assert_eq!(j["offhours"]["exclusion"]["active"], true);
+    // This release's scaler reads only `skip`: status says the hold is not in force.
+    assert_eq!(j["offhours"]["exclusion"]["honoured_by_scaler"], false);
     assert_eq!(j["offhours"]["scalable_target"]["min"], 2);
     assert_eq!(j["offhours"]["scalable_target"]["max"], 4);
     assert_eq!(
@@ -216,7 +218,7 @@ async fn status_shows_where_prod_stands() {
         "menotime-ops unfreeze --reason '...' --env prod",
         "OPEN deployment ecs-svc/42, sent failed",
         "unreadable",
-        "HELD until 2099-01-01T00:00:00Z",
+        "NOT IN FORCE: skip-until 2099-01-01T00:00:00Z is written, but the scaler does not read it",
         "scaled down; saved min=2 max=4 desired=2",
         "min=2 max=4 suspended=none",
         "menotime:deploy-deferred",
@@ -708,7 +710,11 @@ async fn offhours_hold_and_release() {
             "--dry-run",
         ])
         .await;
-    assert!(r.ok().stdout.contains("Would hold"), "{r:#?}");
+    assert!(
+        r.ok().stdout.contains("Would write the hold until"),
+        "{r:#?}"
+    );
+    assert!(r.stdout.contains("NOT in force"), "{r:#?}");
     assert_eq!(w.tag("staging", tags::OFFHOURS).await, None);
 
     let start = chrono::Utc::now();
@@ -719,6 +725,10 @@ async fn offhours_hold_and_release() {
         .await
         .json();
     assert_eq!(j["result"], "held");
+    assert_eq!(
+        j["honoured_by_scaler"], false,
+        "this release's scaler reads only `skip`, and the CLI says so"
+    );
     let value = w.tag("staging", tags::OFFHOURS).await.expect("held");
     assert_eq!(j["value"], value.as_str());
     let until = value

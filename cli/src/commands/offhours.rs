@@ -21,17 +21,28 @@ pub fn check_until(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure
     parse_until(s, now).map_err(Failure::usage)
 }
 
-/// How the scaler reads the `menotime:offhours` tag in `tags`, for people: the domain
+/// How offhours-scaler reads the `menotime:offhours` tag.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reading {
+    /// The scaler acts on the value (the shared domain reads it).
+    pub honoured: bool,
+    /// What that means, for people.
+    pub says: String,
+}
+
+/// How the scaler reads the `menotime:offhours` tag in `tags`: the shared domain
 /// decides (`ServiceTags::read`), so a value it cannot read is said to be ignored.
-pub fn scaler_reading(tags: &ServiceTags) -> Option<String> {
-    match tags.offhours.as_ref()? {
-        Tagged::Read(OffhoursTag::Skip) => {
-            Some("offhours-scaler leaves the service alone".to_owned())
-        }
-        Tagged::Unreadable { problem, .. } => Some(format!(
-            "IGNORED by this release of offhours-scaler: {problem}"
-        )),
-    }
+pub fn scaler_reading(tags: &ServiceTags) -> Option<Reading> {
+    Some(match tags.offhours.as_ref()? {
+        Tagged::Read(OffhoursTag::Skip) => Reading {
+            honoured: true,
+            says: "offhours-scaler leaves the service alone".to_owned(),
+        },
+        Tagged::Unreadable { problem, .. } => Reading {
+            honoured: false,
+            says: format!("IGNORED by this release of offhours-scaler: {problem}"),
+        },
+    })
 }
 
 pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Report, Failure> {
@@ -59,14 +70,25 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
     let after = service
         .tags
         .with(&[(tags::OFFHOURS.to_owned(), value.clone())]);
+    let reading = scaler_reading(&after);
+    let honoured = reading.as_ref().is_some_and(|r| r.honoured);
     let verb = if a.dry_run { "Would hold" } else { "Held" };
     let mut page = Page::new(ctx.style);
-    page.line(&format!(
-        "{verb} {} at its current capacity until {} ({}): the off-hours scaler leaves it alone until then.",
-        n.service,
-        utc(until),
-        from_now(until, ctx.now)
-    ));
+    if honoured {
+        page.line(&format!(
+            "{verb} {} at its current capacity until {} ({}): the off-hours scaler leaves it alone until then.",
+            n.service,
+            utc(until),
+            from_now(until, ctx.now)
+        ));
+    } else {
+        page.line(&ctx.style.bad(&format!(
+            "{} the hold until {} on {}, but this release of offhours-scaler does not read it: the hold is NOT in force.",
+            if a.dry_run { "Would write" } else { "Wrote" },
+            utc(until),
+            n.service
+        )));
+    }
     let mut rows = vec![
         ("tag", format!("{}={value}", tags::OFFHOURS)),
         (
@@ -77,9 +99,8 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
     if let Some(v) = &existing {
         rows.push(("replaced", v.clone()));
     }
-    let reading = scaler_reading(&after);
     if let Some(r) = &reading {
-        rows.push(("scaler", ctx.style.warn(r)));
+        rows.push(("scaler", ctx.style.warn(&r.says)));
     }
     if let Some(snapshot) = service.tags.raw.get(tags::OFFHOURS_SNAPSHOT) {
         rows.push((
@@ -103,7 +124,8 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
             "value": value,
             "until": utc(until),
             "replaced": existing,
-            "scaler": reading,
+            "honoured_by_scaler": honoured,
+            "scaler": reading.map(|r| r.says),
         }),
     })
 }

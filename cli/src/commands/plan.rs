@@ -409,7 +409,7 @@ async fn scaler(
         ("scale-down", format!("{down_outcome}: {down_why}")),
         ("scale-up", format!("{up_outcome}: {up_why}")),
     ];
-    let reading = scaler_reading(t);
+    let reading = scaler_reading(t).map(|r| r.says);
     if let Some(r) = &reading {
         rows.push(("exclusion", r.clone()));
     }

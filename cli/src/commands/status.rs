@@ -170,7 +170,8 @@ fn status_json(
             "kind": kind,
             "until": until,
             "active": active,
-            "scaler": scaler_reading(t),
+            "honoured_by_scaler": scaler_reading(t).is_some_and(|r| r.honoured),
+            "scaler": scaler_reading(t).map(|r| r.says),
         })
     });
     let other: serde_json::Map<String, Value> = t
@@ -361,8 +362,13 @@ fn status_text(ctx: &Ctx, j: &Value, style: Style) -> String {
     let exclusion = match &o["exclusion"] {
         Value::Null => "none: the schedule applies".to_owned(),
         e => {
+            let honoured = e["honoured_by_scaler"].as_bool() == Some(true);
             let head = match (e["kind"].as_str(), e["active"].as_bool()) {
                 (Some("skip"), _) => "excluded (skip, no end)".to_owned(),
+                (Some("hold"), Some(true)) if !honoured => style.bad(&format!(
+                    "NOT IN FORCE: skip-until {} is written, but the scaler does not read it",
+                    s(&e["until"])
+                )),
                 (Some("hold"), Some(true)) => {
                     let until = s(&e["until"]);
                     let when = chrono::DateTime::parse_from_rfc3339(&until)
