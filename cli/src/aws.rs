@@ -40,8 +40,9 @@ pub struct Session {
     sts: aws_sdk_sts::Client,
 }
 
-/// Loads the standard configuration (AWS_PROFILE or `--profile`, AWS_REGION or
-/// `--region` or the profile's region, AWS_ENDPOINT_URL, SSO and credential processes),
+/// Loads the standard configuration (AWS_PROFILE or `--profile`; `--region`, AWS_REGION,
+/// AWS_DEFAULT_REGION or the profile's region; AWS_ENDPOINT_URL; SSO and credential
+/// processes),
 /// and checks that a region and credentials exist before any call, so that their
 /// absence is one clear line rather than a failed request.
 pub async fn connect(target: &Target) -> Result<Session, Failure> {
@@ -57,8 +58,17 @@ pub async fn connect(target: &Target) -> Result<Session, Failure> {
     if let Some(p) = &target.profile {
         loader = loader.profile_name(p);
     }
-    if let Some(r) = &target.region {
-        loader = loader.region(Region::new(r.clone()));
+    // --region, then AWS_REGION (the SDK's own), then AWS_DEFAULT_REGION (which the
+    // AWS CLI reads and operators often set), then the profile's region.
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let region = target.region.clone().or_else(|| {
+        env("AWS_REGION")
+            .is_none()
+            .then(|| env("AWS_DEFAULT_REGION"))
+            .flatten()
+    });
+    if let Some(r) = region {
+        loader = loader.region(Region::new(r));
     }
     let conf = loader.load().await;
     let region = conf.region().map(|r| r.to_string()).ok_or_else(|| {

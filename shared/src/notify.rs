@@ -296,9 +296,14 @@ impl Notification {
         if !self.steps.is_empty() {
             t.push_str("\nWhat to do next:\n");
             for s in &self.steps {
+                // Each command alone on its line, so it can be copied (or extracted) whole.
                 match &s.cli {
                     Some(cli) => {
-                        let _ = writeln!(t, "- {}:\n    {cli}\n    or: {}", s.what, s.command);
+                        let _ = writeln!(
+                            t,
+                            "- {}, with menotime-ops or the AWS CLI:\n    {cli}\n    {}",
+                            s.what, s.command
+                        );
                     }
                     None => {
                         let _ = writeln!(t, "- {}:\n    {}", s.what, s.command);
@@ -657,7 +662,7 @@ mod tests {
         // A step with an operator CLI command shows it first, the AWS CLI's after it;
         // a step without one shows the AWS CLI's alone.
         assert!(
-            t.contains("- Roll back to the previous revision (menotime-backend-prod:47):\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    or: aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47\n"),
+            t.contains("- Roll back to the previous revision (menotime-backend-prod:47), with menotime-ops or the AWS CLI:\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47\n"),
             "{t}"
         );
         assert!(

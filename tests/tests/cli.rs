@@ -894,9 +894,14 @@ async fn bad_input_is_one_line_and_changes_nothing() {
         .await
         .failed(3);
     assert!(line.contains("no AWS region"), "{line}");
-    // --region supplies it.
+    // --region supplies it, and so does AWS_DEFAULT_REGION, as for the AWS CLI.
     no_region
         .run(&["status", "--env", "prod", "--region", "us-west-1"])
+        .await
+        .ok();
+    no_region
+        .with_var("AWS_DEFAULT_REGION", Some("us-west-1"))
+        .run(&["status", "--env", "prod"])
         .await
         .ok();
 
