@@ -189,6 +189,14 @@ async fn status_shows_where_prod_stands() {
     assert_eq!(j["freeze"]["at"], "2026-11-26T09:00:00Z");
     assert_eq!(j["incidents"]["deployment"]["state"], "open");
     assert_eq!(j["incidents"]["deployment"]["deployment"], "ecs-svc/42");
+    assert_eq!(
+        j["incidents"]["deployment"]["sent"],
+        serde_json::json!(["failed"])
+    );
+    assert_eq!(
+        j["incidents"]["deployment"]["at"],
+        "2026-11-26T09:00:01.000Z"
+    );
     assert_eq!(j["incidents"]["service"]["state"], "unreadable");
     assert_eq!(j["offhours"]["snapshot"]["desired"], 2);
     assert_eq!(j["offhours"]["snapshot"]["min"], 2);
@@ -613,9 +621,12 @@ async fn an_approval_from_the_cli_deploys_through_scan_gate() {
     assert_eq!(s["revision"]["digest"], digest.as_str());
     assert_eq!(s["revision"]["digest_pinned"], true);
     assert_eq!(s["revision"]["replaces"], "menotime-backend-prod:2");
-    // What runs now is what the plan sees.
+    // A rescan of what runs now would be held for review again, as scan-gate would; the
+    // plan says it is the running image.
     let plan = w.ops(&["plan", "--env", "prod", "--json"]).await.json();
     assert_eq!(plan["scan_gate"]["outcome"], "review_required");
+    assert_eq!(plan["scan_gate"]["image_is_running"], true);
+    assert_eq!(plan["scan_gate"]["running"]["image_tag"], "v1.2.6");
     gate.stop().await;
     w.stop().await;
 }
@@ -821,6 +832,11 @@ async fn plan_tells_what_the_automation_would_do() {
     let staging = w.ops(&["plan", "--env", "staging", "--json"]).await.json();
     assert_eq!(staging["scan_gate"]["image"]["tag"], "main");
     assert_eq!(staging["scan_gate"]["outcome"], "deployed");
+    assert_eq!(
+        staging["scan_gate"]["running"]["revision"],
+        "menotime-backend-staging:1"
+    );
+    assert_eq!(staging["scan_gate"]["image_is_running"], false);
     let dev = w.ops(&["plan", "--env", "dev", "--json"]).await.json();
     assert_eq!(dev["scan_gate"]["image"]["tag"], "develop");
     assert_eq!(dev["scaler"]["scale_down"]["outcome"], "scaled_down");

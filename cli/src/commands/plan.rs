@@ -14,7 +14,9 @@ use menotime_shared::aws::autoscaling::ScalingApi;
 use menotime_shared::aws::ecr::EcrApi;
 use menotime_shared::aws::ecs::EcsApi;
 use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
-use menotime_shared::domain::image::{compare_releases, pinned_uri, valid_repository_name};
+use menotime_shared::domain::image::{
+    compare_releases, pinned_uri, valid_repository_name, ImageRef,
+};
 use menotime_shared::domain::offhours::{self, Capacity, DownPlan, Targets, UpPlan};
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
@@ -131,6 +133,26 @@ pub async fn run(ctx: &Ctx, a: &PlanArgs, c: Checked) -> Result<Report, Failure>
     let service = ctx.service().await?;
     let (image, verdict, counts, scan_status) = scan_gate(ctx, a, &c, &service).await?;
     let scaler = scaler(ctx, &service, c.targets).await?;
+    // What runs now, for context (a revision that cannot be read only loses the line).
+    let running = ctx
+        .aws
+        .revision(&service.task_definition)
+        .await
+        .ok()
+        .map(|r| {
+            let image = r.summary.image_line(Some(&a.images.container));
+            let digest = ImageRef::parse(&image).digest.map(str::to_owned);
+            let tag = r
+                .summary
+                .image_tag()
+                .map(str::to_owned)
+                .or_else(|| ImageRef::parse(&image).tag.map(str::to_owned));
+            (r.summary.short(), tag, digest)
+        });
+    let runs_it = matches!(
+        (&running, &image),
+        (Some((_, _, Some(d))), Some((i, _))) if *d == i.digest
+    );
 
     let reason = match &verdict {
         Verdict::NoImage => format!(
@@ -176,6 +198,12 @@ pub async fn run(ctx: &Ctx, a: &PlanArgs, c: Checked) -> Result<Report, Failure>
         "service": ctx.names.service,
         "scan_gate": {
             "pattern": c.pattern.as_str(),
+            "running": running.as_ref().map(|(rev, tag, digest)| json!({
+                "revision": rev,
+                "image_tag": tag,
+                "digest": digest,
+            })),
+            "image_is_running": runs_it,
             "image": image_json,
             "outcome": verdict.outcome(),
             "reason": reason,
@@ -212,6 +240,15 @@ pub async fn run(ctx: &Ctx, a: &PlanArgs, c: Checked) -> Result<Report, Failure>
         Verdict::Blocked(_) | Verdict::Frozen(_) => style.bad(verdict.outcome()),
         _ => style.warn(verdict.outcome()),
     };
+    if let Some((rev, tag, _)) = &running {
+        let what = tag.as_deref().unwrap_or("an untagged image");
+        let now = if runs_it {
+            format!("{rev} ({what}), this very image")
+        } else {
+            format!("{rev} ({what})")
+        };
+        rows.push(("runs now", now));
+    }
     rows.push(("would be", outcome));
     rows.push(("because", reason));
     if let Some(n) = &next {

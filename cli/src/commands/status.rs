@@ -99,7 +99,7 @@ fn marker_json(m: Option<&Tagged<Marker>>) -> Value {
             "state": if m.open { "open" } else { "resolved" },
             "deployment": m.deployment,
             "sent": m.sent.iter().collect::<Vec<_>>(),
-            "at": m.at.to_rfc3339(),
+            "at": m.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         }),
         Some(Tagged::Unreadable { value, problem }) => json!({
             "state": "unreadable",
