@@ -55,7 +55,11 @@ fn clap_failure(e: &clap::Error) -> ExitCode {
             ExitCode::SUCCESS
         }
         ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            let _ = e.print();
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            eprintln!(
+                "menotime-ops: a command is missing; `menotime-ops {}--help` lists them",
+                args.iter().map(|a| format!("{a} ")).collect::<String>()
+            );
             ExitCode::from(2)
         }
         _ => {

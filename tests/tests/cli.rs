@@ -127,6 +127,11 @@ async fn every_command_has_help() {
             assert!(r.stdout.contains("--dry-run"), "{r:#?}");
         }
     }
+    // No command: one line saying where the list is.
+    let line = ops.run(&[]).await.failed(2);
+    assert!(line.contains("`menotime-ops --help`"), "{line}");
+    let line = ops.run(&["offhours"]).await.failed(2);
+    assert!(line.contains("`menotime-ops offhours --help`"), "{line}");
     let v = ops.run(&["--version"]).await;
     assert!(v.ok().stdout.starts_with("menotime-ops "), "{v:#?}");
 }
