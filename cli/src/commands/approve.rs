@@ -314,6 +314,38 @@ mod tests {
         );
     }
 
+    /// The detail, as EventBridge delivers it, is an approval scan-gate accepts.
+    #[test]
+    fn scan_gate_accepts_the_detail() {
+        use menotime_shared::domain::scan::{parse_trigger, Expect, Trigger};
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let counts = SeverityCounts::complete([(Severity::Medium, 2)], 0);
+        let event = json!({
+            "version": "0", "id": "e1", "detail-type": DETAIL_APPROVAL, "source": SOURCE_OPS,
+            "account": "123456789012", "time": "2026-11-26T09:00:00Z", "region": "us-west-1",
+            "resources": [],
+            "detail": detail("menotime/backend", &digest, "v1.2.6", "jdoe", "fine", reviewed_counts(&counts)),
+        });
+        let expect = Expect {
+            account: "123456789012",
+            region: "us-west-1",
+            repository: "menotime/backend",
+        };
+        match parse_trigger(&event, expect).unwrap() {
+            Trigger::Approval(a) => {
+                assert_eq!(
+                    (a.digest.as_str(), a.tag.as_str()),
+                    (digest.as_str(), "v1.2.6")
+                );
+                assert_eq!(
+                    (a.approved_by.as_str(), a.reason.as_str()),
+                    ("jdoe", "fine")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn severities_are_read_like_scan_gates() {
         let (b, r) = severities(&Policy {

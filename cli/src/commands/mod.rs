@@ -231,3 +231,47 @@ pub const PLACEHOLDERS: [&str; 3] = [
     menotime_shared::domain::scan::REASON_PLACEHOLDER,
     menotime_shared::domain::scan::APPROVER_PLACEHOLDER,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::Env;
+
+    fn target(env: Env, cluster: Option<&str>, service: Option<&str>) -> Target {
+        Target {
+            env,
+            cluster: cluster.map(str::to_owned),
+            service: service.map(str::to_owned),
+            region: None,
+            profile: None,
+            json: false,
+        }
+    }
+
+    #[test]
+    fn the_manuals_names_unless_overridden() {
+        let n = Names::of(&target(Env::Staging, None, None)).unwrap();
+        assert_eq!(n.cluster, "menotime-staging-cluster");
+        assert_eq!(n.service, "menotime-staging-service");
+        let n = Names::of(&target(Env::Prod, Some("blue"), Some("api_2"))).unwrap();
+        assert_eq!((n.cluster.as_str(), n.service.as_str()), ("blue", "api_2"));
+        for bad in ["", "a b", "a/b", &"x".repeat(256)] {
+            let e = Names::of(&target(Env::Dev, Some(bad), None)).unwrap_err();
+            assert_eq!(e.kind, crate::error::Kind::Usage, "{bad:?}");
+        }
+        let mut t = target(Env::Dev, None, None);
+        t.region = Some("US West".into());
+        assert!(Names::of(&t).is_err());
+    }
+
+    #[test]
+    fn free_text_is_one_bounded_line_and_no_placeholder() {
+        assert!(check_text("--reason", "fine", 10).is_ok());
+        assert!(check_text("--reason", "  ", 10).is_err());
+        assert!(check_text("--reason", "two\nlines", 100).is_err());
+        assert!(check_text("--reason", &"x".repeat(11), 10).is_err());
+        assert!(refuse_placeholder("--reason", "WHAT_WAS_REVIEWED", &PLACEHOLDERS).is_err());
+        assert!(refuse_placeholder("--as", "YOUR_NAME", &PLACEHOLDERS).is_err());
+        assert!(refuse_placeholder("--reason", "reviewed", &PLACEHOLDERS).is_ok());
+    }
+}
