@@ -340,7 +340,19 @@ impl Notification {
         if !self.steps.is_empty() {
             t.push_str("\nWhat to do next:\n");
             for s in &self.steps {
-                let _ = writeln!(t, "- {}:\n    {}", s.what, s.command);
+                // Each command alone on its line, so it can be copied (or extracted) whole.
+                match &s.cli {
+                    Some(cli) => {
+                        let _ = writeln!(
+                            t,
+                            "- {}, with menotime-ops or the AWS CLI:\n    {cli}\n    {}",
+                            s.what, s.command
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "- {}:\n    {}", s.what, s.command);
+                    }
+                }
             }
         }
         if let Some(url) = &self.console_url {
@@ -703,6 +715,18 @@ mod tests {
         ] {
             assert!(t.contains(needle), "missing {needle:?} in\n{t}");
         }
+        // A step with an operator CLI command shows it first, the AWS CLI's after it;
+        // a step without one shows the AWS CLI's alone.
+        assert!(
+            t.contains("- Roll back to the previous revision (menotime-backend-prod:47), with menotime-ops or the AWS CLI:\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("- Follow the containers' logs:\n    aws logs tail /aws/ecs/menotime-prod --region us-west-1 --follow --since 30m\n"),
+            "{t}"
+        );
+        // The machine payload carries no command text.
+        assert!(!n.payload().to_string().contains("menotime-ops"));
     }
 
     #[test]

@@ -10,11 +10,15 @@ use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOL
 use crate::domain::severity::ReviewedCounts;
 use crate::tags;
 
-/// One next step: what it is for, and the command that does it.
+/// One next step: what it is for, the AWS CLI command that does it, and the operator
+/// CLI's (`menotime-ops`) equivalent when it has one. The AWS CLI command is what
+/// machines get (e.g. `details.approve_command`); people see both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub what: String,
     pub command: String,
+    /// The same step with `menotime-ops`, shown before the AWS CLI command.
+    pub cli: Option<String>,
 }
 
 impl Step {
@@ -22,8 +26,36 @@ impl Step {
         Self {
             what: what.into(),
             command: command.into(),
+            cli: None,
         }
     }
+
+    /// The `menotime-ops` equivalent: `args` after the program name, followed by the
+    /// environment and, where they differ from the manual's, the cluster and service.
+    pub fn with_cli(mut self, c: &CommonConfig, args: &str) -> Self {
+        self.cli = Some(ops_command(c, args));
+        self
+    }
+}
+
+/// What the `menotime-ops` commands in notifications put where a human must write
+/// why (`unfreeze --reason`); the CLI refuses it unchanged.
+pub const UNFREEZE_REASON_PLACEHOLDER: &str = "WHAT_WAS_REVIEWED";
+
+/// `menotime-ops <args> --env <env> [--cluster ..] [--service ..] --region <region>`:
+/// the cluster and service are named only when they are not the manual's
+/// (`menotime-<env>-cluster`, `menotime-<env>-service`), which the CLI assumes.
+pub fn ops_command(c: &CommonConfig, args: &str) -> String {
+    let env = c.environment;
+    let mut cmd = format!("menotime-ops {args} --env {env}");
+    if c.cluster != format!("menotime-{env}-cluster") {
+        cmd.push_str(&format!(" --cluster {}", c.cluster));
+    }
+    if c.service != format!("menotime-{env}-service") {
+        cmd.push_str(&format!(" --service {}", c.service));
+    }
+    cmd.push_str(&format!(" --region {}", c.region));
+    cmd
 }
 
 /// The service's ARN, in the function's own partition.
@@ -50,6 +82,7 @@ pub fn describe_deployments(c: &CommonConfig) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    .with_cli(c, "status")
 }
 
 pub fn tail_logs(c: &CommonConfig) -> Step {
@@ -71,6 +104,8 @@ pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    // The CLI freezes first, then starts a new deployment of the revision.
+    .with_cli(c, &format!("rollback --to {revision}"))
 }
 
 pub fn unfreeze(c: &CommonConfig) -> Step {
@@ -82,6 +117,10 @@ pub fn unfreeze(c: &CommonConfig) -> Step {
             service_arn(c),
             tags::DEPLOY_FREEZE
         ),
+    )
+    .with_cli(
+        c,
+        &format!("unfreeze --reason '{UNFREEZE_REASON_PLACEHOLDER}'"),
     )
 }
 
@@ -98,6 +137,7 @@ pub fn freeze(c: &CommonConfig, why: &str) -> Step {
             tags::value(why)
         ),
     )
+    .with_cli(c, &format!("freeze --reason '{}'", tags::value(why)))
 }
 
 pub fn show_freeze(c: &CommonConfig) -> Step {
@@ -109,6 +149,7 @@ pub fn show_freeze(c: &CommonConfig) -> Step {
             service_arn(c)
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The service's recent events: why tasks cannot start or be placed.
@@ -194,6 +235,14 @@ pub fn approve(
         "Detail": detail.to_string(),
         "EventBusName": event_bus,
     }]);
+    // The CLI fills in approved-by (the caller's identity) and reviewed-counts itself.
+    let mut cli = format!("approve --tag {tag} --digest {digest} --reason '{REASON_PLACEHOLDER}'");
+    if event_bus != format!("menotime-{}-approvals", c.environment) {
+        cli.push_str(&format!(" --bus {event_bus}"));
+    }
+    if repository != DEFAULT_REPOSITORY {
+        cli.push_str(&format!(" --repository {repository}"));
+    }
     Step::new(
         "After reviewing the findings, approve the deployment (edit approved-by and reason)",
         format!(
@@ -201,7 +250,11 @@ pub fn approve(
             c.region
         ),
     )
+    .with_cli(c, &cli)
 }
+
+/// The manual's ECR repository, which `menotime-ops` assumes unless told otherwise.
+pub const DEFAULT_REPOSITORY: &str = "menotime/backend";
 
 /// The service's scalable target (min, max, suspended state).
 pub fn describe_scalable_target(c: &CommonConfig) -> Step {
@@ -213,6 +266,7 @@ pub fn describe_scalable_target(c: &CommonConfig) -> Step {
             resource_id(c)
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The service's task counts.
@@ -224,6 +278,7 @@ pub fn task_counts(c: &CommonConfig) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The off-hours snapshot and exclusion tags, on `arn` (the service).
@@ -239,6 +294,7 @@ pub fn show_offhours_tags(c: &CommonConfig, arn: &str) -> Step {
             c.region
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The commands that restore `snapshot` by hand, in the scaler's own order: the
@@ -354,6 +410,54 @@ mod tests {
         assert!(tail_logs(&c)
             .command
             .starts_with("aws logs tail /aws/ecs/menotime-prod "));
+    }
+
+    /// Next to the AWS CLI commands, the operator CLI's, with the manual's names
+    /// left to the CLI's defaults and other names spelled out.
+    #[test]
+    fn cli_equivalents_name_only_what_differs_from_the_manual() {
+        let c = prod();
+        assert_eq!(
+            roll_back(&c, "menotime-backend-prod:48").cli.as_deref(),
+            Some(
+                "menotime-ops rollback --to menotime-backend-prod:48 --env prod --region us-west-1"
+            )
+        );
+        assert_eq!(
+            unfreeze(&c).cli.as_deref(),
+            Some(
+                "menotime-ops unfreeze --reason 'WHAT_WAS_REVIEWED' --env prod --region us-west-1"
+            )
+        );
+        assert_eq!(
+            freeze(&c, "manual rollback by {x}").cli.as_deref(),
+            Some("menotime-ops freeze --reason 'manual rollback by _x_' --env prod --region us-west-1")
+        );
+        assert_eq!(
+            describe_deployments(&c).cli.as_deref(),
+            Some("menotime-ops status --env prod --region us-west-1")
+        );
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            approve(&c, "menotime-prod-approvals", "menotime/backend", &digest, "v1.2.4", &ReviewedCounts::new([])).cli,
+            Some(format!("menotime-ops approve --tag v1.2.4 --digest {digest} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --env prod --region us-west-1"))
+        );
+        assert_eq!(
+            approve(&c, "ops-approvals", "team/api", &digest, "v1.2.4", &ReviewedCounts::new([])).cli,
+            Some(format!("menotime-ops approve --tag v1.2.4 --digest {digest} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --bus ops-approvals --repository team/api --env prod --region us-west-1"))
+        );
+        let other = CommonConfig {
+            cluster: "blue".into(),
+            service: "api".into(),
+            ..prod()
+        };
+        assert_eq!(
+            describe_deployments(&other).cli.as_deref(),
+            Some("menotime-ops status --env prod --cluster blue --service api --region us-west-1")
+        );
+        // Steps the CLI has no command for keep only the AWS CLI's.
+        assert_eq!(tail_logs(&c).cli, None);
+        assert_eq!(scan_findings(&c, "menotime/backend", &digest).cli, None);
     }
 
     /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.

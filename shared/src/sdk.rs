@@ -96,11 +96,28 @@ pub fn config_from(var: &dyn Fn(&str) -> Option<String>) -> Result<SdkConfig, Er
     Ok(b.build())
 }
 
-/// The HTTPS client every SDK client shares: rustls on ring, trusting AWS's roots and
-/// the certificates of `extra_ca_file` (`SSL_CERT_FILE`), if given. The trust store is
-/// built when the first request connects.
+/// The HTTPS client every SDK client of a function shares: rustls on ring, trusting
+/// AWS's roots and the certificates of `extra_ca_file` (`SSL_CERT_FILE`), if given.
+/// The trust store is built when the first request connects.
 pub fn http_client(extra_ca_file: Option<&str>) -> Result<SharedHttpClient, Error> {
-    let mut trust = TrustStore::empty().with_pem_certificate(AWS_TRUST_ROOTS);
+    https(
+        TrustStore::empty().with_pem_certificate(AWS_TRUST_ROOTS),
+        extra_ca_file,
+    )
+}
+
+/// The same client for a tool on an operator's machine (the CLI): the system's trusted
+/// roots as well, as every other tool there trusts them.
+pub fn http_client_with_system_roots(
+    extra_ca_file: Option<&str>,
+) -> Result<SharedHttpClient, Error> {
+    https(
+        TrustStore::default().with_pem_certificate(AWS_TRUST_ROOTS),
+        extra_ca_file,
+    )
+}
+
+fn https(mut trust: TrustStore, extra_ca_file: Option<&str>) -> Result<SharedHttpClient, Error> {
     if let Some(path) = extra_ca_file {
         let pem = std::fs::read(path).map_err(|e| Error::Config {
             var: "SSL_CERT_FILE",

@@ -3,9 +3,13 @@
 
 /// On the service: present means scan-gate deploys nothing. Written by deploy-notifier.
 pub const DEPLOY_FREEZE: &str = "menotime:deploy-freeze";
+/// On the service: who lifted the last freeze, when and why, and what the freeze said.
+/// Written by `menotime-ops unfreeze`; for people only.
+pub const DEPLOY_UNFROZEN: &str = "menotime:deploy-unfrozen";
 /// On the service: capacity saved at scale-down. Written by offhours-scaler.
 pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
-/// On the service: `skip` makes the scaler leave the service alone. Set by an operator.
+/// On the service: `skip` makes the scaler leave the service alone. Set by an operator
+/// (or `menotime-ops offhours hold`, as `skip-until=<UTC time>`).
 pub const OFFHOURS: &str = "menotime:offhours";
 
 /// On the service: deploy-notifier's memory of a failed deployment's incident

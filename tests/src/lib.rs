@@ -1,10 +1,12 @@
 //! The end-to-end harness: moto's server as AWS, a Lambda Runtime API host driving the
 //! built function binaries, and readers for what the functions left in moto (ECS state,
-//! SNS messages delivered to SQS queues). Used by the tests in `tests/` and by the demo.
+//! SNS messages delivered to SQS queues), and the operator CLI run as an operator runs it
+//! (`ops`). Used by the tests in `tests/` and by the demo.
 
 pub mod http;
 pub mod moto;
 pub mod offhours;
+pub mod ops;
 pub mod proxy;
 pub mod runtime;
 pub mod tls;

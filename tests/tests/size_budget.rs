@@ -159,6 +159,50 @@ fn the_start_up_builds_only_what_lambda_uses() {
     );
 }
 
+/// `cargo lambda build --bin <function>` and `sam build` run cargo without `-p`, so
+/// features are resolved over the workspace's default members. The operator CLI turns
+/// on aws-config's SSO and credential-process providers; as a default member it would
+/// put them into every Lambda binary. It stays out (`cargo build -p menotime-ops`).
+#[test]
+fn the_operator_cli_is_not_built_with_the_functions() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |key: &str| -> Vec<String> {
+        meta[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("cargo metadata has no {key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let named = |ids: &[String], name: &str| {
+        ids.iter()
+            .any(|id| id.contains(&format!("#{name}@")) || id.contains(&format!("/{name}#")))
+    };
+    let (members, defaults) = (ids("workspace_members"), ids("workspace_default_members"));
+    assert!(
+        named(&members, "menotime-ops"),
+        "the CLI is a member: {members:?}"
+    );
+    assert!(
+        !named(&defaults, "menotime-ops"),
+        "the CLI must not be a default member: {defaults:?}"
+    );
+    for f in FUNCTIONS {
+        assert!(named(&defaults, f), "{f} is a default member: {defaults:?}");
+    }
+}
+
 /// The `[profile.release]` keys of the workspace manifest.
 fn release_profile() -> Vec<(String, String)> {
     let manifest = std::fs::read_to_string(workspace_root().join("Cargo.toml")).unwrap();

@@ -203,6 +203,10 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47",
         "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze",
         "Console: https://us-west-1.console.aws.amazon.com/ecs/v2/clusters/menotime-prod-cluster/services/menotime-prod-service/deployments",
+        // The operator CLI's commands, each before the AWS CLI's.
+        "menotime-ops status --env prod --region us-west-1\n    aws ecs describe-services",
+        "menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service",
+        "menotime-ops unfreeze --reason 'WHAT_WAS_REVIEWED' --env prod --region us-west-1\n    aws ecs untag-resource",
     ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }

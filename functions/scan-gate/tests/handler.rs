@@ -295,11 +295,12 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
         "[PROD] Review required before deploying v1.2.6: 2 MEDIUM"
     );
     let (payload, text, m) = message(&sent[0]);
-    let cmd = text
-        .lines()
-        .find(|l| l.contains("aws events put-events"))
-        .expect("approval command")
-        .trim();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("aws events put-events"))
+        .expect("approval command");
+    let cmd = lines[at];
     assert_eq!(
         payload["details"]["approve_command"], cmd,
         "machines get the same command"
@@ -307,6 +308,13 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
     assert!(
         cmd.contains(OTHER) && cmd.contains("v1.2.6") && cmd.contains("Deploy Approval"),
         "{cmd}"
+    );
+    // People see the operator CLI's command first, the AWS CLI's as the fallback.
+    assert_eq!(
+        lines[at - 1],
+        format!(
+            "menotime-ops approve --tag v1.2.6 --digest {OTHER} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --env prod --region us-west-1"
+        )
     );
     assert!(m["sms"].as_str().unwrap().len() <= 140);
 }

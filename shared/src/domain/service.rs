@@ -169,6 +169,9 @@ pub struct ServiceTags {
     /// `menotime:deploy-freeze`: present means scan-gate deploys nothing; the value
     /// says why (free text).
     pub freeze: Option<String>,
+    /// `menotime:deploy-unfrozen`: who lifted the last freeze, when and why (free text,
+    /// written by `menotime-ops unfreeze`).
+    pub unfrozen: Option<String>,
     /// `menotime:deploy-incident`: deploy-notifier's memory of a failed deployment.
     pub deploy_incident: Option<Tagged<Marker>>,
     /// `menotime:service-incident`: deploy-notifier's memory of an impairment.
@@ -190,6 +193,7 @@ impl ServiceTags {
         let get = |k: &str| raw.get(k).map(String::as_str);
         ServiceTags {
             freeze: get(tags::DEPLOY_FREEZE).map(str::to_owned),
+            unfrozen: get(tags::DEPLOY_UNFROZEN).map(str::to_owned),
             deploy_incident: get(tags::DEPLOY_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
             service_incident: get(tags::SERVICE_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
             offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
