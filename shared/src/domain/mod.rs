@@ -12,3 +12,4 @@ pub mod scan;
 pub mod schedule;
 pub mod service;
 pub mod severity;
+pub mod uptime;
