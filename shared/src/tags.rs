@@ -5,8 +5,12 @@
 pub const DEPLOY_FREEZE: &str = "menotime:deploy-freeze";
 /// On the service: capacity saved at scale-down. Written by offhours-scaler.
 pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
-/// On the service: `skip` makes the scaler leave the service alone. Set by an operator.
+/// On the service: `skip` makes the scaler leave the service alone, `skip-until=<UTC
+/// time>` holds it at full capacity until then. Set by an operator.
 pub const OFFHOURS: &str = "menotime:offhours";
+/// On the service: a scale-up waiting for its tasks to run (see `domain::wake`).
+/// Written and removed by offhours-scaler.
+pub const OFFHOURS_WAKE: &str = "menotime:offhours-wake";
 
 /// On the service: deploy-notifier's memory of a failed deployment's incident
 /// (see `domain::incident`).

@@ -190,6 +190,7 @@ impl FakeAws {
                 desired_count: 2,
                 running_count: 2,
                 pending_count: 0,
+                events: Vec::new(),
             },
             revisions: vec![running],
             next_deployment: "ecs-svc/1111".into(),

@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField}
 use super::aws_error;
 use crate::arn::Arn;
 use crate::domain::deploy::{RevisionFacts, RevisionSummary};
-use crate::domain::service::{DeploymentState, ServiceState, ServiceTags};
+use crate::domain::service::{DeploymentState, ServiceEvent, ServiceState, ServiceTags};
 use crate::error::Error;
 
 /// A revision: the facts the decisions need, and the full document (`Doc`) a copy is
@@ -289,7 +289,25 @@ async fn describe_service(
         desired_count: svc.desired_count(),
         running_count: svc.running_count(),
         pending_count: svc.pending_count(),
+        events: latest_events(svc.events()),
     })
+}
+
+/// The service's latest events, newest first (ECS lists them so), at most
+/// [`ServiceState::EVENTS_KEPT`].
+fn latest_events(events: &[aws_sdk_ecs::types::ServiceEvent]) -> Vec<ServiceEvent> {
+    let mut out: Vec<ServiceEvent> = events
+        .iter()
+        .filter_map(|e| {
+            Some(ServiceEvent {
+                at: e.created_at().and_then(super::to_chrono),
+                message: e.message()?.to_owned(),
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out.truncate(ServiceState::EVENTS_KEPT);
+    out
 }
 
 impl EcsApi for Ecs {
