@@ -39,10 +39,11 @@ pub enum EventType {
     ScaleDown,
     ScaleUp,
     ScaleSkipped,
+    ScaleFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -58,6 +59,7 @@ impl EventType {
         EventType::ScaleDown,
         EventType::ScaleUp,
         EventType::ScaleSkipped,
+        EventType::ScaleFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +79,7 @@ impl EventType {
             EventType::ScaleDown => "scale.down",
             EventType::ScaleUp => "scale.up",
             EventType::ScaleSkipped => "scale.skipped",
+            EventType::ScaleFailed => "scale.failed",
         }
     }
 }
@@ -145,7 +148,7 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
         | ScaleUp | ScaleSkipped => notify(Severity::Info),
         DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
-        DeployRollback | DeployFailed | ServiceImpaired => match env {
+        DeployRollback | DeployFailed | ServiceImpaired | ScaleFailed => match env {
             Environment::Prod => Delivery {
                 topic: Topic::Oncall,
                 severity: Severity::Critical,
@@ -530,7 +533,7 @@ mod tests {
             expect(ScaleDown, env, T::Notify, S::Info, A::Notify);
             expect(ScaleUp, env, T::Notify, S::Info, A::Notify);
             expect(ScaleSkipped, env, T::Notify, S::Info, A::Notify);
-            for paging in [DeployRollback, DeployFailed, ServiceImpaired] {
+            for paging in [DeployRollback, DeployFailed, ServiceImpaired, ScaleFailed] {
                 if env == Environment::Prod {
                     expect(paging, env, T::Oncall, S::Critical, A::Trigger);
                 } else {
@@ -540,7 +543,7 @@ mod tests {
         }
         let names: std::collections::HashSet<&str> =
             EventType::ALL.iter().map(|e| e.as_str()).collect();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
     }
 
     #[test]

@@ -509,6 +509,37 @@ mod tests {
     }
 
     #[test]
+    fn the_latest_service_events_are_kept_newest_first() {
+        let event = |secs: i64, message: &str| {
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id(format!("e{secs}"))
+                .created_at(aws_smithy_types::DateTime::from_secs(secs))
+                .message(message)
+                .build()
+        };
+        let mut events: Vec<_> = (0..8)
+            .map(|i| event(1_764_180_000 + i * 60, &format!("event {i}")))
+            .collect();
+        events.push(
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id("no-message")
+                .build(),
+        );
+        events.reverse();
+        events.swap(0, 3);
+        let kept = latest_events(&events);
+        assert_eq!(kept.len(), ServiceState::EVENTS_KEPT);
+        assert_eq!(
+            kept.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["event 7", "event 6", "event 5", "event 4", "event 3"]
+        );
+        assert_eq!(
+            kept[0].at,
+            chrono::DateTime::from_timestamp(1_764_180_000 + 7 * 60, 0)
+        );
+    }
+
+    #[test]
     fn every_task_definition_field_is_either_copied_or_read_only() {
         let sdk = debug_fields(&format!("{:?}", TaskDefinition::builder().build()));
         let ours: BTreeSet<String> = COPIED
