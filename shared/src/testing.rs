@@ -162,6 +162,10 @@ pub struct World {
     /// The family's newest revision lacks the watched container (a revision registered
     /// by hand for something else).
     pub latest_lacks_container: bool,
+    /// New tasks never start (no capacity, a missing image): a higher desired count
+    /// leaves them pending. Otherwise, like moto, the running count follows the desired
+    /// count at once.
+    pub tasks_fail_to_start: bool,
     failing: BTreeMap<&'static str, Failing>,
 }
 
@@ -437,6 +441,12 @@ impl EcsApi for FakeAws {
     async fn set_desired_count(&self, _c: &str, _s: &str, desired: i32) -> Result<(), Error> {
         let mut w = self.call("ecs:UpdateService")?;
         w.service.desired_count = desired;
+        if w.tasks_fail_to_start {
+            w.service.running_count = w.service.running_count.min(desired);
+        } else {
+            w.service.running_count = desired;
+        }
+        w.service.pending_count = (desired - w.service.running_count).max(0);
         Ok(())
     }
 

@@ -305,7 +305,7 @@ fn latest_events(events: &[aws_sdk_ecs::types::ServiceEvent]) -> Vec<ServiceEven
             })
         })
         .collect();
-    out.sort_by(|a, b| b.at.cmp(&a.at));
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
     out.truncate(ServiceState::EVENTS_KEPT);
     out
 }

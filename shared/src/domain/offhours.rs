@@ -582,6 +582,31 @@ pub fn plan_down(
     DownPlan::Lower { save, to }
 }
 
+/// At night, with a snapshot saved: finish a lowering that a run could not complete
+/// (it saved the snapshot and died, or a call failed after it), and nothing else. A
+/// scalable target whose minimum is still above the night's is lowered as
+/// [`plan_down`] would; once the minimum is the night's, the desired count is the
+/// autoscaler's to manage (a spike at night is absorbed up to the maximum, and reconcile
+/// does not fight it). Without a scalable target nothing else lowers the count, so it is
+/// lowered. A rollout postpones it, as it does a scale-down.
+pub fn plan_keep_down(
+    current: &Capacity,
+    rollout: Option<Rollout>,
+    targets: Targets,
+    floor: i32,
+) -> DownPlan {
+    let to = lowered(current, targets, floor);
+    let unfinished = match (current.target, to.target) {
+        (Some(now), Some(night)) => now.min > night.min,
+        _ => current.desired > to.desired,
+    };
+    match (unfinished, rollout) {
+        (false, _) => DownPlan::Skip(SkipReason::AlreadyDown),
+        (true, Some(rollout)) => DownPlan::Postpone(rollout),
+        (true, None) => DownPlan::Lower { save: None, to },
+    }
+}
+
 /// The night capacity for `current`: nothing is ever raised. The minimum drops to the
 /// night minimum; the maximum stays, so the autoscaler can still absorb a spike at
 /// night; the suspended state stays; the desired count drops to the night count, but
@@ -1177,6 +1202,52 @@ mod tests {
                 save: None,
                 to: cap(1, 4, 1)
             }
+        );
+    }
+
+    #[test]
+    fn keeping_the_night_finishes_a_lowering_but_leaves_the_autoscaler_alone() {
+        // The run saved the snapshot and died: the minimum is still the day's.
+        assert_eq!(
+            plan_keep_down(&cap(2, 4, 2), None, PROD, 1),
+            DownPlan::Lower {
+                save: None,
+                to: cap(1, 4, 1)
+            }
+        );
+        // Lowered: nothing more, even when the autoscaler grew the count at night.
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 1), None, PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 3), None, PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        // Without a scalable target nothing else lowers the count.
+        assert_eq!(
+            plan_keep_down(&manual(1), None, DEV, 0),
+            DownPlan::Lower {
+                save: None,
+                to: manual(0)
+            }
+        );
+        assert_eq!(
+            plan_keep_down(&manual(0), None, DEV, 0),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        // A rollout postpones what is left to do, and only that.
+        let rollout = Rollout {
+            deployment: "ecs-svc/1".into(),
+            state: "IN_PROGRESS".into(),
+        };
+        assert_eq!(
+            plan_keep_down(&cap(2, 4, 2), Some(rollout.clone()), PROD, 1),
+            DownPlan::Postpone(rollout.clone())
+        );
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 1), Some(rollout), PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
         );
     }
 

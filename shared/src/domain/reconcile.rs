@@ -5,14 +5,15 @@
 //! and when (an operator's `plan`) calls [`plan`] with the same inputs.
 //!
 //! The decision needs no capacity, only the instant and the tags ([`intent`]): a
-//! reconcile that has nothing to do reads the service once and stops. Only when it has
-//! to lower or restore does the capacity decide how ([`step`], through
-//! [`offhours::plan_down`] and [`offhours::plan_up`]).
+//! reconcile that has nothing to do by day reads the service once and stops. At night,
+//! and to lower or restore, the capacity decides how ([`step`], through
+//! [`offhours::plan_down`], [`offhours::plan_keep_down`] and [`offhours::plan_up`]): at
+//! most two reads when there is nothing to do.
 //!
 //! | `menotime:offhours` | snapshot | day | night |
 //! |---|---|---|---|
 //! | none, or a hold that ended | none | leave (day) | **lower** |
-//! | none, or a hold that ended | saved | **restore** | leave (already down) |
+//! | none, or a hold that ended | saved | **restore** | keep down (finish a lowering a run could not complete) |
 //! | `skip` | none | leave (excluded) | leave (excluded) |
 //! | `skip` | saved | **restore** (its day begins) | leave (excluded) |
 //! | `skip-until=` not ended | none | leave (held) | leave (held) |
@@ -70,8 +71,6 @@ pub enum RestoreWhy {
 pub enum Leave {
     /// Day, and nothing is saved: the service is at its daytime capacity.
     Day,
-    /// Night, and a snapshot is saved: the service is down for the night already.
-    Night,
     /// `menotime:offhours=skip`, and nothing to give back now.
     Excluded,
     /// A hold, and nothing saved: the service is at full capacity until `until`.
@@ -118,6 +117,9 @@ pub enum Intent {
     /// Night, nothing saved: scale down ([`offhours::plan_down`] says how, or that the
     /// service is already at its night capacity).
     Lower,
+    /// Night, a snapshot saved: finish a lowering that a run could not complete, and
+    /// nothing else ([`offhours::plan_keep_down`]).
+    KeepDown,
     /// A snapshot to give back ([`offhours::plan_up`]).
     Restore(RestoreWhy),
     Leave(Leave),
@@ -127,7 +129,7 @@ pub enum Intent {
 impl Intent {
     /// Whether carrying it out needs the service's capacity (its scalable target).
     pub fn needs_capacity(&self) -> bool {
-        matches!(self, Intent::Lower | Intent::Restore(_))
+        matches!(self, Intent::Lower | Intent::KeepDown | Intent::Restore(_))
     }
 }
 
@@ -161,7 +163,7 @@ pub fn intent(up: bool, snapshot: Option<&Tagged<Snapshot>>, exclusion: &Exclusi
         (Exclusion::None | Exclusion::Expired { .. }, true, true) => {
             Intent::Restore(RestoreWhy::Day)
         }
-        (Exclusion::None | Exclusion::Expired { .. }, true, false) => Intent::Leave(Leave::Night),
+        (Exclusion::None | Exclusion::Expired { .. }, true, false) => Intent::KeepDown,
         (Exclusion::None | Exclusion::Expired { .. }, false, true) => Intent::Leave(Leave::Day),
         (Exclusion::None | Exclusion::Expired { .. }, false, false) => Intent::Lower,
     }
@@ -200,6 +202,7 @@ pub fn step(
         Intent::Lower => Step::Down(offhours::plan_down(
             current, snapshot, exclusion, rollout, targets, floor,
         )),
+        Intent::KeepDown => Step::Down(offhours::plan_keep_down(current, rollout, targets, floor)),
         Intent::Restore(_) => Step::Up(offhours::plan_up(current, snapshot, exclusion)),
         Intent::Leave(l) => Step::Leave(*l),
         Intent::Blocked(b) => Step::Blocked(b.clone()),
@@ -317,12 +320,26 @@ pub fn stale_scale_down(
     (window.is_up(at) && !force).then_some(SkipReason::Stale { scheduled })
 }
 
+/// How often the template's schedule runs reconcile: every five minutes, on the five
+/// minutes (`cron(0/5 * * * ? *)`), so a window edge on a five-minute mark is met
+/// exactly and a missed or failed run heals at the next one.
+pub const PERIOD_MINUTES: i64 = 5;
+
 /// Whether a run at `at` reminds people of a problem reconcile cannot fix by itself (a
-/// tag nobody can read, a rollout in the way): in the first five minutes of each hour,
-/// where the five-minute reconcile schedule runs once, so the reminder comes once an
-/// hour instead of at every run.
+/// tag nobody can read, a rollout in the way): in the first [`PERIOD_MINUTES`] of each
+/// hour, where the schedule runs once, so the reminder comes once an hour instead of at
+/// every run.
 pub fn reminds(at: DateTime<Utc>) -> bool {
-    at.minute() < 5
+    i64::from(at.minute()) < PERIOD_MINUTES
+}
+
+/// Whether `at` is the first run of the schedule after the window changed (day turned
+/// to night or back less than [`PERIOD_MINUTES`] ago): where a reconcile that changes
+/// nothing (a dry run, a problem it cannot fix) says so first.
+pub fn first_run_after_change(window: &Window, at: DateTime<Utc>) -> bool {
+    window
+        .previous_change(at)
+        .is_some_and(|c| at - c < chrono::TimeDelta::minutes(PERIOD_MINUTES))
 }
 
 #[cfg(test)]
@@ -415,7 +432,7 @@ mod tests {
             (&Exclusion::None, &None, day, Leave(super::Leave::Day)),
             (&Exclusion::None, &None, night, Lower),
             (&Exclusion::None, &saved, day, Restore(RestoreWhy::Day)),
-            (&Exclusion::None, &saved, night, Leave(super::Leave::Night)),
+            (&Exclusion::None, &saved, night, KeepDown),
             (&expired, &None, night, Lower),
             (&expired, &saved, day, Restore(RestoreWhy::Day)),
             (&Exclusion::Skip, &None, day, Leave(super::Leave::Excluded)),
