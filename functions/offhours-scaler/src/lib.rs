@@ -275,49 +275,12 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                     .await?
             }
             Action::ScaleDown => {
-                let current = self.capacity(&service).await?;
-                match reconcile::stale_scale_down(
-                    self.cfg.window.as_ref(),
-                    now,
-                    run.force,
-                    run.scheduled,
-                ) {
-                    Some(stale) => {
-                        self.skipped(&run, &service, &exclusion, &current, stale, &mut record)
-                            .await?
-                    }
-                    None => {
-                        let plan = self.plan_down(&service, &exclusion, &current);
-                        self.down(
-                            &run,
-                            &service,
-                            &exclusion,
-                            &current,
-                            plan,
-                            Mode::Explicit,
-                            &mut record,
-                        )
-                        .await?
-                    }
-                }
+                self.scale_down(&run, &service, &exclusion, &mut record)
+                    .await?
             }
             Action::ScaleUp => {
-                let current = self.capacity(&service).await?;
-                let plan = offhours::plan_up(
-                    &current,
-                    service.tags.offhours_snapshot.as_ref(),
-                    &exclusion,
-                );
-                self.up(
-                    &run,
-                    &service,
-                    &exclusion,
-                    &current,
-                    plan,
-                    Mode::Explicit,
-                    &mut record,
-                )
-                .await?
+                self.scale_up(&run, &service, &exclusion, &mut record)
+                    .await?
             }
         };
         Ok(Outcome {
@@ -425,6 +388,66 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 .await
             }
         }
+    }
+
+    /// Step 4 for an explicit `scale-down`: stale during uptime unless forced, else
+    /// [`offhours::plan_down`].
+    async fn scale_down(
+        &self,
+        run: &Run,
+        service: &ServiceState,
+        exclusion: &Exclusion,
+        record: &mut Record,
+    ) -> Result<(Decision, ServiceOutcome), Error> {
+        let current = self.capacity(service).await?;
+        let window = self.cfg.window.as_ref();
+        if let Some(stale) = reconcile::stale_scale_down(window, run.now, run.force, run.scheduled)
+        {
+            return self
+                .skipped(run, service, exclusion, &current, stale, record)
+                .await;
+        }
+        let plan = offhours::plan_down(
+            &current,
+            service.tags.offhours_snapshot.as_ref(),
+            exclusion,
+            service.rollout(),
+            self.targets(),
+            self.cfg.common.environment.task_floor(),
+        );
+        self.down(
+            run,
+            service,
+            exclusion,
+            &current,
+            plan,
+            Mode::Explicit,
+            record,
+        )
+        .await
+    }
+
+    /// Step 4 for an explicit `scale-up`: always honoured, [`offhours::plan_up`].
+    async fn scale_up(
+        &self,
+        run: &Run,
+        service: &ServiceState,
+        exclusion: &Exclusion,
+        record: &mut Record,
+    ) -> Result<(Decision, ServiceOutcome), Error> {
+        let current = self.capacity(service).await?;
+        let snapshot = service.tags.offhours_snapshot.as_ref();
+        let plan = offhours::plan_up(&current, snapshot, exclusion);
+        self.up(
+            run,
+            service,
+            exclusion,
+            &current,
+            plan,
+            Mode::Explicit,
+            record,
+        )
+        .await
     }
 
     /// A reconcile that changes no capacity: nothing is sent, except the removal of an
@@ -1064,22 +1087,6 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             min_capacity: self.cfg.min_capacity,
             desired_count: self.cfg.desired_count,
         }
-    }
-
-    fn plan_down(
-        &self,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: &Capacity,
-    ) -> DownPlan {
-        offhours::plan_down(
-            current,
-            service.tags.offhours_snapshot.as_ref(),
-            exclusion,
-            service.rollout(),
-            self.targets(),
-            self.cfg.common.environment.task_floor(),
-        )
     }
 
     /// The night a scale-down saves: from now until the window's day begins. Unknown
