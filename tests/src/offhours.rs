@@ -146,3 +146,69 @@ pub async fn snapshot(aws: &Aws, env: &SeedEnv) -> Option<String> {
         .find(|(k, _)| k == tags::OFFHOURS_SNAPSHOT)
         .map(|(_, v)| v)
 }
+
+/// offhours-scaler's handler run in this process, with the real SDK adapters against
+/// `endpoint` (moto, or the counting proxy in front of it), on a clock the caller
+/// moves: how the demo tells a week in seconds. The deployed binary has no such switch;
+/// it reads the real clock.
+pub struct InProcessScaler {
+    scaler: offhours_scaler::OffhoursScaler<
+        menotime_shared::aws::ecs::Ecs,
+        AutoScaling,
+        menotime_shared::aws::sns::Sns,
+    >,
+    clock: std::sync::Arc<std::sync::Mutex<DateTime<Utc>>>,
+}
+
+impl InProcessScaler {
+    /// The scaler configured by `vars` (as the function's environment), talking to
+    /// `endpoint`, its clock at `now`.
+    pub async fn new(vars: &[(String, String)], endpoint: &str, now: DateTime<Utc>) -> Self {
+        use menotime_shared::config::{OffhoursConfig, Vars};
+        let cfg = OffhoursConfig::from_vars(&Vars(|k: &str| {
+            vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+        }))
+        .expect("offhours-scaler's configuration");
+        let conf = sdk_config(endpoint).await;
+        let clock = std::sync::Arc::new(std::sync::Mutex::new(now));
+        let read = clock.clone();
+        let scaler = offhours_scaler::OffhoursScaler::new(
+            cfg,
+            menotime_shared::aws::ecs::Ecs::new(aws_sdk_ecs::Client::new(&conf)),
+            AutoScaling::from_conf(&conf),
+            menotime_shared::aws::sns::Sns::new(aws_sdk_sns::Client::new(&conf)),
+        )
+        .with_clock(move || *read.lock().unwrap_or_else(|e| e.into_inner()))
+        .with_function_name(Some("menotime-prod-offhours-scaler".into()));
+        InProcessScaler { scaler, clock }
+    }
+
+    pub fn set_time(&self, at: DateTime<Utc>) {
+        *self.clock.lock().unwrap_or_else(|e| e.into_inner()) = at;
+    }
+
+    /// One invocation: the result, or `(errorType, errorMessage)` as Lambda reports it.
+    pub async fn invoke(
+        &self,
+        event: &serde_json::Value,
+        request_id: &str,
+    ) -> Result<serde_json::Value, (String, String)> {
+        match self.scaler.handle(event.clone(), request_id).await {
+            Ok(out) => Ok(serde_json::to_value(&out).unwrap_or_default()),
+            Err(e) => Err((e.kind().to_owned(), e.to_string())),
+        }
+    }
+}
+
+/// An SDK configuration for a local endpoint (moto, or the proxy), with moto's test
+/// credentials.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new(crate::moto::REGION))
+        .credentials_provider(aws_sdk_ecs::config::Credentials::new(
+            "testing", "testing", None, None, "moto",
+        ))
+        .load()
+        .await
+}
