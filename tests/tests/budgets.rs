@@ -10,7 +10,7 @@
 //! | duplicate page | 1 | - |
 //! | resolve (deploy-notifier, completion after a page) | 4 | - |
 //! | steady state with nothing open | 1 | - |
-//! | reconcile with nothing to do (offhours-scaler) | by day 1, by night 2; nothing sent | at most 2 reads |
+//! | reconcile with nothing to do (offhours-scaler) | 2 reads, nothing sent | at most 2 reads |
 //! | reconcile lowering prod | 7 (6 + Publish) | - |
 //! | reconcile restoring prod | 8 (7 + Publish) | - |
 //!
@@ -159,7 +159,7 @@ async fn aws_calls_per_scenario_stay_within_budget() {
 }
 
 /// offhours-scaler's reconcile runs every 5 minutes: when there is nothing to do it
-/// reads (once by day, twice by night) and sends nothing.
+/// reads the service and its scalable target, and sends nothing.
 #[tokio::test]
 async fn reconcile_reads_at_most_twice_when_there_is_nothing_to_do() {
     let w = World::new().await;
@@ -205,9 +205,19 @@ async fn reconcile_reads_at_most_twice_when_there_is_nothing_to_do() {
     );
     // The next run sees the tasks running: the wake-up check ends.
     let reached = w.calls(&mut day, &reconcile, "skipped").await;
-    assert_eq!(ops(&reached), ["DescribeServices", "UntagResource"]);
+    assert_eq!(
+        ops(&reached),
+        [
+            "DescribeServices",
+            "UntagResource",
+            "DescribeScalableTargets"
+        ]
+    );
     let idle_day = w.calls(&mut day, &reconcile, "skipped").await;
-    assert_eq!(ops(&idle_day), ["DescribeServices"]);
+    assert_eq!(
+        ops(&idle_day),
+        ["DescribeServices", "DescribeScalableTargets"]
+    );
     // Only ECS, Application Auto Scaling and SNS: what the template's role grants.
     for c in lower.iter().chain(&restore).chain(&reached) {
         assert!(

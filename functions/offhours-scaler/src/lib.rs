@@ -15,18 +15,19 @@
 //! 3. **Check the wake-up** of an earlier scale-up ([`wake::check`]): reached, the
 //!    marker goes (and a page is resolved); past its deadline, the marker says
 //!    `state=paged` first, then `scale.failed` goes out (a page in prod).
-//! 4. **Decide.**
-//!    - `reconcile`: [`reconcile::intent`] from the window now and the tags. Nothing to
-//!      do by day (nothing saved; excluded; held): done, one call, nothing sent. At
-//!      night with a snapshot, only a lowering a run could not complete is finished
-//!      ([`offhours::plan_keep_down`]): two reads when there is nothing to do. A tag nobody can read or a rollout in the way: nothing
-//!      changes, and the team hears of it at the first run after the window changes
-//!      and once an hour, not at every run.
+//! 4. **Read the scalable target** (DescribeScalableTargets; none for a service scaled
+//!    by hand): with the desired count, the capacity every result reports.
+//! 5. **Decide.**
+//!    - `reconcile`: [`reconcile::intent`] from the window now and the tags, carried
+//!      out on the capacity by [`reconcile::step`]. Nothing to do (day and nothing
+//!      saved, excluded, held, night and down already): the two reads, nothing sent.
+//!      At night with a snapshot, only a lowering that a run could not complete is
+//!      finished ([`offhours::plan_keep_down`]). A tag nobody can read or a rollout in
+//!      the way: nothing changes, and the team hears of it at the first run after the
+//!      window changes and once an hour, not at every run.
 //!    - `scale-down`: during uptime it is stale and skipped, unless `"force": true`;
 //!      otherwise [`offhours::plan_down`].
 //!    - `scale-up`: always honoured, [`offhours::plan_up`].
-//! 5. **Read the scalable target** (DescribeScalableTargets), only to lower or restore
-//!    (and for every explicit action, whose notification shows the capacity).
 //! 6. **Act.** Lower: the snapshot tag *first* (only when none exists), then
 //!    RegisterScalableTarget and UpdateService, each only when it changes something.
 //!    Restore: the wake-up marker first (when tasks have to start and none is there),
@@ -40,7 +41,7 @@
 //! With `DRY_RUN=true` or `"dry_run": true`: read, decide and notify; change nothing.
 //!
 //! AWS calls, Publish excluded (docs/performance.md §2): a reconcile with nothing to do
-//! 1; prod's scale-down 6 (DescribeServices, DescribeScalableTargets, TagResource,
+//! 2; prod's scale-down 6 (DescribeServices, DescribeScalableTargets, TagResource,
 //! RegisterScalableTarget, UpdateService, DescribeTaskDefinition); prod's restore 7
 //! (the same with the wake-up marker's TagResource first and UntagResource last); the
 //! next run after a restore that reached its count 1 more (UntagResource of the
@@ -57,7 +58,7 @@ use menotime_shared::config::OffhoursConfig;
 use menotime_shared::domain::offhours::{
     self, Capacity, DownPlan, Exclusion, SkipReason, Targets, UpPlan,
 };
-use menotime_shared::domain::reconcile::{self, Intent, Moment, Step};
+use menotime_shared::domain::reconcile::{self, Moment, Step};
 use menotime_shared::domain::schedule::{self, Action};
 use menotime_shared::domain::service::{ServiceState, Tagged};
 use menotime_shared::domain::wake::{self, Check, Counts, Wake};
@@ -107,11 +108,10 @@ impl From<&Capacity> for CapacityView {
 pub struct ServiceOutcome {
     pub service: String,
     pub cluster: String,
-    /// The capacity read; `null` when reconcile had nothing to do and did not read the
-    /// scalable target.
-    pub before: Option<CapacityView>,
+    /// The capacity read.
+    pub before: CapacityView,
     /// What the service has after this invocation; in a dry run, what it would have.
-    pub after: Option<CapacityView>,
+    pub after: CapacityView,
     /// One sentence saying what was done and why.
     pub reason: String,
     /// The snapshot tag involved: written (first scale-down), kept (an earlier run's),
@@ -174,6 +174,17 @@ struct Record {
     wake_removed: bool,
     sent: Vec<Sent>,
     hold_removed: Option<DateTime<Utc>>,
+}
+
+/// What every step after the reads looks at.
+#[derive(Clone, Copy)]
+struct Seen<'a> {
+    run: &'a Run,
+    service: &'a ServiceState,
+    /// What the `menotime:offhours` tag means now.
+    exclusion: &'a Exclusion,
+    /// The capacity read in step 4.
+    current: &'a Capacity,
 }
 
 /// Explicit actions fail when they cannot be carried out (Lambda retries a rollout;
@@ -268,20 +279,20 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
         let mut record = Record::default();
         self.check_wake(&run, &service, &mut record).await?;
 
-        // 4.-7. Decide, act, notify.
+        // 4. The capacity.
+        let current = self.capacity(&service).await?;
+
+        // 5.-7. Decide, act, notify.
+        let seen = Seen {
+            run: &run,
+            service: &service,
+            exclusion: &exclusion,
+            current: &current,
+        };
         let (decision, entry) = match run.action {
-            Action::Reconcile => {
-                self.reconcile(&run, &service, &exclusion, &mut record)
-                    .await?
-            }
-            Action::ScaleDown => {
-                self.scale_down(&run, &service, &exclusion, &mut record)
-                    .await?
-            }
-            Action::ScaleUp => {
-                self.scale_up(&run, &service, &exclusion, &mut record)
-                    .await?
-            }
+            Action::Reconcile => self.reconcile(&seen, &mut record).await?,
+            Action::ScaleDown => self.scale_down(&seen, &mut record).await?,
+            Action::ScaleUp => self.scale_up(&seen, &mut record).await?,
         };
         Ok(Outcome {
             decision,
@@ -299,240 +310,152 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
         })
     }
 
-    /// Step 4 for `reconcile`: the window at now and the tags decide; only lowering or
-    /// restoring reads the capacity.
+    /// Step 5 for `reconcile`: the window now and the tags decide
+    /// ([`reconcile::intent`]); the capacity says how ([`reconcile::step`]).
     async fn reconcile(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
+        seen: &Seen<'_>,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
+        let Seen {
+            run,
+            service,
+            exclusion,
+            current,
+        } = *seen;
         let up = run.moment.as_ref().is_some_and(|m| m.up);
         let snapshot = service.tags.offhours_snapshot.as_ref();
         let intent = reconcile::intent(up, snapshot, exclusion);
         info!(?intent, "reconcile");
-        if !intent.needs_capacity() {
-            let reason = match &intent {
-                Intent::Leave(leave) => notes::leave_reason(&self.cfg, run, *leave),
-                Intent::Blocked(b) => b.problem(),
-                Intent::Lower | Intent::KeepDown | Intent::Restore(_) => String::new(),
-            };
-            let held = match &intent {
-                Intent::Blocked(b) => Some(Held::Unreadable(b.tag())),
-                _ => None,
-            };
-            return self
-                .quiet(run, service, exclusion, None, held, reason, record)
-                .await;
-        }
-        let current = self.capacity(service).await?;
-        let c = &self.cfg.common;
-        match reconcile::step(
+        let step = reconcile::step(
             &intent,
-            &current,
+            current,
             snapshot,
             exclusion,
             service.rollout(),
             self.targets(),
-            c.environment.task_floor(),
-        ) {
-            Step::Down(plan) => {
-                self.down(
-                    run,
-                    service,
-                    exclusion,
-                    &current,
-                    plan,
-                    Mode::Reconcile,
-                    record,
-                )
-                .await
-            }
-            Step::Up(plan) => {
-                self.up(
-                    run,
-                    service,
-                    exclusion,
-                    &current,
-                    plan,
-                    Mode::Reconcile,
-                    record,
-                )
-                .await
-            }
-            // intent() already decided these; kept whole for the compiler.
+            self.cfg.common.environment.task_floor(),
+        );
+        match step {
+            Step::Down(plan) => self.down(seen, plan, Mode::Reconcile, record).await,
+            Step::Up(plan) => self.up(seen, plan, Mode::Reconcile, record).await,
             Step::Leave(leave) => {
                 let reason = notes::leave_reason(&self.cfg, run, leave);
-                self.quiet(
-                    run,
-                    service,
-                    exclusion,
-                    Some(&current),
-                    None,
-                    reason,
-                    record,
-                )
-                .await
+                self.quiet(seen, None, reason, record).await
             }
             Step::Blocked(b) => {
-                self.quiet(
-                    run,
-                    service,
-                    exclusion,
-                    Some(&current),
-                    Some(Held::Unreadable(b.tag())),
-                    b.problem(),
-                    record,
-                )
-                .await
+                let held = Some(Held::Unreadable(b.tag()));
+                self.quiet(seen, held, b.problem(), record).await
             }
         }
     }
 
-    /// Step 4 for an explicit `scale-down`: stale during uptime unless forced, else
+    /// Step 5 for an explicit `scale-down`: stale during uptime unless forced, else
     /// [`offhours::plan_down`].
     async fn scale_down(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
+        seen: &Seen<'_>,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
-        let current = self.capacity(service).await?;
+        let Seen {
+            run,
+            service,
+            exclusion,
+            current,
+        } = *seen;
         let window = self.cfg.window.as_ref();
         if let Some(stale) = reconcile::stale_scale_down(window, run.now, run.force, run.scheduled)
         {
-            return self
-                .skipped(run, service, exclusion, &current, stale, record)
-                .await;
+            return self.skipped(seen, stale, record).await;
         }
         let plan = offhours::plan_down(
-            &current,
+            current,
             service.tags.offhours_snapshot.as_ref(),
             exclusion,
             service.rollout(),
             self.targets(),
             self.cfg.common.environment.task_floor(),
         );
-        self.down(
-            run,
-            service,
-            exclusion,
-            &current,
-            plan,
-            Mode::Explicit,
-            record,
-        )
-        .await
+        self.down(seen, plan, Mode::Explicit, record).await
     }
 
-    /// Step 4 for an explicit `scale-up`: always honoured, [`offhours::plan_up`].
+    /// Step 5 for an explicit `scale-up`: always honoured, [`offhours::plan_up`].
     async fn scale_up(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
+        seen: &Seen<'_>,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
-        let current = self.capacity(service).await?;
-        let snapshot = service.tags.offhours_snapshot.as_ref();
-        let plan = offhours::plan_up(&current, snapshot, exclusion);
-        self.up(
-            run,
-            service,
-            exclusion,
-            &current,
-            plan,
-            Mode::Explicit,
-            record,
-        )
-        .await
+        let snapshot = seen.service.tags.offhours_snapshot.as_ref();
+        let plan = offhours::plan_up(seen.current, snapshot, seen.exclusion);
+        self.up(seen, plan, Mode::Explicit, record).await
     }
 
     /// A reconcile that changes no capacity: nothing is sent, except the removal of an
     /// ended hold, and a problem it cannot fix (`held`) at the first run after the
-    /// window changes and once an hour. `current` is the capacity if it was read.
-    #[allow(clippy::too_many_arguments)]
+    /// window changes and once an hour.
     async fn quiet(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: Option<&Capacity>,
+        seen: &Seen<'_>,
         held: Option<Held>,
         reason: String,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
-        let ended = self
-            .remove_ended_hold(run, service, exclusion, record)
-            .await?;
+        let Seen {
+            run,
+            service,
+            current,
+            ..
+        } = *seen;
+        let ended = self.remove_ended_hold(seen, record).await?;
         if held.is_some() {
             warn!(%reason, "reconcile cannot act");
         }
         let held = held.filter(|_| self.speaks(run));
-        if held.is_none() && ended.is_none() {
-            let snapshot = raw_snapshot(service);
-            return Ok((
-                Decision::Skipped,
-                self.entry(reason, current, current, snapshot, &Estimate::none(), None),
-            ));
-        }
-        // Something to say: with the capacity, as every scaler notification.
-        let current = match current {
-            Some(c) => *c,
-            None => self.capacity(service).await?,
-        };
-        let arn = self.service_arn(service);
         let snapshot = raw_snapshot(service);
+        let none = Estimate::none();
+        if held.is_none() && ended.is_none() {
+            let entry = self.entry(reason, current, current, snapshot, &none, None);
+            return Ok((Decision::Skipped, entry));
+        }
+        let arn = self.service_arn(service);
         let (n, reason) = match held {
-            Some(h) => (
-                notes::held(
+            Some(h) => {
+                let n = notes::held(
                     &self.cfg,
                     run,
-                    &current,
+                    current,
                     h,
                     &reason,
                     snapshot.as_deref(),
                     &arn,
                     true,
-                ),
-                reason,
-            ),
+                );
+                (n, reason)
+            }
             None => {
                 let reason = format!(
                     "the hold {}=skip-until={} ended, so the window decides again; {reason}",
                     tags::OFFHOURS,
                     ended.map(offhours::utc_second).unwrap_or_default()
                 );
-                let n = notes::hold_ended(&self.cfg, run, &current, &reason, &arn);
+                let n = notes::hold_ended(&self.cfg, run, current, &reason, &arn);
                 let n = notes::with_details(
                     &self.cfg,
                     n,
                     run,
                     &reason,
-                    &current,
-                    &current,
+                    current,
+                    current,
                     snapshot.as_deref(),
-                    &Estimate::none(),
+                    &none,
                 );
                 (n, reason)
             }
         };
-        let sent = self
-            .send(notes::with_expired_hold(n, ended, run.dry_run), record)
-            .await?;
-        Ok((
-            Decision::Skipped,
-            self.entry(
-                reason,
-                Some(&current),
-                Some(&current),
-                snapshot,
-                &Estimate::none(),
-                Some(sent),
-            ),
-        ))
+        let n = notes::with_expired_hold(n, ended, run.dry_run);
+        let sent = self.send(n, record).await?;
+        let entry = self.entry(reason, current, current, snapshot, &none, Some(sent));
+        Ok((Decision::Skipped, entry))
     }
 
     /// Whether a reconcile that changes nothing speaks (a problem it cannot fix, or a
@@ -548,17 +471,19 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
     }
 
     /// Carries out a scale-down plan (steps 6 and 7).
-    #[allow(clippy::too_many_arguments)]
     async fn down(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: &Capacity,
+        seen: &Seen<'_>,
         plan: DownPlan,
         mode: Mode,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
+        let Seen {
+            run,
+            service,
+            current,
+            ..
+        } = *seen;
         info!(?plan, "scale-down plan");
         let (save, to) = match plan {
             DownPlan::Postpone(rollout) => {
@@ -574,25 +499,13 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                     }
                 );
                 return self
-                    .cannot(
-                        run,
-                        service,
-                        exclusion,
-                        current,
-                        Held::Deploying,
-                        Error::NotNow(why),
-                        mode,
-                        record,
-                    )
+                    .cannot(seen, Held::Deploying, Error::NotNow(why), mode, record)
                     .await;
             }
             DownPlan::Hold { tag, problem } => {
                 return self
                     .cannot(
-                        run,
-                        service,
-                        exclusion,
-                        current,
+                        seen,
                         Held::Unreadable(tag),
                         Error::Misconfigured(problem),
                         mode,
@@ -603,15 +516,9 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             DownPlan::Skip(why) if mode == Mode::Reconcile => {
                 let snapshot = raw_snapshot(service);
                 let reason = notes::reconcile_skip_reason(&self.cfg, run, why, snapshot.as_deref());
-                return self
-                    .quiet(run, service, exclusion, Some(current), None, reason, record)
-                    .await;
+                return self.quiet(seen, None, reason, record).await;
             }
-            DownPlan::Skip(why) => {
-                return self
-                    .skipped(run, service, exclusion, current, why, record)
-                    .await
-            }
+            DownPlan::Skip(why) => return self.skipped(seen, why, record).await,
             // Saved to the second: the tag is for people.
             DownPlan::Lower { save, to } => {
                 (save.map(|s| s.saved_at(run.now.trunc_subsecs(0))), to)
@@ -625,14 +532,7 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 self.cfg.common.service
             );
             let snapshot = raw_snapshot(service);
-            let entry = self.entry(
-                reason,
-                Some(current),
-                Some(&to),
-                snapshot,
-                &Estimate::none(),
-                None,
-            );
+            let entry = self.entry(reason, current, &to, snapshot, &Estimate::none(), None);
             return Ok((Decision::ScaledDown, entry));
         }
 
@@ -649,9 +549,7 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             }
             self.apply(current, &to).await?;
         }
-        let ended = self
-            .remove_ended_hold(run, service, exclusion, record)
-            .await?;
+        let ended = self.remove_ended_hold(seen, record).await?;
         let night = self.night_ahead(run);
         let estimate = self
             .estimate(
@@ -697,26 +595,25 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
     }
 
     /// Carries out a restore plan (steps 6 and 7).
-    #[allow(clippy::too_many_arguments)]
     async fn up(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: &Capacity,
+        seen: &Seen<'_>,
         plan: UpPlan,
         mode: Mode,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
+        let Seen {
+            run,
+            service,
+            exclusion,
+            current,
+        } = *seen;
         info!(?plan, "scale-up plan");
         let (to, snapshot, notes) = match plan {
             UpPlan::Hold { tag, problem } => {
                 return self
                     .cannot(
-                        run,
-                        service,
-                        exclusion,
-                        current,
+                        seen,
                         Held::Unreadable(tag),
                         Error::Misconfigured(problem),
                         mode,
@@ -726,15 +623,9 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             }
             UpPlan::Skip(why) if mode == Mode::Reconcile => {
                 let reason = notes::reconcile_skip_reason(&self.cfg, run, why, None);
-                return self
-                    .quiet(run, service, exclusion, Some(current), None, reason, record)
-                    .await;
+                return self.quiet(seen, None, reason, record).await;
             }
-            UpPlan::Skip(why) => {
-                return self
-                    .skipped(run, service, exclusion, current, why, record)
-                    .await
-            }
+            UpPlan::Skip(why) => return self.skipped(seen, why, record).await,
             UpPlan::Restore {
                 to,
                 snapshot,
@@ -749,14 +640,7 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 self.cfg.common.service
             );
             let snapshot = raw_snapshot(service);
-            let entry = self.entry(
-                reason,
-                Some(current),
-                Some(&to),
-                snapshot,
-                &Estimate::none(),
-                None,
-            );
+            let entry = self.entry(reason, current, &to, snapshot, &Estimate::none(), None);
             return Ok((Decision::ScaledUp, entry));
         }
 
@@ -789,9 +673,7 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 .await?;
             info!(snapshot = %snapshot, "snapshot removed");
         }
-        let ended = self
-            .remove_ended_hold(run, service, exclusion, record)
-            .await?;
+        let ended = self.remove_ended_hold(seen, record).await?;
         // The night that ends saved the tasks the day had (as saved) and the night did
         // not: a count raised only by the restored minimum was never removed.
         let day = Capacity {
@@ -851,31 +733,23 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
     /// nobody can read): nothing changes. An explicit action tells the team and fails
     /// with `e`; reconcile succeeds, and tells the team at the first run after the
     /// window changes and once an hour.
-    #[allow(clippy::too_many_arguments)]
     async fn cannot(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: &Capacity,
+        seen: &Seen<'_>,
         why: Held,
         e: Error,
         mode: Mode,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
+        let Seen {
+            run,
+            service,
+            current,
+            ..
+        } = *seen;
         warn!(error = %e, "not scaling");
         if mode == Mode::Reconcile {
-            return self
-                .quiet(
-                    run,
-                    service,
-                    exclusion,
-                    Some(current),
-                    Some(why),
-                    e.to_string(),
-                    record,
-                )
-                .await;
+            return self.quiet(seen, Some(why), e.to_string(), record).await;
         }
         let n = notes::held(
             &self.cfg,
@@ -896,16 +770,17 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
     /// An explicit action that leaves the service alone: `scale.skipped`.
     async fn skipped(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
-        current: &Capacity,
+        seen: &Seen<'_>,
         why: SkipReason,
         record: &mut Record,
     ) -> Result<(Decision, ServiceOutcome), Error> {
-        let ended = self
-            .remove_ended_hold(run, service, exclusion, record)
-            .await?;
+        let Seen {
+            run,
+            service,
+            current,
+            ..
+        } = *seen;
+        let ended = self.remove_ended_hold(seen, record).await?;
         let snapshot = service.tags.offhours_snapshot.as_ref();
         let raw_snapshot = raw_snapshot(service);
         let (summary, reason) =
@@ -1051,11 +926,15 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
     /// Removes the tag of a hold that has ended (not in a dry run), once per run.
     async fn remove_ended_hold(
         &self,
-        run: &Run,
-        service: &ServiceState,
-        exclusion: &Exclusion,
+        seen: &Seen<'_>,
         record: &mut Record,
     ) -> Result<Option<DateTime<Utc>>, Error> {
+        let Seen {
+            run,
+            service,
+            exclusion,
+            ..
+        } = *seen;
         let Some(ended) = exclusion.expired() else {
             return Ok(None);
         };
@@ -1186,22 +1065,15 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
         let sent = self.send(n, record).await?;
         Ok((
             decision,
-            self.entry(
-                reason,
-                Some(before),
-                Some(after),
-                snapshot,
-                estimate,
-                Some(sent),
-            ),
+            self.entry(reason, before, after, snapshot, estimate, Some(sent)),
         ))
     }
 
     fn entry(
         &self,
         reason: String,
-        before: Option<&Capacity>,
-        after: Option<&Capacity>,
+        before: &Capacity,
+        after: &Capacity,
         snapshot: Option<String>,
         estimate: &Estimate,
         notification: Option<&'static str>,
@@ -1210,8 +1082,8 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
         ServiceOutcome {
             service: c.service.clone(),
             cluster: c.cluster.clone(),
-            before: before.map(CapacityView::from),
-            after: after.map(CapacityView::from),
+            before: before.into(),
+            after: after.into(),
             reason,
             snapshot,
             estimated_saving_usd: estimate.usd,

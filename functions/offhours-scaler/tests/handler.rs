@@ -752,11 +752,7 @@ async fn a_dry_run_decides_and_notifies_but_changes_nothing() {
     assert!(out.dry_run);
     assert_eq!(r.capacity(), (2, 4, 2));
     assert_eq!(r.tag(SNAPSHOT), None);
-    assert_eq!(
-        out.services[0].after.as_ref().unwrap().min,
-        Some(1),
-        "what it would do"
-    );
+    assert_eq!(out.services[0].after.min, Some(1), "what it would do");
     assert!(
         out.reason.starts_with("dry run: would save"),
         "{}",
@@ -942,16 +938,19 @@ fn windowed() -> Rig {
 }
 
 #[tokio::test]
-async fn reconcile_follows_the_window_and_reads_once_when_there_is_nothing_to_do() {
+async fn reconcile_follows_the_window_and_only_reads_when_there_is_nothing_to_do() {
     let r = windowed();
 
-    // Monday noon: day, nothing saved. One read, nothing sent.
+    // Monday noon: day, nothing saved. Two reads, nothing sent.
     let (out, calls, sent) = r.tick(t(MON_NOON)).await;
-    assert_eq!(calls, [DS]);
+    assert_eq!(calls, [DS, DST]);
     assert!(sent.is_empty());
     assert_eq!(out.decision, Decision::Skipped);
     assert_eq!(out.services[0].notification, None);
-    assert_eq!(out.services[0].before, None, "the capacity was not read");
+    assert_eq!(
+        out.services[0].before.desired, 2,
+        "the capacity is always reported"
+    );
     assert!(
         out.reason.contains(
             "it is day until Mon 2026-01-05 20:00 America/Los_Angeles, and nothing is saved"
@@ -1030,12 +1029,12 @@ async fn reconcile_follows_the_window_and_reads_once_when_there_is_nothing_to_do
 
     // 07:05: the task started: the check ends, quietly.
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 5)).await;
-    assert_eq!(calls, [DS, UNTAG]);
+    assert_eq!(calls, [DS, UNTAG, DST]);
     assert!(sent.is_empty());
     assert_eq!(out.wake, Some("reached"));
     assert_eq!(r.tag(WAKE), None);
     let (_, calls, _) = r.tick(plus(TUE_MORNING, 10)).await;
-    assert_eq!(calls, [DS]);
+    assert_eq!(calls, [DS, DST]);
 }
 
 #[tokio::test]
@@ -1045,7 +1044,7 @@ async fn reconcile_decides_on_the_real_clock_not_the_scheduled_time() {
     let event = json!({"action": "reconcile", "scheduledTime": MON_EVENING, "executionId": "x1"});
     let out = r.at(t("2026-01-06T20:00:00Z"), event).await.unwrap();
     assert_eq!(out.decision, Decision::Skipped);
-    assert_eq!(r.calls(), [DS]);
+    assert_eq!(r.calls(), [DS, DST]);
     assert_eq!(r.capacity(), (2, 4, 2));
     // And the other way round: scheduled for noon, run at night, it lowers.
     let event = json!({"action": "reconcile", "scheduledTime": MON_NOON, "executionId": "x2"});
@@ -1246,7 +1245,7 @@ async fn a_hold_keeps_full_capacity_until_it_ends_and_then_its_tag_goes() {
     // For a launch: up until Monday 22:00 PST.
     r.set_tag(HOLD, "skip-until=2026-01-06T06:00:00Z");
     let (out, calls, sent) = r.tick(t(MON_EVENING)).await;
-    assert_eq!((calls, sent.len()), (vec![DS], 0));
+    assert_eq!((calls, sent.len()), (vec![DS, DST], 0));
     assert!(
         out.reason
             .contains("held at full capacity until Mon 2026-01-05 22:00 America/Los_Angeles"),
@@ -1294,7 +1293,7 @@ async fn a_hold_keeps_full_capacity_until_it_ends_and_then_its_tag_goes() {
     // A hold that ends during the day: nothing to do but remove its tag, and say so.
     r.set_tag(HOLD, "skip-until=2026-01-06T17:00:00Z");
     let (out, calls, sent) = r.tick(t("2026-01-06T17:00:00Z")).await;
-    assert_eq!(calls, [DS, UNTAG, DST, PUB]);
+    assert_eq!(calls, [DS, DST, UNTAG, PUB]);
     assert_eq!(out.decision, Decision::Skipped);
     assert!(out.hold_removed);
     let (rendered, payload, _) = only(sent);
@@ -1314,8 +1313,8 @@ async fn excluded_while_scaled_down_is_restored_when_its_day_begins() {
     let (out, calls, _) = r.tick(plus(MON_EVENING, 5)).await;
     assert_eq!(
         (out.decision, calls),
-        (Decision::Skipped, vec![DS]),
-        "excluded: one read"
+        (Decision::Skipped, vec![DS, DST]),
+        "excluded: the reads only"
     );
     assert_eq!(r.capacity(), (1, 4, 1));
     let (out, _, sent) = r.tick(t(TUE_MORNING)).await;
@@ -1349,7 +1348,7 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
     );
     for minutes in [5, 10] {
         let (out, calls, sent) = r.tick(plus(TUE_MORNING, minutes)).await;
-        assert_eq!((calls, sent.len()), (vec![DS], 0), "+{minutes}");
+        assert_eq!((calls, sent.len()), (vec![DS, DST], 0), "+{minutes}");
         assert_eq!(out.wake, Some("waiting"));
     }
 
@@ -1360,7 +1359,7 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         .handle(reconcile(), "req-page")
         .await
         .unwrap();
-    assert_eq!(r.calls(), [DS, TAG, PUB]);
+    assert_eq!(r.calls(), [DS, TAG, PUB, DST]);
     assert_eq!(out.wake, Some("paged"));
     assert_eq!(out.notifications, ["scale.failed/trigger"]);
     assert_eq!(
@@ -1408,7 +1407,7 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 20)).await;
     assert_eq!(
         (calls, sent.len(), out.wake),
-        (vec![DS], 0, Some("still_paged"))
+        (vec![DS, DST], 0, Some("still_paged"))
     );
     let out = r
         .scaler_at_time(plus(TUE_MORNING, 16))
@@ -1416,7 +1415,7 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         .await
         .unwrap();
     assert_eq!(out.wake, Some("resent"));
-    assert_eq!(r.calls(), [DS, PUB]);
+    assert_eq!(r.calls(), [DS, PUB, DST]);
     let (_, payload, text) = only(r.sent());
     assert_eq!(payload["action"], "trigger");
     assert_contains(&text, &["Resent:"]);
@@ -1428,7 +1427,7 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         w.service.pending_count = 0;
     }
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 40)).await;
-    assert_eq!(calls, [DS, UNTAG, PUB]);
+    assert_eq!(calls, [DS, UNTAG, PUB, DST]);
     assert_eq!(out.wake, Some("reached"));
     assert_eq!(out.notifications, ["scale.up/resolve"]);
     assert_eq!(r.tag(WAKE), None);
@@ -1510,7 +1509,7 @@ async fn a_tag_nobody_can_read_stops_reconcile_and_is_reported_once_an_hour() {
     let (out, calls, sent) = r.tick(plus(MON_EVENING, 10)).await;
     assert_eq!(
         (out.decision, calls, sent.len()),
-        (Decision::Skipped, vec![DS], 0)
+        (Decision::Skipped, vec![DS, DST], 0)
     );
     assert!(
         out.reason.contains("`skip-until=tomorrow`"),
@@ -1551,7 +1550,7 @@ async fn a_tag_nobody_can_read_stops_reconcile_and_is_reported_once_an_hour() {
         "unreadable_snapshot"
     );
     let (_, calls, sent) = r.tick(plus(TUE_MORNING, 5)).await;
-    assert_eq!((calls, sent.len()), (vec![DS], 0));
+    assert_eq!((calls, sent.len()), (vec![DS, DST], 0));
     assert_eq!(r.tag(SNAPSHOT).as_deref(), Some("min=2,max=4"));
 }
 

@@ -4,11 +4,9 @@
 //! `{"action": "reconcile"}`; anything that wants to show what the scaler will do next
 //! and when (an operator's `plan`) calls [`plan`] with the same inputs.
 //!
-//! The decision needs no capacity, only the instant and the tags ([`intent`]): a
-//! reconcile that has nothing to do by day reads the service once and stops. At night,
-//! and to lower or restore, the capacity decides how ([`step`], through
-//! [`offhours::plan_down`], [`offhours::plan_keep_down`] and [`offhours::plan_up`]): at
-//! most two reads when there is nothing to do.
+//! The decision needs no capacity, only the instant and the tags ([`intent`]); the
+//! capacity then decides how it is carried out ([`step`], through
+//! [`offhours::plan_down`], [`offhours::plan_keep_down`] and [`offhours::plan_up`]).
 //!
 //! | `menotime:offhours` | snapshot | day | night |
 //! |---|---|---|---|
@@ -124,13 +122,6 @@ pub enum Intent {
     Restore(RestoreWhy),
     Leave(Leave),
     Blocked(Blocked),
-}
-
-impl Intent {
-    /// Whether carrying it out needs the service's capacity (its scalable target).
-    pub fn needs_capacity(&self) -> bool {
-        matches!(self, Intent::Lower | Intent::KeepDown | Intent::Restore(_))
-    }
 }
 
 /// The decision table of the module documentation. `up`: day or night now;
@@ -510,10 +501,9 @@ mod tests {
         assert!(
             matches!(&morning.step, Step::Up(UpPlan::Restore { to, .. }) if *to == cap(2, 4, 2))
         );
-        // At noon, nothing: one read is enough to know it.
+        // At noon, nothing: the tags and the time are enough to know it.
         let noon = plan_at(MONDAY_NOON, None, None, cap(2, 4, 2));
         assert_eq!(noon.step, Step::Leave(Leave::Day));
-        assert!(!noon.intent.needs_capacity());
         assert!(!noon.changes_anything());
         assert_eq!(noon.next.map(|n| n.intent), Some(Intent::Lower));
     }
