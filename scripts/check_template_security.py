@@ -1516,26 +1516,31 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         "DeployNotifierFunction.OomTaskStopped: an AWS/Events FailedInvocations alarm",
     ),
     (
-        "the scale-up schedule back in the default schedule group",
-        lambda t: event(t, "OffhoursScalerFunction", "ScaleUp").pop("GroupName"),
-        "ScaleUp: in a schedule group of its own",
+        "the reconcile schedule back in the default schedule group",
+        lambda t: event(t, "OffhoursScalerFunction", "Reconcile").pop("GroupName"),
+        "Reconcile: in a schedule group of its own",
     ),
     (
-        "both schedules in one group",
+        "the reconcile schedule in the account's default group, by name",
         lambda t: set_item(
-            event(t, "OffhoursScalerFunction", "ScaleUp"), "GroupName", ref("ScaleDownScheduleGroup")
+            event(t, "OffhoursScalerFunction", "Reconcile"), "GroupName", "default"
         ),
-        "shared with",
+        "Reconcile: in a schedule group of its own",
     ),
     (
-        "the scale-down schedule's InvocationDroppedCount alarm deleted",
-        lambda t: t["Resources"].pop("ScaleDownScheduleDroppedAlarm"),
-        "InvocationDroppedCount alarm on its group ScaleDownScheduleGroup",
+        "the reconcile schedule's InvocationDroppedCount alarm deleted",
+        lambda t: t["Resources"].pop("ReconcileScheduleDroppedAlarm"),
+        "InvocationDroppedCount alarm on its group ReconcileScheduleGroup",
     ),
     (
         "an alarm treating missing data as breaching",
-        lambda t: set_item(props(t, "ScaleUpScheduleTargetErrorsAlarm"), "TreatMissingData", "breaching"),
+        lambda t: set_item(props(t, "ReconcileScheduleTargetErrorsAlarm"), "TreatMissingData", "breaching"),
         "notBreaching",
+    ),
+    (
+        "the tag-key condition of the scaler's TagResource dropped",
+        lambda t: role_statement(t, "OffhoursScalerRole", "ecs:TagResource").pop("Condition"),
+        "aws:TagKeys",
     ),
     # samconfig.toml
     (

@@ -265,6 +265,14 @@ pub struct PlanArgs {
     /// The scaler's night task count (OFFHOURS_DESIRED_COUNT) [default: prod 1, staging 1, dev 0].
     #[arg(long, value_name = "N")]
     pub offhours_desired_count: Option<i32>,
+    /// When the service runs at full capacity (the stack's OFFHOURS_UPTIME), e.g.
+    /// 'Mon-Fri 07:00-20:00 America/Los_Angeles' [default: the template's default].
+    #[arg(long, value_name = "WINDOW")]
+    pub uptime: Option<String>,
+    /// Dates that are night all day (the stack's OFFHOURS_HOLIDAYS), e.g.
+    /// 2026-12-25,2027-01-01.
+    #[arg(long, value_name = "DATES")]
+    pub holidays: Option<String>,
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use menotime_shared::domain::offhours::OffhoursTag;
 use menotime_shared::tags;
 
 use crate::time::utc;
@@ -86,12 +87,12 @@ pub fn read_stamp(value: &str) -> Stamp {
 /// The off-hours hold the CLI writes: `skip-until=2026-12-01T18:00:00Z` (UTC, to the
 /// second), the exact form of docs/reference.md §3.6.
 pub fn hold(until: DateTime<Utc>) -> String {
-    format!("skip-until={}", utc(until))
+    OffhoursTag::SkipUntil(until).render()
 }
 
-/// A `menotime:offhours` value as the CLI reads it for people.
+/// A `menotime:offhours` value as the CLI shows it (read as offhours-scaler reads it).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Exclusion {
+pub enum OffhoursValue {
     /// `skip`: left alone until the tag is removed.
     Skip,
     /// `skip-until=<time>`: left alone until then.
@@ -100,17 +101,11 @@ pub enum Exclusion {
     Other(String),
 }
 
-pub fn read_exclusion(value: &str) -> Exclusion {
-    let v = value.trim();
-    if v.eq_ignore_ascii_case("skip") {
-        return Exclusion::Skip;
-    }
-    match v
-        .strip_prefix("skip-until=")
-        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-    {
-        Some(t) => Exclusion::Until(t.with_timezone(&Utc)),
-        None => Exclusion::Other(value.to_owned()),
+pub fn read_exclusion(value: &str) -> OffhoursValue {
+    match OffhoursTag::parse(value) {
+        Ok(OffhoursTag::Skip) => OffhoursValue::Skip,
+        Ok(OffhoursTag::SkipUntil(t)) => OffhoursValue::Until(t),
+        Err(_) => OffhoursValue::Other(value.to_owned()),
     }
 }
 
@@ -204,11 +199,11 @@ mod tests {
             hold(until),
             "fits a tag as it is"
         );
-        assert_eq!(read_exclusion(&hold(until)), Exclusion::Until(until));
-        assert_eq!(read_exclusion(" SKIP "), Exclusion::Skip);
+        assert_eq!(read_exclusion(&hold(until)), OffhoursValue::Until(until));
+        assert_eq!(read_exclusion(" SKIP "), OffhoursValue::Skip);
         assert_eq!(
             read_exclusion("skip-until=tomorrow"),
-            Exclusion::Other("skip-until=tomorrow".into())
+            OffhoursValue::Other("skip-until=tomorrow".into())
         );
     }
 

@@ -40,10 +40,11 @@ pub enum EventType {
     ScaleUp,
     ScaleSkipped,
     DeployDeferred,
+    ScaleFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 16] = [
+    pub const ALL: [EventType; 17] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -60,6 +61,7 @@ impl EventType {
         EventType::ScaleUp,
         EventType::ScaleSkipped,
         EventType::DeployDeferred,
+        EventType::ScaleFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +82,7 @@ impl EventType {
             EventType::ScaleUp => "scale.up",
             EventType::ScaleSkipped => "scale.skipped",
             EventType::DeployDeferred => "deploy.deferred",
+            EventType::ScaleFailed => "scale.failed",
         }
     }
 }
@@ -148,7 +151,7 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
         | ScaleUp | ScaleSkipped | DeployDeferred => notify(Severity::Info),
         DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
-        DeployRollback | DeployFailed | ServiceImpaired => match env {
+        DeployRollback | DeployFailed | ServiceImpaired | ScaleFailed => match env {
             Environment::Prod => Delivery {
                 topic: Topic::Oncall,
                 severity: Severity::Critical,
@@ -598,7 +601,7 @@ mod tests {
             expect(ScaleUp, env, T::Notify, S::Info, A::Notify);
             expect(ScaleSkipped, env, T::Notify, S::Info, A::Notify);
             expect(DeployDeferred, env, T::Notify, S::Info, A::Notify);
-            for paging in [DeployRollback, DeployFailed, ServiceImpaired] {
+            for paging in [DeployRollback, DeployFailed, ServiceImpaired, ScaleFailed] {
                 if env == Environment::Prod {
                     expect(paging, env, T::Oncall, S::Critical, A::Trigger);
                 } else {

@@ -4,8 +4,10 @@
 
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::CommonConfig;
-use crate::domain::offhours::Snapshot;
+use crate::domain::offhours::{utc_second, OffhoursTag, Snapshot};
 use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
 use crate::domain::severity::ReviewedCounts;
 use crate::tags;
@@ -354,6 +356,60 @@ pub fn invoke_scale_up(c: &CommonConfig, function: &str) -> Step {
     )
 }
 
+/// Hold the service at full capacity until `until` (`menotime:offhours=skip-until=`):
+/// reconcile restores it at its next run and keeps it up until then.
+pub fn hold(c: &CommonConfig, arn: &str, until: DateTime<Utc>) -> Step {
+    let value = OffhoursTag::SkipUntil(until).render();
+    Step::new(
+        format!(
+            "To keep the service at full capacity until {} (e.g. for a launch), hold it; the next reconcile restores it within 5 minutes",
+            utc_second(until)
+        ),
+        format!(
+            "aws ecs tag-resource --region {} --resource-arn {arn} --tags '[{{\"key\":\"{}\",\"value\":\"{value}\"}}]'",
+            c.region,
+            tags::OFFHOURS
+        ),
+    )
+}
+
+/// Remove the hold (or the exclusion): the window decides again.
+pub fn release_hold(c: &CommonConfig, arn: &str) -> Step {
+    Step::new(
+        "To let the window decide again, remove the hold",
+        format!(
+            "aws ecs untag-resource --region {} --resource-arn {arn} --tag-keys {}",
+            c.region,
+            tags::OFFHOURS
+        ),
+    )
+}
+
+/// The manual's "Task Won't Start" check, for the service's latest stopped tasks: why
+/// each stopped (image missing, secrets, network, no Fargate capacity).
+pub fn stopped_tasks(c: &CommonConfig) -> Step {
+    Step::new(
+        "See why the latest tasks stopped (the manual's Task Won't Start check: capacity, image, security group)",
+        format!(
+            "aws ecs describe-tasks --region {r} --cluster {cl} --tasks $(aws ecs list-tasks --region {r} --cluster {cl} --service-name {s} --desired-status STOPPED --query 'taskArns[:5]' --output text) --query 'tasks[].{{lastStatus:lastStatus, stoppedReason:stoppedReason}}'",
+            r = c.region,
+            cl = c.cluster,
+            s = c.service
+        ),
+    )
+}
+
+/// The off-hours scaler's own log (what it did and why), for `function`.
+pub fn function_logs(c: &CommonConfig, function: &str) -> Step {
+    Step::new(
+        "See what the off-hours scaler did, and its errors",
+        format!(
+            "aws logs tail /aws/lambda/{function} --region {} --since 2h",
+            c.region
+        ),
+    )
+}
+
 /// `service/<cluster>/<service>`, the Application Auto Scaling resource id.
 fn resource_id(c: &CommonConfig) -> String {
     crate::aws::autoscaling::resource_id(&c.cluster, &c.service)
@@ -458,6 +514,31 @@ mod tests {
         // Steps the CLI has no command for keep only the AWS CLI's.
         assert_eq!(tail_logs(&c).cli, None);
         assert_eq!(scan_findings(&c, "menotime/backend", &digest).cli, None);
+    }
+
+    #[test]
+    fn the_hold_command_writes_the_value_the_scaler_reads() {
+        let c = prod();
+        let until: DateTime<Utc> = "2026-11-27T06:00:00Z".parse().unwrap();
+        let cmd = hold(&c, &service_arn(&c), until).command;
+        assert_eq!(
+            cmd,
+            "aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags '[{\"key\":\"menotime:offhours\",\"value\":\"skip-until=2026-11-27T06:00:00Z\"}]'"
+        );
+        let quoted = cmd
+            .split_once("--tags '")
+            .unwrap()
+            .1
+            .strip_suffix('\'')
+            .unwrap();
+        let tags: serde_json::Value = serde_json::from_str(quoted).unwrap();
+        assert_eq!(
+            OffhoursTag::parse(tags[0]["value"].as_str().unwrap()),
+            Ok(OffhoursTag::SkipUntil(until))
+        );
+        assert!(stopped_tasks(&c)
+            .command
+            .contains("--service-name menotime-prod-service --desired-status STOPPED"));
     }
 
     /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.

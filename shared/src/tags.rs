@@ -8,9 +8,13 @@ pub const DEPLOY_FREEZE: &str = "menotime:deploy-freeze";
 pub const DEPLOY_UNFROZEN: &str = "menotime:deploy-unfrozen";
 /// On the service: capacity saved at scale-down. Written by offhours-scaler.
 pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
-/// On the service: `skip` makes the scaler leave the service alone. Set by an operator
-/// (or `menotime-ops offhours hold`, as `skip-until=<UTC time>`).
+/// On the service: `skip` makes the scaler leave the service alone, `skip-until=<UTC
+/// time>` holds it at full capacity until then. Set by an operator (or
+/// `menotime-ops offhours hold`).
 pub const OFFHOURS: &str = "menotime:offhours";
+/// On the service: a scale-up waiting for its tasks to run (see `domain::wake`).
+/// Written and removed by offhours-scaler.
+pub const OFFHOURS_WAKE: &str = "menotime:offhours-wake";
 
 /// On the service: deploy-notifier's memory of a failed deployment's incident
 /// (see `domain::incident`).

@@ -162,6 +162,10 @@ pub struct World {
     /// The family's newest revision lacks the watched container (a revision registered
     /// by hand for something else).
     pub latest_lacks_container: bool,
+    /// New tasks never start (no capacity, a missing image): a higher desired count
+    /// leaves them pending. Otherwise, like moto, the running count follows the desired
+    /// count at once.
+    pub tasks_fail_to_start: bool,
     failing: BTreeMap<&'static str, Failing>,
     /// Calls made since the fake was created, whatever the operation.
     pub call_count: usize,
@@ -195,6 +199,7 @@ impl FakeAws {
                 desired_count: 2,
                 running_count: 2,
                 pending_count: 0,
+                events: Vec::new(),
             },
             revisions: vec![running],
             next_deployment: "ecs-svc/1111".into(),
@@ -461,6 +466,12 @@ impl EcsApi for FakeAws {
     async fn set_desired_count(&self, _c: &str, _s: &str, desired: i32) -> Result<(), Error> {
         let mut w = self.call("ecs:UpdateService")?;
         w.service.desired_count = desired;
+        if w.tasks_fail_to_start {
+            w.service.running_count = w.service.running_count.min(desired);
+        } else {
+            w.service.running_count = desired;
+        }
+        w.service.pending_count = (desired - w.service.running_count).max(0);
         Ok(())
     }
 

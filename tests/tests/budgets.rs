@@ -15,6 +15,9 @@
 //! | duplicate page | 1 |
 //! | resolve (deploy-notifier, completion after a page) | 5 |
 //! | steady state with nothing open | 1 |
+//! | reconcile with nothing to do (offhours-scaler) | 2 reads, nothing sent |
+//! | reconcile lowering prod | 7 (6 + Publish) |
+//! | reconcile restoring prod | 8 (7 + Publish) |
 //!
 //! A deploy costs 6: DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition,
 //! UpdateService, TagResource (the revision marked deployed, so a rollback of it is
@@ -22,6 +25,7 @@
 //! DescribeTaskDefinition (which image failed), TagResource (the page recorded
 //! pending, with the freeze), Publish, TagResource (the page confirmed sent).
 
+use menotime_e2e::offhours::{day_now, holiday_now};
 use menotime_e2e::proxy::{Call, Proxy};
 use menotime_e2e::*;
 use serde_json::json;
@@ -226,4 +230,74 @@ async fn aws_calls_per_scenario_stay_within_budget() {
         assert!(["ecs", "sns", "ecr"].contains(&c.service.as_str()), "{c:?}");
     }
     w.stop(vec![gate, notifier]).await;
+}
+
+/// offhours-scaler's reconcile runs every 5 minutes: when there is nothing to do it
+/// reads the service and its scalable target, and sends nothing.
+#[tokio::test]
+async fn reconcile_reads_at_most_twice_when_there_is_nothing_to_do() {
+    let w = World::new().await;
+    let reconcile = json!({"action": "reconcile"});
+    let mut night = w
+        .start("offhours-scaler", holiday_now(&w.moto, &w.seed, "prod"))
+        .await;
+    let lower = w.calls(&mut night, &reconcile, "scaled_down").await;
+    assert_eq!(
+        ops(&lower),
+        [
+            "DescribeServices",
+            "DescribeScalableTargets",
+            "TagResource",
+            "RegisterScalableTarget",
+            "UpdateService",
+            "DescribeTaskDefinition",
+            "Publish"
+        ]
+    );
+    let idle_night = w.calls(&mut night, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&idle_night),
+        ["DescribeServices", "DescribeScalableTargets"]
+    );
+
+    let mut day = w
+        .start("offhours-scaler", day_now(&w.moto, &w.seed, "prod"))
+        .await;
+    let restore = w.calls(&mut day, &reconcile, "scaled_up").await;
+    assert_eq!(
+        ops(&restore),
+        [
+            "DescribeServices",
+            "DescribeScalableTargets",
+            "TagResource",
+            "RegisterScalableTarget",
+            "UpdateService",
+            "UntagResource",
+            "DescribeTaskDefinition",
+            "Publish"
+        ]
+    );
+    // The next run sees the tasks running: the wake-up check ends.
+    let reached = w.calls(&mut day, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&reached),
+        [
+            "DescribeServices",
+            "UntagResource",
+            "DescribeScalableTargets"
+        ]
+    );
+    let idle_day = w.calls(&mut day, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&idle_day),
+        ["DescribeServices", "DescribeScalableTargets"]
+    );
+    // Only ECS, Application Auto Scaling and SNS: what the template's role grants.
+    for c in lower.iter().chain(&restore).chain(&reached) {
+        assert!(
+            ["ecs", "application-autoscaling", "sns"].contains(&c.service.as_str()),
+            "{c:?}"
+        );
+    }
+    w.stop(vec![night, day]).await;
 }

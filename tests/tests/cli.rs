@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use menotime_e2e::offhours::{holidays_around, ALWAYS_UP};
 use menotime_e2e::ops::{approvals_capture, captured, Ops, Run};
 use menotime_e2e::*;
 use menotime_shared::tags;
@@ -217,8 +218,8 @@ async fn status_shows_where_prod_stands() {
     assert_eq!(j["offhours"]["exclusion"]["kind"], "hold");
     assert_eq!(j["offhours"]["exclusion"]["until"], "2099-01-01T00:00:00Z");
     assert_eq!(j["offhours"]["exclusion"]["active"], true);
-    // This release's scaler reads only `skip`: status says the hold is not in force.
-    assert_eq!(j["offhours"]["exclusion"]["honoured_by_scaler"], false);
+    // offhours-scaler honours the hold until its time, and status says so.
+    assert_eq!(j["offhours"]["exclusion"]["honoured_by_scaler"], true);
     assert_eq!(j["offhours"]["scalable_target"]["min"], 2);
     assert_eq!(j["offhours"]["scalable_target"]["max"], 4);
     assert_eq!(j["deferred_deploy"]["tag"], "v1.2.9");
@@ -242,7 +243,7 @@ async fn status_shows_where_prod_stands() {
         "menotime-ops unfreeze --reason '...' --env prod",
         "OPEN deployment ecs-svc/42, sent failed",
         "unreadable",
-        "NOT IN FORCE: skip-until 2099-01-01T00:00:00Z is written, but the scaler does not read it",
+        "HELD until 2099-01-01T00:00:00Z",
         "scaled down; saved min=2 max=4 desired=2",
         "min=2 max=4 suspended=none",
         "v1.2.9 (sha256:abab",
@@ -538,11 +539,12 @@ async fn rollback_waits_for_a_rollout_unless_forced_and_plan_says_why() {
     assert!(line.contains("--force"), "{line}");
     assert_eq!(w.aws.service(prod).await, before, "not even frozen");
 
-    // scan-gate would defer the clean staging image; the scaler postpones.
+    // scan-gate would defer the clean staging image; the scaler's reconcile waits for
+    // the rollout (at night) or has nothing to do (by day).
     let j = w.ops(&["plan", "--env", "staging", "--json"]).await.json();
     assert_eq!(j["scan_gate"]["image"]["tag"], "main");
     assert_eq!(j["scan_gate"]["outcome"], "deferred");
-    assert_eq!(j["scaler"]["scale_down"]["outcome"], "retry_later");
+    assert_eq!(j["scaler"]["reconcile"]["outcome"], "skipped");
 
     let j = w
         .ops(&["rollback", "--env", "prod", "--force", "--json"])
@@ -739,10 +741,12 @@ async fn offhours_hold_and_release() {
         ])
         .await;
     assert!(
-        r.ok().stdout.contains("Would write the hold until"),
+        r.ok()
+            .stdout
+            .contains("Would hold menotime-staging-service at its current capacity until"),
         "{r:#?}"
     );
-    assert!(r.stdout.contains("NOT in force"), "{r:#?}");
+    assert!(!r.stdout.contains("NOT in force"), "{r:#?}");
     assert_eq!(w.tag("staging", tags::OFFHOURS).await, None);
 
     let start = chrono::Utc::now();
@@ -754,8 +758,8 @@ async fn offhours_hold_and_release() {
         .json();
     assert_eq!(j["result"], "held");
     assert_eq!(
-        j["honoured_by_scaler"], false,
-        "this release's scaler reads only `skip`, and the CLI says so"
+        j["honoured_by_scaler"], true,
+        "offhours-scaler keeps a held service at full capacity"
     );
     let value = w.tag("staging", tags::OFFHOURS).await.expect("held");
     assert_eq!(j["value"], value.as_str());
@@ -833,7 +837,12 @@ fn until_in_la() -> String {
 #[tokio::test]
 async fn plan_tells_what_the_automation_would_do() {
     let w = World::new().await;
-    let r = w.ops(&["plan", "--env", "prod"]).await;
+    // Night now, whenever the test runs: an always-up window with today a holiday.
+    let holidays = holidays_around(chrono::Utc::now());
+    let night = ["--uptime", ALWAYS_UP, "--holidays", holidays.as_str()];
+    let r = w
+        .ops(&[&["plan", "--env", "prod"][..], &night[..]].concat())
+        .await;
     r.ok();
     no_colour(&r);
     for needle in [
@@ -841,8 +850,8 @@ async fn plan_tells_what_the_automation_would_do() {
         "would be      review_required",
         "2 MEDIUM",
         "menotime-ops approve --tag v1.2.6",
-        "scale-down    scaled_down: saves min=2 max=4 desired=2 suspended=none in the snapshot tag, then lowers to min=1 max=4 desired=1",
-        "next          scale-down",
+        "night (holiday",
+        "reconcile now  scaled_down: saves min=2 max=4 desired=2 suspended=none in the snapshot tag, then lowers to min=1 max=4 desired=1",
     ] {
         assert!(r.stdout.contains(needle), "{needle:?} missing:\n{}", r.stdout);
     }
@@ -854,9 +863,22 @@ async fn plan_tells_what_the_automation_would_do() {
         "menotime-backend-staging:1"
     );
     assert_eq!(staging["scan_gate"]["image_is_running"], false);
-    let dev = w.ops(&["plan", "--env", "dev", "--json"]).await.json();
+    let dev = w
+        .ops(&[&["plan", "--env", "dev", "--json"][..], &night[..]].concat())
+        .await
+        .json();
     assert_eq!(dev["scan_gate"]["image"]["tag"], "develop");
-    assert_eq!(dev["scaler"]["scale_down"]["outcome"], "scaled_down");
+    assert_eq!(dev["scaler"]["now"], "night");
+    assert_eq!(dev["scaler"]["reconcile"]["outcome"], "scaled_down");
+    // By day (the same window without holidays) there is nothing to do.
+    let day = w
+        .ops(&["plan", "--env", "dev", "--json", "--uptime", ALWAYS_UP])
+        .await
+        .json();
+    assert_eq!(day["scaler"]["now"], "day");
+    assert_eq!(day["scaler"]["reconcile"]["outcome"], "skipped");
+    // An always-up window without holidays never turns: no next change.
+    assert!(day["scaler"]["next"].is_null(), "{day}");
 
     // A blocking image, a frozen service, and a night already saved.
     let line = w
@@ -881,14 +903,17 @@ async fn plan_tells_what_the_automation_would_do() {
             "min=1 max=2 desired=2",
         )
         .await;
-    let staging = w.ops(&["plan", "--env", "staging", "--json"]).await.json();
+    let staging = w
+        .ops(&["plan", "--env", "staging", "--json", "--uptime", ALWAYS_UP])
+        .await
+        .json();
     assert_eq!(staging["scan_gate"]["outcome"], "frozen");
     assert!(staging["scan_gate"]["next"]
         .as_str()
         .unwrap()
         .starts_with("menotime-ops unfreeze"));
-    assert_eq!(staging["scaler"]["next"], "scale-up");
-    assert_eq!(staging["scaler"]["scale_up"]["outcome"], "scaled_up");
+    // Day, and a night's snapshot still there: reconcile restores it.
+    assert_eq!(staging["scaler"]["reconcile"]["outcome"], "scaled_up");
     // The plan changed nothing.
     assert_eq!(w.tag("prod", tags::OFFHOURS_SNAPSHOT).await, None);
     w.stop().await;

@@ -11,7 +11,8 @@
 //!   dedup_key), prod frozen, the duplicate silent, one resolve; what went to the
 //!   failure queue is redriven and finishes.
 //! - offhours-scaler: the snapshot is never overwritten or lost; the morning restores
-//!   exactly the capacity of the evening; the repeats change nothing.
+//!   exactly the capacity of the evening; the repeats change nothing. With its window,
+//!   whatever the faults did to a reconcile run, the next clean run finishes the job.
 //!
 //! The figures (calls, faults injected, attempts, outcomes) are printed; run with
 //! `cargo test -p menotime-e2e --test faults -- --nocapture` to see them.
@@ -21,7 +22,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use menotime_e2e::offhours::{offhours_env, snapshot, Capacities};
+use menotime_e2e::offhours::{day_now, holiday_now, offhours_env, snapshot, Capacities};
 use menotime_e2e::proxy::{Call, Fault, FaultPlan, Proxy};
 use menotime_e2e::*;
 
@@ -432,4 +433,85 @@ async fn offhours_scaler_restores_exactly_under_faults() {
         tally.rounds += 1;
     }
     tally.report("offhours-scaler (down, down again, up, up again; dev and prod)");
+}
+
+#[tokio::test]
+async fn offhours_reconcile_heals_at_the_next_run_under_faults() {
+    let mut tally = Tally::default();
+    let reconcile = json!({"action": "reconcile"});
+    for round in 0..rounds() {
+        let w = World::new().await;
+        let caps = Capacities::new(&w.moto).await;
+        let prod = w.seed.env("prod").clone();
+        let evening = caps.capacity(&w.aws, &prod).await;
+        let mut night = w
+            .start("offhours-scaler", holiday_now(&w.moto, &w.seed, "prod"))
+            .await;
+        w.proxy.set_plan(plan_with_burst(
+            6000 + round,
+            &[
+                "TagResource",
+                "RegisterScalableTarget",
+                "UpdateService",
+                "Publish",
+            ],
+        ));
+        for _ in 0..2 {
+            let d = deliver(&mut night, &reconcile).await;
+            tally.add(&d);
+        }
+        w.proxy.set_plan(FaultPlan::default());
+        tally.add_calls(&w.proxy.take_calls());
+        // The next clean run finishes whatever the faults left.
+        let clean = deliver(&mut night, &reconcile).await;
+        assert!(clean.result.is_ok(), "round {round}: {:?}", clean.result);
+        let saved = snapshot(&w.aws, &prod)
+            .await
+            .unwrap_or_else(|| panic!("round {round}: no snapshot at night"));
+        assert!(
+            saved.starts_with(&format!("min=2 max=4 desired={} ", evening.desired)),
+            "round {round}: the snapshot {saved} is the evening's {evening}"
+        );
+        let at_night = caps.capacity(&w.aws, &prod).await;
+        assert_eq!(
+            at_night.target.map(|t| t.min),
+            Some(1),
+            "round {round}: {at_night}"
+        );
+        night.stop().await;
+
+        let mut day = w
+            .start("offhours-scaler", day_now(&w.moto, &w.seed, "prod"))
+            .await;
+        w.proxy.set_plan(plan_with_burst(
+            7000 + round,
+            &[
+                "TagResource",
+                "RegisterScalableTarget",
+                "UntagResource",
+                "Publish",
+            ],
+        ));
+        for _ in 0..2 {
+            let d = deliver(&mut day, &reconcile).await;
+            tally.add(&d);
+        }
+        w.proxy.set_plan(FaultPlan::default());
+        tally.add_calls(&w.proxy.take_calls());
+        let clean = deliver(&mut day, &reconcile).await;
+        assert!(clean.result.is_ok(), "round {round}: {:?}", clean.result);
+        assert_eq!(
+            caps.capacity(&w.aws, &prod).await,
+            evening,
+            "round {round}: restored exactly"
+        );
+        assert_eq!(snapshot(&w.aws, &prod).await, None, "round {round}");
+        // Nothing paged: the tasks ran (moto runs them at once).
+        assert!(w.aws.drain(&prod.oncall_queue_url).await.is_empty());
+        w.aws.drain(&prod.notify_queue_url).await;
+        day.stop().await;
+        w.stop().await;
+        tally.rounds += 1;
+    }
+    tally.report("offhours-scaler reconcile (night twice, then clean; day twice, then clean)");
 }

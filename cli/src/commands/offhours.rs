@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use menotime_shared::aws::ecs::EcsApi;
-use menotime_shared::domain::offhours::OffhoursTag;
-use menotime_shared::domain::service::{ServiceTags, Tagged};
+use menotime_shared::domain::offhours::Exclusion;
+use menotime_shared::domain::service::ServiceTags;
 use menotime_shared::tags;
 
 use super::Ctx;
@@ -15,7 +15,7 @@ use crate::args::{HoldArgs, ReleaseArgs};
 use crate::error::Failure;
 use crate::output::{Page, Report};
 use crate::time::{from_now, parse_until, utc};
-use crate::values::{hold as hold_value, read_exclusion, Exclusion};
+use crate::values::{hold as hold_value, read_exclusion, OffhoursValue};
 
 pub fn check_until(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Failure> {
     parse_until(s, now).map_err(Failure::usage)
@@ -30,17 +30,35 @@ pub struct Reading {
     pub says: String,
 }
 
-/// How the scaler reads the `menotime:offhours` tag in `tags`: the shared domain
-/// decides (`ServiceTags::read`), so a value it cannot read is said to be ignored.
-pub fn scaler_reading(tags: &ServiceTags) -> Option<Reading> {
-    Some(match tags.offhours.as_ref()? {
-        Tagged::Read(OffhoursTag::Skip) => Reading {
+/// How the scaler reads the `menotime:offhours` tag in `tags` at `now`: the shared
+/// domain decides ([`Exclusion::at`], as offhours-scaler reads it).
+pub fn scaler_reading(tags: &ServiceTags, now: DateTime<Utc>) -> Option<Reading> {
+    tags.offhours.as_ref()?;
+    Some(match Exclusion::at(tags.offhours.as_ref(), now) {
+        Exclusion::None => return None,
+        Exclusion::Skip => Reading {
             honoured: true,
-            says: "offhours-scaler leaves the service alone".to_owned(),
+            says: "offhours-scaler leaves the service alone (a service excluded while scaled down is restored when its day begins)".to_owned(),
         },
-        Tagged::Unreadable { problem, .. } => Reading {
+        Exclusion::Held { until } => Reading {
+            honoured: true,
+            says: format!(
+                "offhours-scaler keeps the service at full capacity until {} (restoring it at its next run if it is down)",
+                utc(until)
+            ),
+        },
+        Exclusion::Expired { until } => Reading {
             honoured: false,
-            says: format!("IGNORED by this release of offhours-scaler: {problem}"),
+            says: format!(
+                "the hold ended at {}: it means nothing now, and offhours-scaler removes the tag at its next run",
+                utc(until)
+            ),
+        },
+        Exclusion::Unreadable { problem, .. } => Reading {
+            honoured: false,
+            says: format!(
+                "UNREADABLE ({problem}): offhours-scaler never lowers the service while it is there; fix it or remove it"
+            ),
         },
     })
 }
@@ -50,7 +68,7 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
     let n = &ctx.names;
     let existing = service.tags.raw.get(tags::OFFHOURS).cloned();
     if let Some(v) = &existing {
-        if read_exclusion(v) == Exclusion::Skip {
+        if read_exclusion(v) == OffhoursValue::Skip {
             return Err(Failure::refused(format!(
                 "{} is already excluded from off-hours scaling with no end ({}={v}); nothing changed. To replace it with a hold, run {} first",
                 n.service,
@@ -70,7 +88,7 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
     let after = service
         .tags
         .with(&[(tags::OFFHOURS.to_owned(), value.clone())]);
-    let reading = scaler_reading(&after);
+    let reading = scaler_reading(&after, ctx.now);
     let honoured = reading.as_ref().is_some_and(|r| r.honoured);
     let verb = if a.dry_run { "Would hold" } else { "Held" };
     let mut page = Page::new(ctx.style);
@@ -83,7 +101,7 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
         ));
     } else {
         page.line(&ctx.style.bad(&format!(
-            "{} the hold until {} on {}, but this release of offhours-scaler does not read it: the hold is NOT in force.",
+            "{} the hold until {} on {}, but offhours-scaler does not honour it: the hold is NOT in force.",
             if a.dry_run { "Would write" } else { "Wrote" },
             utc(until),
             n.service
@@ -106,7 +124,7 @@ pub async fn hold(ctx: &Ctx, a: &HoldArgs, until: DateTime<Utc>) -> Result<Repor
         rows.push((
             "note",
             format!(
-                "the service is scaled down now ({}={snapshot}); a hold does not restore it",
+                "the service is scaled down now ({}={snapshot}); offhours-scaler restores it at its next run (within 5 minutes)",
                 tags::OFFHOURS_SNAPSHOT
             ),
         ));
@@ -159,10 +177,10 @@ pub async fn release(ctx: &Ctx, a: &ReleaseArgs) -> Result<Report, Failure> {
             .map_err(Failure::from)?;
     }
     let what = match read_exclusion(&existing) {
-        Exclusion::Skip => "exclusion (no end)".to_owned(),
-        Exclusion::Until(t) if t > ctx.now => format!("hold until {}", utc(t)),
-        Exclusion::Until(t) => format!("hold that ended at {}", utc(t)),
-        Exclusion::Other(_) => "value the scaler does not read".to_owned(),
+        OffhoursValue::Skip => "exclusion (no end)".to_owned(),
+        OffhoursValue::Until(t) if t > ctx.now => format!("hold until {}", utc(t)),
+        OffhoursValue::Until(t) => format!("hold that ended at {}", utc(t)),
+        OffhoursValue::Other(_) => "value the scaler cannot read".to_owned(),
     };
     let verb = if a.dry_run { "Would remove" } else { "Removed" };
     page.line(&format!(

@@ -17,11 +17,13 @@ use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
 use menotime_shared::domain::image::{
     compare_releases, pinned_uri, valid_repository_name, ImageRef,
 };
-use menotime_shared::domain::offhours::{self, Capacity, DownPlan, Targets, UpPlan};
+use menotime_shared::domain::offhours::{Capacity, DownPlan, Targets, UpPlan};
 use menotime_shared::domain::policy::{self, Gate};
+use menotime_shared::domain::reconcile::{self, Intent, Leave, RestoreWhy, Step};
 use menotime_shared::domain::routing::route;
 use menotime_shared::domain::service::ServiceState;
 use menotime_shared::domain::severity::Severity;
+use menotime_shared::domain::uptime::{Holidays, Uptime, Window};
 use menotime_shared::Error as SharedError;
 
 use super::approve::{pattern, severities};
@@ -31,7 +33,7 @@ use crate::args::PlanArgs;
 use crate::aws::Image;
 use crate::error::Failure;
 use crate::output::{Page, Report};
-use crate::time::utc;
+use crate::time::{from_now, utc};
 
 /// The command line, checked before AWS is asked.
 #[derive(Clone, Debug)]
@@ -40,7 +42,12 @@ pub struct Checked {
     pub block: BTreeSet<Severity>,
     pub review: BTreeSet<Severity>,
     pub targets: Targets,
+    /// The off-hours window the scaler reconciles towards.
+    pub window: Window,
 }
+
+/// The template's default `OffhoursUptime`.
+pub const DEFAULT_UPTIME: &str = "Mon-Fri 07:00-20:00 America/Los_Angeles";
 
 pub fn check_args(a: &PlanArgs, names: &Names) -> Result<Checked, Failure> {
     if !valid_repository_name(&a.images.repository) {
@@ -71,11 +78,18 @@ pub fn check_args(a: &PlanArgs, names: &Names) -> Result<Checked, Failure> {
         min_capacity: count("--offhours-min-capacity", a.offhours_min_capacity)?,
         desired_count: count("--offhours-desired-count", a.offhours_desired_count)?,
     };
+    let uptime = Uptime::parse(a.uptime.as_deref().unwrap_or(DEFAULT_UPTIME))
+        .map_err(|e| Failure::usage(format!("--uptime: {e}")))?;
+    let holidays = match a.holidays.as_deref() {
+        None => Holidays::default(),
+        Some(h) => Holidays::parse(h).map_err(|e| Failure::usage(format!("--holidays: {e}")))?,
+    };
     Ok(Checked {
         pattern,
         block,
         review,
         targets,
+        window: Window { uptime, holidays },
     })
 }
 
@@ -132,7 +146,7 @@ pub fn newest(images: &[Image], pattern: &Regex) -> Option<(Image, String)> {
 pub async fn run(ctx: &Ctx, a: &PlanArgs, c: Checked) -> Result<Report, Failure> {
     let service = ctx.service().await?;
     let (image, verdict, counts, scan_status) = scan_gate(ctx, a, &c, &service).await?;
-    let scaler = scaler(ctx, &service, c.targets).await?;
+    let scaler = scaler(ctx, &service, c.targets, &c.window).await?;
     // What runs now, for context (a revision that cannot be read only loses the line).
     let running = ctx
         .aws
@@ -411,13 +425,13 @@ struct ScalerView {
     rows: Vec<(&'static str, String)>,
 }
 
-/// The scaler's two decisions on the service as it is now; the next one is the
-/// scale-up when a snapshot is saved (the service is down for the night), else the
-/// scale-down.
+/// What offhours-scaler's reconcile would do now (it runs every 5 minutes), and what
+/// comes next: the same decision (`reconcile::plan`) over the same window.
 async fn scaler(
     ctx: &Ctx,
     service: &ServiceState,
     targets: Targets,
+    window: &Window,
 ) -> Result<ScalerView, Failure> {
     let n = &ctx.names;
     let target = ctx
@@ -430,79 +444,95 @@ async fn scaler(
         target,
         desired: service.desired_count,
     };
-    let t = &service.tags;
-    let down = offhours::plan_down(
+    let p = reconcile::plan(
+        window,
+        &service.tags,
         &current,
-        t.offhours_snapshot.as_ref(),
-        t.offhours.as_ref(),
         service.rollout(),
         targets,
         n.env.task_floor(),
+        ctx.now,
     );
-    let up = offhours::plan_up(&current, t.offhours_snapshot.as_ref(), t.offhours.as_ref());
-    let next = if t.offhours_snapshot.is_some() {
-        "scale-up"
-    } else {
-        "scale-down"
+    let (outcome, why) = describe_step(&p.step);
+    let mut why = why;
+    if let Some(until) = p.remove_expired_hold {
+        why.push_str(&format!(
+            "; the hold that ended at {} is removed",
+            utc(until)
+        ));
+    }
+    let now = if p.moment.up { "day" } else { "night" };
+    let now_line = match p.moment.holiday {
+        Some(d) => format!("{now} (holiday {d})"),
+        None => now.to_owned(),
     };
-    let (down_outcome, down_why) = describe_down(&down);
-    let (up_outcome, up_why) = describe_up(&up);
-    let when = |action: &str| {
-        format!(
-            "at the next run of the {action} schedule (EventBridge Scheduler group menotime-{}-{action})",
-            n.env
-        )
-    };
+    let next = p.next.as_ref().map(|x| {
+        json!({
+            "at": utc(x.at),
+            "window": if x.up { "day" } else { "night" },
+            "wants": describe_intent(&x.intent),
+        })
+    });
     let mut rows = vec![
+        ("window", window.uptime.render()),
+        ("now", now_line.clone()),
         ("capacity now", current.to_string()),
-        ("next", format!("{next}, {}", when(next))),
-        ("scale-down", format!("{down_outcome}: {down_why}")),
-        ("scale-up", format!("{up_outcome}: {up_why}")),
+        ("reconcile now", format!("{outcome}: {why}")),
     ];
-    let reading = scaler_reading(t).map(|r| r.says);
+    match &p.next {
+        Some(x) => rows.push((
+            "next change",
+            format!(
+                "{} ({}): {}, reconcile will want to {}",
+                utc(x.at),
+                from_now(x.at, ctx.now),
+                if x.up { "day" } else { "night" },
+                describe_intent(&x.intent)
+            ),
+        )),
+        None => rows.push(("next change", "none within a year".to_owned())),
+    }
+    let reading = scaler_reading(&service.tags, ctx.now).map(|r| r.says);
     if let Some(r) = &reading {
         rows.push(("exclusion", r.clone()));
     }
     Ok(ScalerView {
         json: json!({
+            "window": window.uptime.render(),
+            "holidays": window.holidays.render(),
+            "now": now,
+            "holiday": p.moment.holiday.map(|d| d.to_string()),
             "capacity": current.to_string(),
+            "reconcile": {"outcome": outcome, "reason": why},
             "next": next,
-            "when": when(next),
-            "scale_down": {"outcome": down_outcome, "reason": down_why},
-            "scale_up": {"outcome": up_outcome, "reason": up_why},
             "exclusion": reading,
         }),
         rows,
     })
 }
 
-/// The scaler's outcome (§6.5) and why.
-fn describe_down(p: &DownPlan) -> (&'static str, String) {
-    match p {
-        DownPlan::Skip(r) => ("skipped", r.to_string()),
-        DownPlan::Postpone(r) => (
-            "retry_later",
+/// What reconcile's step does, in the scaler's outcomes (§6.5), and why.
+fn describe_step(step: &Step) -> (&'static str, String) {
+    match step {
+        Step::Down(DownPlan::Skip(r)) | Step::Up(UpPlan::Skip(r)) => ("skipped", r.to_string()),
+        Step::Down(DownPlan::Postpone(r)) => (
+            "skipped",
             format!(
-                "deployment {} is {}: lowering capacity under it would fight it; the invocation fails and is retried",
+                "deployment {} is {}: lowering capacity under it would fight it; the next reconcile tries again",
                 r.deployment, r.state
             ),
         ),
-        DownPlan::Hold { problem } => ("held", problem.clone()),
-        DownPlan::Lower { save, to } => (
+        Step::Down(DownPlan::Hold { problem, .. }) | Step::Up(UpPlan::Hold { problem, .. }) => {
+            ("held", problem.clone())
+        }
+        Step::Down(DownPlan::Lower { save, to }) => (
             "scaled_down",
             match save {
                 Some(s) => format!("saves {s} in the snapshot tag, then lowers to {to}"),
                 None => format!("keeps the snapshot already saved, lowers to {to}"),
             },
         ),
-    }
-}
-
-fn describe_up(p: &UpPlan) -> (&'static str, String) {
-    match p {
-        UpPlan::Skip(r) => ("skipped", r.to_string()),
-        UpPlan::Hold { problem } => ("held", problem.clone()),
-        UpPlan::Restore { to, notes, .. } => {
+        Step::Up(UpPlan::Restore { to, notes, .. }) => {
             let mut why = format!("restores {to} and removes the snapshot tag");
             for n in notes {
                 why.push_str("; ");
@@ -510,6 +540,36 @@ fn describe_up(p: &UpPlan) -> (&'static str, String) {
             }
             ("scaled_up", why)
         }
+        Step::Leave(l) => ("skipped", leave_reason(l)),
+        Step::Blocked(b) => ("held", b.problem()),
+    }
+}
+
+fn leave_reason(l: &Leave) -> String {
+    match l {
+        Leave::Day => {
+            "it is day and nothing is saved: the service is at its daytime capacity".to_owned()
+        }
+        Leave::Excluded => "the service is tagged menotime:offhours=skip".to_owned(),
+        Leave::Held { until } => format!(
+            "the service is held at full capacity until {} and nothing is saved",
+            utc(*until)
+        ),
+    }
+}
+
+/// What reconcile will want, in words.
+fn describe_intent(i: &Intent) -> String {
+    match i {
+        Intent::Lower => "scale the service down for the night".to_owned(),
+        Intent::KeepDown => "keep it at its night capacity".to_owned(),
+        Intent::Restore(RestoreWhy::Day) => "restore the saved daytime capacity".to_owned(),
+        Intent::Restore(RestoreWhy::Held { until }) => format!(
+            "restore it: a hold keeps it at full capacity until {}",
+            utc(*until)
+        ),
+        Intent::Leave(l) => format!("leave it as it is ({})", leave_reason(l)),
+        Intent::Blocked(b) => format!("nothing, until a human fixes {}", b.tag()),
     }
 }
 

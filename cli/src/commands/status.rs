@@ -22,7 +22,7 @@ use crate::aws::RevisionInfo;
 use crate::error::Failure;
 use crate::output::{or_dash, Page, Report, Style};
 use crate::time::{from_now, utc};
-use crate::values::{read_exclusion, read_stamp, Exclusion};
+use crate::values::{read_exclusion, read_stamp, OffhoursValue};
 
 /// The service tags `status` shows in their own sections.
 const KNOWN: [&str; 7] = [
@@ -163,17 +163,17 @@ fn status_json(
     });
     let exclusion = t.raw.get(tags::OFFHOURS).map(|v| {
         let (kind, until, active) = match read_exclusion(v) {
-            Exclusion::Skip => ("skip", None, true),
-            Exclusion::Until(u) => ("hold", Some(utc(u)), u > ctx.now),
-            Exclusion::Other(_) => ("other", None, false),
+            OffhoursValue::Skip => ("skip", None, true),
+            OffhoursValue::Until(u) => ("hold", Some(utc(u)), u > ctx.now),
+            OffhoursValue::Other(_) => ("other", None, false),
         };
         json!({
             "value": v,
             "kind": kind,
             "until": until,
             "active": active,
-            "honoured_by_scaler": scaler_reading(t).is_some_and(|r| r.honoured),
-            "scaler": scaler_reading(t).map(|r| r.says),
+            "honoured_by_scaler": scaler_reading(t, ctx.now).is_some_and(|r| r.honoured),
+            "scaler": scaler_reading(t, ctx.now).map(|r| r.says),
         })
     });
     let other: serde_json::Map<String, Value> = t

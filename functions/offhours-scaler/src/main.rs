@@ -20,7 +20,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         service = %cfg.common.service,
         min_capacity = cfg.min_capacity,
         desired_count = cfg.desired_count,
-        night_hours = cfg.night_hours,
+        uptime = cfg.window.as_ref().map(|w| w.uptime.render()),
+        holidays = cfg.window.as_ref().map(|w| w.holidays.render()),
+        wake_timeout_minutes = cfg.wake_timeout_minutes,
+        tzdb = menotime_shared::domain::uptime::TZDB_VERSION,
         dry_run = cfg.common.dry_run,
         "offhours-scaler starting"
     );

@@ -9,7 +9,7 @@ use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField}
 use super::aws_error;
 use crate::arn::Arn;
 use crate::domain::deploy::{RevisionFacts, RevisionSummary};
-use crate::domain::service::{DeploymentState, ServiceState, ServiceTags};
+use crate::domain::service::{DeploymentState, ServiceEvent, ServiceState, ServiceTags};
 use crate::error::Error;
 
 /// A revision: the facts the decisions need, and the full document (`Doc`) a copy is
@@ -298,7 +298,25 @@ async fn describe_service(
         desired_count: svc.desired_count(),
         running_count: svc.running_count(),
         pending_count: svc.pending_count(),
+        events: latest_events(svc.events()),
     })
+}
+
+/// The service's latest events, newest first (ECS lists them so), at most
+/// [`ServiceState::EVENTS_KEPT`].
+fn latest_events(events: &[aws_sdk_ecs::types::ServiceEvent]) -> Vec<ServiceEvent> {
+    let mut out: Vec<ServiceEvent> = events
+        .iter()
+        .filter_map(|e| {
+            Some(ServiceEvent {
+                at: e.created_at().and_then(super::to_chrono),
+                message: e.message()?.to_owned(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
+    out.truncate(ServiceState::EVENTS_KEPT);
+    out
 }
 
 impl EcsApi for Ecs {
@@ -502,6 +520,37 @@ mod tests {
             .split(", ")
             .map(|f| f.split(':').next().unwrap().trim().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn the_latest_service_events_are_kept_newest_first() {
+        let event = |secs: i64, message: &str| {
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id(format!("e{secs}"))
+                .created_at(aws_smithy_types::DateTime::from_secs(secs))
+                .message(message)
+                .build()
+        };
+        let mut events: Vec<_> = (0..8)
+            .map(|i| event(1_764_180_000 + i * 60, &format!("event {i}")))
+            .collect();
+        events.push(
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id("no-message")
+                .build(),
+        );
+        events.reverse();
+        events.swap(0, 3);
+        let kept = latest_events(&events);
+        assert_eq!(kept.len(), ServiceState::EVENTS_KEPT);
+        assert_eq!(
+            kept.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["event 7", "event 6", "event 5", "event 4", "event 3"]
+        );
+        assert_eq!(
+            kept[0].at,
+            chrono::DateTime::from_timestamp(1_764_180_000 + 7 * 60, 0)
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use super::deploy::Deferred;
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
+use super::wake::Wake;
 use crate::tags;
 
 /// The ECS service as DescribeServices(include=[TAGS]) shows it.
@@ -23,6 +24,17 @@ pub struct ServiceState {
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
+    /// The service's latest events (DescribeServices `events`), newest first, at most
+    /// [`ServiceState::EVENTS_KEPT`]: why ECS cannot start or place tasks.
+    pub events: Vec<ServiceEvent>,
+}
+
+/// One of the service's events, e.g. `(service menotime-prod-service) was unable to
+/// place a task because no container instance met all of its requirements.`
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub at: Option<DateTime<Utc>>,
+    pub message: String,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -53,6 +65,8 @@ impl ServiceState {
     pub fn primary(&self) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.status == "PRIMARY")
     }
+    /// How many of the service's latest events are kept.
+    pub const EVENTS_KEPT: usize = 5;
 
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
@@ -178,11 +192,13 @@ pub struct ServiceTags {
     pub service_incident: Option<Tagged<Marker>>,
     /// `menotime:offhours-snapshot`: the capacity saved for the morning.
     pub offhours_snapshot: Option<Tagged<Snapshot>>,
-    /// `menotime:offhours`: an operator's exclusion.
+    /// `menotime:offhours`: an operator's exclusion (`skip`) or hold (`skip-until=`).
     pub offhours: Option<Tagged<OffhoursTag>>,
     /// `menotime:deploy-deferred`: an image scan-gate deploys when the rollout under
     /// way completes.
     pub deferred: Option<Tagged<Deferred>>,
+    /// `menotime:offhours-wake`: a scale-up waiting for its tasks to run.
+    pub offhours_wake: Option<Tagged<Wake>>,
     /// Every tag as ECS returned it.
     pub raw: BTreeMap<String, String>,
 }
@@ -200,6 +216,7 @@ impl ServiceTags {
                 .map(|v| Tagged::parse(v, Snapshot::parse)),
             offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),
             deferred: get(tags::DEPLOY_DEFERRED).map(|v| Tagged::parse(v, Deferred::parse)),
+            offhours_wake: get(tags::OFFHOURS_WAKE).map(|v| Tagged::parse(v, Wake::parse)),
             raw,
         }
     }
