@@ -14,7 +14,8 @@ bus (menotime-<env>-approvals, the only one its policy lets them use).
   events/inspector-*.json   -> exactly scan-gate's Inspector scan rule
   events/approval-*.json    -> on the approvals bus: exactly scan-gate's approval rule;
                                put on the default bus instead: no rule at all
-  events/ecs-deployment-*   -> exactly deploy-notifier's deployments rule
+  events/ecs-deployment-*   -> exactly deploy-notifier's deployments rule; the completed
+                               one also scan-gate's rollout-completed rule
   events/ecs-service-*      -> exactly deploy-notifier's service-actions rule
   events/ecs-task-oom.json, ecs-task-failed-to-start.json, ecs-task-spot-interrupted.json
                             -> exactly deploy-notifier's task-stops rule
@@ -69,7 +70,8 @@ OVERRIDES = {
 ECR, INSPECTOR, APPROVAL = "EcrScan", "InspectorScan", "Approval"
 DEPLOYMENTS, SERVICE_ACTIONS, TASKS = "Deployments", "ServiceActions", "TaskStopped"
 ALARMS = "Alarms"
-ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, TASKS, ALARMS}
+ROLLOUT_COMPLETED = "RolloutCompleted"
+ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, TASKS, ALARMS, ROLLOUT_COMPLETED}
 
 # Event buses, as resolved for the prod stack.
 DEFAULT_BUS = "default"
@@ -89,6 +91,8 @@ SAMPLE_EXPECTATIONS = [
     (r"bad-unhandled-push\.json", [set()]),
     # Valid ECR scan envelopes whose account / region / digest the function rejects.
     (r"bad-(other-account|other-region|missing-digest)\.json", [set(), {ECR}]),
+    # A completed rollout also reaches scan-gate (a deferred image resumes).
+    (r"ecs-deployment-completed\.json", [{DEPLOYMENTS, ROLLOUT_COMPLETED}]),
     (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
     (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
     (r"ecs-task-(oom|failed-to-start|spot-interrupted)\.json", [{TASKS}]),
@@ -109,6 +113,7 @@ REFERENCE_EXPECTATIONS = [
     # zero-count severities: it must reach the function too.
     (r"ecr-image-scan-complete-missing-severities\.json", [{ECR}]),
     (r"inspector2-scan\.json", [{INSPECTOR}]),
+    (r"ecs-deployment-completed\.json", [{DEPLOYMENTS, ROLLOUT_COMPLETED}]),
     (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
     (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
     (r"ecs-task-stopped(-failed-to-start)?\.json", [{TASKS}]),

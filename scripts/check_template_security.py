@@ -11,9 +11,10 @@ checks, without any AWS account:
     - Resource "*" only for actions that have no resource-level permissions (an
       explicit allow-list below), each such statement with a comment saying so;
     - ECS service actions on this environment's service ARN only (tag actions with
-      a tag-key condition), task-definition tagging only while registering;
-      deploy-notifier's ecs:UpdateService (the automatic rollback) only in a policy
-      of its own that exists under the AutoRollback condition;
+      a tag-key condition), task-definition tagging only while registering or of the
+      menotime:deployed key alone; deploy-notifier's ecs:UpdateService (the automatic
+      rollback) only in a policy of its own that exists under the AutoRollback
+      condition;
     - sns:Publish only to the stack's notify / on-call topics; KMS only on the
       stack's key through SNS; logs (CreateLogStream, PutLogEvents; never
       CreateLogGroup) only to the function's own log group of this template; SQS
@@ -21,7 +22,8 @@ checks, without any AWS account:
     - iam:PassRole only on the roles named by TaskRoleName / ExecutionRoleName,
       with iam:PassedToService = ecs-tasks.amazonaws.com; no other IAM action;
     - the roles trust lambda.amazonaws.com only; SAM adds no managed policy.
-  Functions: reserved concurrency 1 on scan-gate and offhours-scaler. Globals carry
+  Functions: reserved concurrency 1 on all three (deploy-notifier's incident
+  markers rely on it as scan-gate's deferral and the scaler's snapshot do). Globals carry
   what the three share (Runtime, Handler, CodeUri, Architectures, MemorySize,
   Timeout, the shared variables), and no function sets them again.
   Log groups: each function logs (LoggingConfig.LogGroup) to an AWS::Logs::LogGroup
@@ -97,6 +99,9 @@ STAR_ONLY_ACTIONS = {
 # is about task definitions).
 ECS_TASK_DEFINITION_ACTIONS = {"ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition"}
 ECS_TAG_ACTIONS = {"ecs:TagResource", "ecs:UntagResource"}
+# The only tag key a function may write on an existing task definition (scan-gate's
+# mark on the revision it deployed).
+TASK_DEFINITION_TAG_KEYS = ["menotime:deployed"]
 SERVICE_ARN = {
     "Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/${ClusterName}/${ServiceName}"
 }
@@ -172,7 +177,7 @@ APPROVAL_BUS_NAME = "menotime-${Environment}-approvals"
 # must be exactly 1.
 FUNCTIONS = {
     "ScanGateFunction": ("scan-gate", True),
-    "DeployNotifierFunction": ("deploy-notifier", False),
+    "DeployNotifierFunction": ("deploy-notifier", True),
     "OffhoursScalerFunction": ("offhours-scaler", True),
 }
 APPROVAL_FUNCTION, APPROVAL_EVENT = "ScanGateFunction", "Approval"
@@ -425,9 +430,15 @@ def check_iam(c: Checks, template: dict[str, Any], text: str) -> None:
                 ):
                     bad.append(f"{where}: tags the service without an aws:TagKeys condition")
             elif on_task_defs and service_actions == {"ecs:TagResource"}:
-                if cond != {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}}:
+                # Tagging while registering, or only the key that marks a revision
+                # deployed.
+                if cond not in (
+                    {"StringEquals": {"ecs:CreateAction": "RegisterTaskDefinition"}},
+                    {"ForAllValues:StringEquals": {"aws:TagKeys": TASK_DEFINITION_TAG_KEYS}},
+                ):
                     bad.append(
-                        f"{where}: tags task definitions without ecs:CreateAction = RegisterTaskDefinition"
+                        f"{where}: tags task definitions without ecs:CreateAction = RegisterTaskDefinition "
+                        f"or aws:TagKeys = {TASK_DEFINITION_TAG_KEYS}"
                     )
             else:
                 bad.append(f"{where}: {sorted(service_actions)} on {json.dumps(res)}")
@@ -1318,6 +1329,14 @@ def role_statement(t: dict[str, Any], role: str, action: str) -> dict[str, Any]:
     raise KeyError(f"{role}: no statement with {action}")
 
 
+def sid_statement(t: dict[str, Any], role: str, sid: str) -> dict[str, Any]:
+    for p in t["Resources"][role]["Properties"]["Policies"]:
+        for s in statements(p["PolicyDocument"]):
+            if s.get("Sid") == sid:
+                return s
+    raise KeyError(f"{role}: no statement {sid}")
+
+
 def bus_statements(t: dict[str, Any]) -> list[dict[str, Any]]:
     return t["Resources"]["ApprovalBus"]["Properties"]["Policy"]["Statement"]
 
@@ -1412,6 +1431,34 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         "the tag-key condition of the snapshot tag dropped",
         lambda t: role_statement(t, "OffhoursScalerRole", "ecs:UntagResource").pop("Condition"),
         "aws:TagKeys",
+    ),
+    (
+        "the tag-key condition of scan-gate's deployed mark dropped",
+        lambda t: sid_statement(t, "ScanGateRole", "MarkDeployedRevisions").pop("Condition"),
+        "tags task definitions without",
+    ),
+    (
+        "the deployed mark allowed to write any tag key",
+        lambda t: set_item(
+            sid_statement(t, "ScanGateRole", "MarkDeployedRevisions"),
+            "Condition",
+            {"ForAllValues:StringEquals": {"aws:TagKeys": ["menotime:deployed", "owner"]}},
+        ),
+        "tags task definitions without",
+    ),
+    (
+        "the tag-key condition of scan-gate's deferral dropped",
+        lambda t: sid_statement(t, "ScanGateRole", "TagTheServiceWithTheDeferredImage").pop(
+            "Condition"
+        ),
+        "aws:TagKeys",
+    ),
+    (
+        "deploy-notifier without reserved concurrency",
+        lambda t: t["Resources"]["DeployNotifierFunction"]["Properties"].pop(
+            "ReservedConcurrentExecutions"
+        ),
+        "DeployNotifierFunction: ReservedConcurrentExecutions",
     ),
     (
         "an action the script does not know (s3:GetObject added)",
@@ -1672,26 +1719,31 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         "and no other stop",
     ),
     (
-        "the scale-up schedule back in the default schedule group",
-        lambda t: event(t, "OffhoursScalerFunction", "ScaleUp").pop("GroupName"),
-        "ScaleUp: in a schedule group of its own",
+        "the reconcile schedule back in the default schedule group",
+        lambda t: event(t, "OffhoursScalerFunction", "Reconcile").pop("GroupName"),
+        "Reconcile: in a schedule group of its own",
     ),
     (
-        "both schedules in one group",
+        "the reconcile schedule in the account's default group, by name",
         lambda t: set_item(
-            event(t, "OffhoursScalerFunction", "ScaleUp"), "GroupName", ref("ScaleDownScheduleGroup")
+            event(t, "OffhoursScalerFunction", "Reconcile"), "GroupName", "default"
         ),
-        "shared with",
+        "Reconcile: in a schedule group of its own",
     ),
     (
-        "the scale-down schedule's InvocationDroppedCount alarm deleted",
-        lambda t: t["Resources"].pop("ScaleDownScheduleDroppedAlarm"),
-        "InvocationDroppedCount alarm on its group ScaleDownScheduleGroup",
+        "the reconcile schedule's InvocationDroppedCount alarm deleted",
+        lambda t: t["Resources"].pop("ReconcileScheduleDroppedAlarm"),
+        "InvocationDroppedCount alarm on its group ReconcileScheduleGroup",
     ),
     (
         "an alarm treating missing data as breaching",
-        lambda t: set_item(props(t, "ScaleUpScheduleTargetErrorsAlarm"), "TreatMissingData", "breaching"),
+        lambda t: set_item(props(t, "ReconcileScheduleTargetErrorsAlarm"), "TreatMissingData", "breaching"),
         "notBreaching",
+    ),
+    (
+        "the tag-key condition of the scaler's TagResource dropped",
+        lambda t: role_statement(t, "OffhoursScalerRole", "ecs:TagResource").pop("Condition"),
+        "aws:TagKeys",
     ),
     # samconfig.toml
     (

@@ -8,10 +8,11 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use crate::arn::{Arn, TopicArn};
 use crate::domain::severity::Severity;
+use crate::domain::uptime::{Holidays, Uptime, Window};
 use crate::error::Error;
 
 /// The three MenoTime environments. Each copy of the stack watches exactly one.
@@ -102,6 +103,9 @@ pub struct ScanGateConfig {
     /// deployment configuration (circuit breaker with rollback, minimumHealthyPercent
     /// 100). Always true in prod; false (the default) elsewhere.
     pub require_safe_rollout: bool,
+    /// `APPROVAL_MAX_AGE_HOURS`: an approval whose event `time` is older than this is
+    /// refused (default 168, a week).
+    pub approval_max_age_hours: u32,
 }
 
 /// deploy-notifier's settings on top of [`CommonConfig`].
@@ -151,9 +155,20 @@ pub struct OffhoursConfig {
     pub min_capacity: i32,
     /// `OFFHOURS_DESIRED_COUNT`: the task count at night.
     pub desired_count: i32,
-    /// Optional `OFFHOURS_NIGHT_HOURS`: how long a night lasts, for the estimated
-    /// saving in notifications (default 11: 20:00 to 07:00).
-    pub night_hours: f64,
+    /// Optional `OFFHOURS_UPTIME` and `OFFHOURS_HOLIDAYS`: when the service runs at full
+    /// capacity. `None`: no window; the scheduled actions are trusted as they come, and
+    /// `reconcile` is refused.
+    pub window: Option<Window>,
+    /// `OFFHOURS_WAKE_TIMEOUT_MINUTES`: after a scale-up, the running count must reach
+    /// the desired count within this many minutes (default 15).
+    pub wake_timeout_minutes: u32,
+}
+
+impl OffhoursConfig {
+    /// [`OffhoursConfig::wake_timeout_minutes`] as a duration.
+    pub fn wake_timeout(&self) -> chrono::TimeDelta {
+        chrono::TimeDelta::minutes(i64::from(self.wake_timeout_minutes))
+    }
 }
 
 impl Environment {
@@ -271,22 +286,51 @@ impl OffhoursConfig {
                 ),
             });
         }
-        let night_hours = match vars.optional("OFFHOURS_NIGHT_HOURS") {
-            None => 11.0,
+        let uptime = match vars.optional("OFFHOURS_UPTIME") {
+            None => None,
+            Some(raw) => Some(Uptime::parse(&raw).map_err(|e| Error::Config {
+                var: "OFFHOURS_UPTIME",
+                problem: format!("{raw:?} cannot be read: {e}"),
+            })?),
+        };
+        let holidays = match vars.optional("OFFHOURS_HOLIDAYS") {
+            None => Holidays::default(),
+            Some(raw) => Holidays::parse(&raw).map_err(|e| Error::Config {
+                var: "OFFHOURS_HOLIDAYS",
+                problem: format!("{raw:?} cannot be read: {e}"),
+            })?,
+        };
+        let window = match uptime {
+            Some(uptime) => Some(Window { uptime, holidays }),
+            None if holidays.is_empty() => None,
+            None => {
+                return Err(Error::Config {
+                    var: "OFFHOURS_HOLIDAYS",
+                    problem: "is set but OFFHOURS_UPTIME is not: holidays are dates in the \
+                              uptime's time zone and mean nothing without a window"
+                        .into(),
+                })
+            }
+        };
+        let wake_timeout_minutes = match vars.optional("OFFHOURS_WAKE_TIMEOUT_MINUTES") {
+            None => 15,
             Some(raw) => raw
-                .parse::<f64>()
+                .parse::<u32>()
                 .ok()
-                .filter(|h| (0.0..=24.0).contains(h))
+                .filter(|m| (1..=1440).contains(m))
                 .ok_or_else(|| Error::Config {
-                    var: "OFFHOURS_NIGHT_HOURS",
-                    problem: format!("must be a number of hours between 0 and 24, not {raw:?}"),
+                    var: "OFFHOURS_WAKE_TIMEOUT_MINUTES",
+                    problem: format!(
+                        "must be a whole number of minutes from 1 to 1440, not {raw:?}"
+                    ),
                 })?,
         };
         Ok(Self {
             common,
             min_capacity,
             desired_count,
-            night_hours,
+            window,
+            wake_timeout_minutes,
         })
     }
 }
@@ -435,6 +479,17 @@ impl ScanGateConfig {
                 problem: "may be false outside prod only: prod deploys only with the circuit breaker (with rollback) and minimumHealthyPercent 100".into(),
             });
         }
+        let approval_max_age_hours = match vars.optional("APPROVAL_MAX_AGE_HOURS") {
+            None => 168,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|h| (1..=8760).contains(h))
+                .ok_or_else(|| Error::Config {
+                    var: "APPROVAL_MAX_AGE_HOURS",
+                    problem: format!("must be a whole number of hours from 1 to 8760, not {raw:?}"),
+                })?,
+        };
         Ok(Self {
             common,
             repository,
@@ -444,6 +499,7 @@ impl ScanGateConfig {
             review_severities,
             approval_event_bus,
             require_safe_rollout,
+            approval_max_age_hours,
         })
     }
 }
@@ -578,6 +634,7 @@ mod tests {
         assert_eq!(c.review_severities, BTreeSet::from([Severity::Medium]));
         assert_eq!(c.common.log_group, "/aws/ecs/menotime-prod");
         assert_eq!(c.approval_event_bus, "menotime-prod-approvals");
+        assert_eq!(c.approval_max_age_hours, 168);
     }
 
     #[test]
@@ -663,6 +720,9 @@ mod tests {
             ("DEPLOY_TAG_PATTERN", "^v[0-9+$"),
             ("BLOCK_SEVERITIES", "CRITICAL,SEVERE"),
             ("BLOCK_SEVERITIES", "HIGH"),
+            ("APPROVAL_MAX_AGE_HOURS", "0"),
+            ("APPROVAL_MAX_AGE_HOURS", "a week"),
+            ("APPROVAL_MAX_AGE_HOURS", "-1"),
             ("CLUSTER_NAME", "menotime prod"),
             ("REPOSITORY_NAME", "Menotime/Backend"),
         ];
@@ -788,7 +848,8 @@ mod tests {
         let mut m = base();
         let c = OffhoursConfig::from_vars(&vars(&m)).unwrap();
         assert_eq!((c.min_capacity, c.desired_count), (1, 1));
-        assert_eq!(c.night_hours, 11.0);
+        assert_eq!(c.window, None);
+        assert_eq!(c.wake_timeout_minutes, 15);
         m.insert("ENVIRONMENT", "dev");
         let c = OffhoursConfig::from_vars(&vars(&m)).unwrap();
         assert_eq!((c.min_capacity, c.desired_count), (0, 0));
@@ -798,7 +859,9 @@ mod tests {
             ("OFFHOURS_DESIRED_COUNT", "0"),
             ("OFFHOURS_DESIRED_COUNT", "-1"),
             ("OFFHOURS_DESIRED_COUNT", "two"),
-            ("OFFHOURS_NIGHT_HOURS", "25"),
+            ("OFFHOURS_WAKE_TIMEOUT_MINUTES", "0"),
+            ("OFFHOURS_WAKE_TIMEOUT_MINUTES", "1441"),
+            ("OFFHOURS_WAKE_TIMEOUT_MINUTES", "fifteen"),
         ] {
             let mut m = m.clone();
             m.insert(var, value);
@@ -820,13 +883,71 @@ mod tests {
     }
 
     #[test]
+    fn the_offhours_window_is_read_once_or_refused_naming_the_variable() {
+        let mut m = base();
+        m.insert(
+            "OFFHOURS_UPTIME",
+            " Mon-Fri 07:00-20:00 America/Los_Angeles ",
+        );
+        m.insert("OFFHOURS_HOLIDAYS", "2026-11-26, 2026-12-25");
+        m.insert("OFFHOURS_WAKE_TIMEOUT_MINUTES", "30");
+        let c = OffhoursConfig::from_vars(&vars(&m)).unwrap();
+        let w = c.window.unwrap();
+        assert_eq!(w.uptime.render(), "Mon-Fri 07:00-20:00 America/Los_Angeles");
+        assert_eq!(w.holidays.render(), "2026-11-26, 2026-12-25");
+        assert_eq!(c.wake_timeout_minutes, 30);
+        for (var, value, needle) in [
+            ("OFFHOURS_UPTIME", "Mon-Fri 7:00-20:00 UTC", "`7:00`"),
+            (
+                "OFFHOURS_UPTIME",
+                "Mon-Fri 07:00-20:00 Mars/Olympus",
+                "not a known IANA time zone",
+            ),
+            ("OFFHOURS_UPTIME", "weekdays", "`weekdays`"),
+            (
+                "OFFHOURS_HOLIDAYS",
+                "2026-11-26, Christmas",
+                "`Christmas` is not a date",
+            ),
+        ] {
+            let mut m = m.clone();
+            m.insert(var, value);
+            let got = OffhoursConfig::from_vars(&vars(&m));
+            match got {
+                Err(e @ Error::Config { var: v, .. }) => {
+                    assert_eq!(v, var, "{value}");
+                    let line = e.to_string();
+                    assert!(
+                        line.starts_with(&format!("configuration error: {var} ")),
+                        "{line}"
+                    );
+                    assert!(line.contains(needle), "{line}");
+                    assert!(!line.contains('\n'), "{line}");
+                }
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+        // Holidays without a window mean nothing: refused rather than ignored.
+        m.remove("OFFHOURS_UPTIME");
+        assert!(matches!(
+            OffhoursConfig::from_vars(&vars(&m)),
+            Err(Error::Config {
+                var: "OFFHOURS_HOLIDAYS",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn optional_values_parse() {
         let mut m = base();
         m.insert("DRY_RUN", "TRUE");
         m.insert("BLOCK_SEVERITIES", " critical , high , medium ");
         m.insert("REVIEW_SEVERITIES", "LOW");
         m.insert("LOG_GROUP_NAME", "/custom/group");
+        m.insert("APPROVAL_MAX_AGE_HOURS", "24");
         let c = load(&m).unwrap();
+        assert_eq!(c.approval_max_age_hours, 24);
         assert!(c.common.dry_run);
         assert_eq!(c.block_severities.len(), 3);
         assert_eq!(c.review_severities, BTreeSet::from([Severity::Low]));

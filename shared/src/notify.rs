@@ -39,6 +39,8 @@ pub enum EventType {
     ScaleDown,
     ScaleUp,
     ScaleSkipped,
+    DeployDeferred,
+    ScaleFailed,
     DeployRegression,
     DeployRolledBack,
     ServiceAlarm,
@@ -48,7 +50,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 21] = [
+    pub const ALL: [EventType; 23] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -64,6 +66,8 @@ impl EventType {
         EventType::ScaleDown,
         EventType::ScaleUp,
         EventType::ScaleSkipped,
+        EventType::DeployDeferred,
+        EventType::ScaleFailed,
         EventType::DeployRegression,
         EventType::DeployRolledBack,
         EventType::ServiceAlarm,
@@ -89,6 +93,8 @@ impl EventType {
             EventType::ScaleDown => "scale.down",
             EventType::ScaleUp => "scale.up",
             EventType::ScaleSkipped => "scale.skipped",
+            EventType::DeployDeferred => "deploy.deferred",
+            EventType::ScaleFailed => "scale.failed",
             EventType::DeployRegression => "deploy.regression",
             EventType::DeployRolledBack => "deploy.rolled_back",
             EventType::ServiceAlarm => "service.alarm",
@@ -161,7 +167,7 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
     };
     match event_type {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
-        | ScaleUp | ScaleSkipped => notify(Severity::Info),
+        | ScaleUp | ScaleSkipped | DeployDeferred => notify(Severity::Info),
         DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom | ServiceMemoryHigh
         | TaskStartFailed => notify(Severity::Warning),
         // A Fargate Spot interruption is expected outside prod (the manual's Spot
@@ -170,8 +176,8 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
             Environment::Prod => notify(Severity::Warning),
             _ => notify(Severity::Info),
         },
-        DeployRollback | DeployFailed | ServiceImpaired | DeployRegression | DeployRolledBack
-        | ServiceAlarm => match env {
+        DeployRollback | DeployFailed | ServiceImpaired | ScaleFailed | DeployRegression
+        | DeployRolledBack | ServiceAlarm => match env {
             Environment::Prod => Delivery {
                 topic: Topic::Oncall,
                 severity: Severity::Critical,
@@ -269,6 +275,47 @@ impl Notification {
         self
     }
 
+    /// What a dry run sends instead of this notification: a dry run never pages. A
+    /// page or a resolve for on-call goes to the team topic instead, as a notice
+    /// (`action` `notify`), its summary starting `dry run:`, with `details.dry_run` true
+    /// and `details.would_page` saying what it would have done; the text says that
+    /// nothing was recorded or frozen. Other notifications are left as they are (they
+    /// already say what a dry run would have done).
+    pub fn as_dry_run(mut self) -> Self {
+        if self.delivery.topic != Topic::Oncall {
+            return self;
+        }
+        let would = self.delivery;
+        if !self.summary.starts_with("dry run") {
+            self.summary = format!("dry run: {}", self.summary);
+        }
+        let (verb, severity) = match would.action {
+            Action::Resolve => ("resolved", Severity::Info),
+            _ => ("opened", Severity::Warning),
+        };
+        self.facts.push((
+            "Dry run".into(),
+            format!(
+                "DRY_RUN=true: this would have {verb} a page on the on-call topic; it went to the team topic instead. Nothing was recorded and nothing was frozen"
+            ),
+        ));
+        self.details.insert("dry_run".into(), Value::Bool(true));
+        self.details.insert(
+            "would_page".into(),
+            json!({
+                "topic": "oncall",
+                "severity": would.severity.as_str(),
+                "action": would.action.as_str(),
+            }),
+        );
+        self.delivery = Delivery {
+            topic: Topic::Notify,
+            severity,
+            action: Action::Notify,
+        };
+        self
+    }
+
     /// `[PROD] Deployment failed: menotime-prod-service`: at most 99 printable ASCII
     /// characters, one line.
     pub fn subject(&self) -> String {
@@ -322,7 +369,19 @@ impl Notification {
         if !self.steps.is_empty() {
             t.push_str("\nWhat to do next:\n");
             for s in &self.steps {
-                let _ = writeln!(t, "- {}:\n    {}", s.what, s.command);
+                // Each command alone on its line, so it can be copied (or extracted) whole.
+                match &s.cli {
+                    Some(cli) => {
+                        let _ = writeln!(
+                            t,
+                            "- {}, with menotime-ops or the AWS CLI:\n    {cli}\n    {}",
+                            s.what, s.command
+                        );
+                    }
+                    None => {
+                        let _ = writeln!(t, "- {}:\n    {}", s.what, s.command);
+                    }
+                }
             }
         }
         if let Some(url) = &self.console_url {
@@ -432,6 +491,7 @@ impl Sent {
 pub struct Notifier<P> {
     topics: Topics,
     publisher: P,
+    dry_run: bool,
 }
 
 impl<P: Publisher> Notifier<P> {
@@ -439,11 +499,21 @@ impl<P: Publisher> Notifier<P> {
         Self {
             topics: Topics::from_config(c),
             publisher,
+            dry_run: c.dry_run,
         }
     }
 
-    /// Renders `n`, publishes it, and logs one line saying where it went.
+    /// Renders `n`, publishes it, and logs one line saying where it went. With
+    /// `DRY_RUN=true` what would page goes to the team instead
+    /// ([`Notification::as_dry_run`]): the returned [`Sent`] says what was really sent.
     pub async fn send(&self, n: &Notification) -> Result<Sent, Error> {
+        let dry;
+        let n = if self.dry_run {
+            dry = n.clone().as_dry_run();
+            &dry
+        } else {
+            n
+        };
         let rendered = n.render(&self.topics);
         let message_id = self.publisher.publish(&rendered).await?;
         tracing::info!(
@@ -563,10 +633,12 @@ mod tests {
             } else {
                 expect(TaskInterrupted, env, T::Notify, S::Info, A::Notify);
             }
+            expect(DeployDeferred, env, T::Notify, S::Info, A::Notify);
             for paging in [
                 DeployRollback,
                 DeployFailed,
                 ServiceImpaired,
+                ScaleFailed,
                 DeployRegression,
                 DeployRolledBack,
                 ServiceAlarm,
@@ -687,6 +759,71 @@ mod tests {
         ] {
             assert!(t.contains(needle), "missing {needle:?} in\n{t}");
         }
+        // A step with an operator CLI command shows it first, the AWS CLI's after it;
+        // a step without one shows the AWS CLI's alone.
+        assert!(
+            t.contains("- Roll back to the previous revision (menotime-backend-prod:47), with menotime-ops or the AWS CLI:\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47\n"),
+            "{t}"
+        );
+        assert!(
+            t.contains("- Follow the containers' logs:\n    aws logs tail /aws/ecs/menotime-prod --region us-west-1 --follow --since 30m\n"),
+            "{t}"
+        );
+        // The machine payload carries no command text.
+        assert!(!n.payload().to_string().contains("menotime-ops"));
+    }
+
+    #[test]
+    fn a_dry_run_never_pages() {
+        for (n, verb) in [
+            (
+                sample(
+                    EventType::DeployFailed,
+                    Environment::Prod,
+                    "Deployment failed: x",
+                ),
+                "opened",
+            ),
+            (
+                sample(
+                    EventType::ServiceRecovered,
+                    Environment::Prod,
+                    "Recovered: x",
+                ),
+                "resolved",
+            ),
+        ] {
+            assert_eq!(n.delivery.topic, Topic::Oncall);
+            let d = n.clone().as_dry_run();
+            assert_eq!(d.delivery.topic, Topic::Notify);
+            assert_eq!(d.delivery.action, Action::Notify);
+            assert!(
+                d.subject().starts_with("[PROD] dry run: "),
+                "{}",
+                d.subject()
+            );
+            let p = d.payload();
+            assert_eq!(p["action"], "notify");
+            assert_eq!(p["details"]["dry_run"], true);
+            assert_eq!(p["details"]["would_page"]["topic"], "oncall");
+            assert_eq!(
+                p["details"]["would_page"]["action"],
+                n.delivery.action.as_str()
+            );
+            assert!(d.text().contains(&format!("would have {verb} a page")));
+            assert!(d
+                .text()
+                .contains("Nothing was recorded and nothing was frozen"));
+            let r = d.render(&Topics {
+                notify: "arn:notify".into(),
+                oncall: "arn:oncall".into(),
+            });
+            assert_eq!(r.topic_arn, "arn:notify");
+            assert_eq!(d.clone().as_dry_run(), d, "idempotent");
+        }
+        // What never pages is sent as it is.
+        let info = sample(EventType::DeployStarted, Environment::Prod, "Deploying");
+        assert_eq!(info.clone().as_dry_run(), info);
     }
 
     #[test]

@@ -4,17 +4,24 @@
 
 use serde_json::json;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::CommonConfig;
-use crate::domain::offhours::Snapshot;
+use crate::domain::offhours::{utc_second, OffhoursTag, Snapshot};
 use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
 use crate::domain::service::DeploymentConfiguration;
+use crate::domain::severity::ReviewedCounts;
 use crate::tags;
 
-/// One next step: what it is for, and the command that does it.
+/// One next step: what it is for, the AWS CLI command that does it, and the operator
+/// CLI's (`menotime-ops`) equivalent when it has one. The AWS CLI command is what
+/// machines get (e.g. `details.approve_command`); people see both.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub what: String,
     pub command: String,
+    /// The same step with `menotime-ops`, shown before the AWS CLI command.
+    pub cli: Option<String>,
 }
 
 impl Step {
@@ -22,8 +29,36 @@ impl Step {
         Self {
             what: what.into(),
             command: command.into(),
+            cli: None,
         }
     }
+
+    /// The `menotime-ops` equivalent: `args` after the program name, followed by the
+    /// environment and, where they differ from the manual's, the cluster and service.
+    pub fn with_cli(mut self, c: &CommonConfig, args: &str) -> Self {
+        self.cli = Some(ops_command(c, args));
+        self
+    }
+}
+
+/// What the `menotime-ops` commands in notifications put where a human must write
+/// why (`unfreeze --reason`); the CLI refuses it unchanged.
+pub const UNFREEZE_REASON_PLACEHOLDER: &str = "WHAT_WAS_REVIEWED";
+
+/// `menotime-ops <args> --env <env> [--cluster ..] [--service ..] --region <region>`:
+/// the cluster and service are named only when they are not the manual's
+/// (`menotime-<env>-cluster`, `menotime-<env>-service`), which the CLI assumes.
+pub fn ops_command(c: &CommonConfig, args: &str) -> String {
+    let env = c.environment;
+    let mut cmd = format!("menotime-ops {args} --env {env}");
+    if c.cluster != format!("menotime-{env}-cluster") {
+        cmd.push_str(&format!(" --cluster {}", c.cluster));
+    }
+    if c.service != format!("menotime-{env}-service") {
+        cmd.push_str(&format!(" --service {}", c.service));
+    }
+    cmd.push_str(&format!(" --region {}", c.region));
+    cmd
 }
 
 /// The service's ARN, in the function's own partition.
@@ -50,6 +85,7 @@ pub fn describe_deployments(c: &CommonConfig) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    .with_cli(c, "status")
 }
 
 pub fn tail_logs(c: &CommonConfig) -> Step {
@@ -71,6 +107,8 @@ pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    // The CLI freezes first, then starts a new deployment of the revision.
+    .with_cli(c, &format!("rollback --to {revision}"))
 }
 
 pub fn unfreeze(c: &CommonConfig) -> Step {
@@ -82,6 +120,10 @@ pub fn unfreeze(c: &CommonConfig) -> Step {
             service_arn(c),
             tags::DEPLOY_FREEZE
         ),
+    )
+    .with_cli(
+        c,
+        &format!("unfreeze --reason '{UNFREEZE_REASON_PLACEHOLDER}'"),
     )
 }
 
@@ -98,6 +140,7 @@ pub fn freeze(c: &CommonConfig, why: &str) -> Step {
             tags::value(why)
         ),
     )
+    .with_cli(c, &format!("freeze --reason '{}'", tags::value(why)))
 }
 
 pub fn show_freeze(c: &CommonConfig) -> Step {
@@ -109,6 +152,7 @@ pub fn show_freeze(c: &CommonConfig) -> Step {
             service_arn(c)
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The service's recent events: why tasks cannot start or be placed.
@@ -280,6 +324,8 @@ pub fn scan_findings(c: &CommonConfig, repository: &str, digest: &str) -> Step {
 }
 
 /// The ready-to-paste approval (docs/reference.md §5): replace YOUR_NAME and the reason.
+/// `reviewed` fills in `reviewed-counts`: the counts the approver is shown, which the
+/// approval will hold scan-gate to.
 /// The entry names `event_bus`, the stack's approvals bus (`APPROVAL_EVENT_BUS`): the
 /// approval rule listens there only, and only the operators' role may put events on it.
 /// EventBridge delivers the same event whatever the bus, so scan-gate sees exactly the
@@ -290,6 +336,7 @@ pub fn approve(
     repository: &str,
     digest: &str,
     tag: &str,
+    reviewed: &ReviewedCounts,
 ) -> Step {
     let detail = json!({
         "repository-name": repository,
@@ -297,6 +344,7 @@ pub fn approve(
         "image-tag": tag,
         "approved-by": APPROVER_PLACEHOLDER,
         "reason": REASON_PLACEHOLDER,
+        "reviewed-counts": reviewed.to_json(),
     });
     let entries = json!([{
         "Source": SOURCE_OPS,
@@ -304,6 +352,14 @@ pub fn approve(
         "Detail": detail.to_string(),
         "EventBusName": event_bus,
     }]);
+    // The CLI fills in approved-by (the caller's identity) and reviewed-counts itself.
+    let mut cli = format!("approve --tag {tag} --digest {digest} --reason '{REASON_PLACEHOLDER}'");
+    if event_bus != format!("menotime-{}-approvals", c.environment) {
+        cli.push_str(&format!(" --bus {event_bus}"));
+    }
+    if repository != DEFAULT_REPOSITORY {
+        cli.push_str(&format!(" --repository {repository}"));
+    }
     Step::new(
         "After reviewing the findings, approve the deployment (edit approved-by and reason)",
         format!(
@@ -311,7 +367,11 @@ pub fn approve(
             c.region
         ),
     )
+    .with_cli(c, &cli)
 }
+
+/// The manual's ECR repository, which `menotime-ops` assumes unless told otherwise.
+pub const DEFAULT_REPOSITORY: &str = "menotime/backend";
 
 /// The service's scalable target (min, max, suspended state).
 pub fn describe_scalable_target(c: &CommonConfig) -> Step {
@@ -323,6 +383,7 @@ pub fn describe_scalable_target(c: &CommonConfig) -> Step {
             resource_id(c)
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The service's task counts.
@@ -334,6 +395,7 @@ pub fn task_counts(c: &CommonConfig) -> Step {
             c.region, c.cluster, c.service
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The off-hours snapshot and exclusion tags, on `arn` (the service).
@@ -349,6 +411,7 @@ pub fn show_offhours_tags(c: &CommonConfig, arn: &str) -> Step {
             c.region
         ),
     )
+    .with_cli(c, "status")
 }
 
 /// The commands that restore `snapshot` by hand, in the scaler's own order: the
@@ -403,6 +466,60 @@ pub fn invoke_scale_up(c: &CommonConfig, function: &str) -> Step {
         "To restore the daytime capacity early, run the scale-up now",
         format!(
             "aws lambda invoke --region {} --function-name {function} --cli-binary-format raw-in-base64-out --payload '{{\"action\": \"scale-up\"}}' /dev/stdout",
+            c.region
+        ),
+    )
+}
+
+/// Hold the service at full capacity until `until` (`menotime:offhours=skip-until=`):
+/// reconcile restores it at its next run and keeps it up until then.
+pub fn hold(c: &CommonConfig, arn: &str, until: DateTime<Utc>) -> Step {
+    let value = OffhoursTag::SkipUntil(until).render();
+    Step::new(
+        format!(
+            "To keep the service at full capacity until {} (e.g. for a launch), hold it; the next reconcile restores it within 5 minutes",
+            utc_second(until)
+        ),
+        format!(
+            "aws ecs tag-resource --region {} --resource-arn {arn} --tags '[{{\"key\":\"{}\",\"value\":\"{value}\"}}]'",
+            c.region,
+            tags::OFFHOURS
+        ),
+    )
+}
+
+/// Remove the hold (or the exclusion): the window decides again.
+pub fn release_hold(c: &CommonConfig, arn: &str) -> Step {
+    Step::new(
+        "To let the window decide again, remove the hold",
+        format!(
+            "aws ecs untag-resource --region {} --resource-arn {arn} --tag-keys {}",
+            c.region,
+            tags::OFFHOURS
+        ),
+    )
+}
+
+/// The manual's "Task Won't Start" check, for the service's latest stopped tasks: why
+/// each stopped (image missing, secrets, network, no Fargate capacity).
+pub fn stopped_tasks(c: &CommonConfig) -> Step {
+    Step::new(
+        "See why the latest tasks stopped (the manual's Task Won't Start check: capacity, image, security group)",
+        format!(
+            "aws ecs describe-tasks --region {r} --cluster {cl} --tasks $(aws ecs list-tasks --region {r} --cluster {cl} --service-name {s} --desired-status STOPPED --query 'taskArns[:5]' --output text) --query 'tasks[].{{lastStatus:lastStatus, stoppedReason:stoppedReason}}'",
+            r = c.region,
+            cl = c.cluster,
+            s = c.service
+        ),
+    )
+}
+
+/// The off-hours scaler's own log (what it did and why), for `function`.
+pub fn function_logs(c: &CommonConfig, function: &str) -> Step {
+    Step::new(
+        "See what the off-hours scaler did, and its errors",
+        format!(
+            "aws logs tail /aws/lambda/{function} --region {} --since 2h",
             c.region
         ),
     )
@@ -498,6 +615,79 @@ mod tests {
             .starts_with("aws logs tail /aws/ecs/menotime-prod "));
     }
 
+    /// Next to the AWS CLI commands, the operator CLI's, with the manual's names
+    /// left to the CLI's defaults and other names spelled out.
+    #[test]
+    fn cli_equivalents_name_only_what_differs_from_the_manual() {
+        let c = prod();
+        assert_eq!(
+            roll_back(&c, "menotime-backend-prod:48").cli.as_deref(),
+            Some(
+                "menotime-ops rollback --to menotime-backend-prod:48 --env prod --region us-west-1"
+            )
+        );
+        assert_eq!(
+            unfreeze(&c).cli.as_deref(),
+            Some(
+                "menotime-ops unfreeze --reason 'WHAT_WAS_REVIEWED' --env prod --region us-west-1"
+            )
+        );
+        assert_eq!(
+            freeze(&c, "manual rollback by {x}").cli.as_deref(),
+            Some("menotime-ops freeze --reason 'manual rollback by _x_' --env prod --region us-west-1")
+        );
+        assert_eq!(
+            describe_deployments(&c).cli.as_deref(),
+            Some("menotime-ops status --env prod --region us-west-1")
+        );
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        assert_eq!(
+            approve(&c, "menotime-prod-approvals", "menotime/backend", &digest, "v1.2.4", &ReviewedCounts::new([])).cli,
+            Some(format!("menotime-ops approve --tag v1.2.4 --digest {digest} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --env prod --region us-west-1"))
+        );
+        assert_eq!(
+            approve(&c, "ops-approvals", "team/api", &digest, "v1.2.4", &ReviewedCounts::new([])).cli,
+            Some(format!("menotime-ops approve --tag v1.2.4 --digest {digest} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --bus ops-approvals --repository team/api --env prod --region us-west-1"))
+        );
+        let other = CommonConfig {
+            cluster: "blue".into(),
+            service: "api".into(),
+            ..prod()
+        };
+        assert_eq!(
+            describe_deployments(&other).cli.as_deref(),
+            Some("menotime-ops status --env prod --cluster blue --service api --region us-west-1")
+        );
+        // Steps the CLI has no command for keep only the AWS CLI's.
+        assert_eq!(tail_logs(&c).cli, None);
+        assert_eq!(scan_findings(&c, "menotime/backend", &digest).cli, None);
+    }
+
+    #[test]
+    fn the_hold_command_writes_the_value_the_scaler_reads() {
+        let c = prod();
+        let until: DateTime<Utc> = "2026-11-27T06:00:00Z".parse().unwrap();
+        let cmd = hold(&c, &service_arn(&c), until).command;
+        assert_eq!(
+            cmd,
+            "aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags '[{\"key\":\"menotime:offhours\",\"value\":\"skip-until=2026-11-27T06:00:00Z\"}]'"
+        );
+        let quoted = cmd
+            .split_once("--tags '")
+            .unwrap()
+            .1
+            .strip_suffix('\'')
+            .unwrap();
+        let tags: serde_json::Value = serde_json::from_str(quoted).unwrap();
+        assert_eq!(
+            OffhoursTag::parse(tags[0]["value"].as_str().unwrap()),
+            Ok(OffhoursTag::SkipUntil(until))
+        );
+        assert!(stopped_tasks(&c)
+            .command
+            .contains("--service-name menotime-prod-service --desired-status STOPPED"));
+    }
+
     /// The approval command, pasted into a shell, sends exactly the event scan-gate accepts.
     #[test]
     fn approval_command_round_trips() {
@@ -510,6 +700,7 @@ mod tests {
             "menotime/backend",
             &digest,
             "v1.2.4",
+            &ReviewedCounts::new([(crate::domain::severity::Severity::Medium, 2)]),
         )
         .command;
         assert!(
@@ -567,6 +758,7 @@ mod tests {
                 assert_eq!(a.digest, digest);
                 assert_eq!(a.tag, "v1.2.4");
                 assert_eq!(a.approved_by, "jdoe");
+                assert_eq!(a.reviewed.get(crate::domain::severity::Severity::Medium), 2);
             }
             other => panic!("{other:?}"),
         }

@@ -3,10 +3,18 @@
 
 /// On the service: present means scan-gate deploys nothing. Written by deploy-notifier.
 pub const DEPLOY_FREEZE: &str = "menotime:deploy-freeze";
+/// On the service: who lifted the last freeze, when and why, and what the freeze said.
+/// Written by `menotime-ops unfreeze`; for people only.
+pub const DEPLOY_UNFROZEN: &str = "menotime:deploy-unfrozen";
 /// On the service: capacity saved at scale-down. Written by offhours-scaler.
 pub const OFFHOURS_SNAPSHOT: &str = "menotime:offhours-snapshot";
-/// On the service: `skip` makes the scaler leave the service alone. Set by an operator.
+/// On the service: `skip` makes the scaler leave the service alone, `skip-until=<UTC
+/// time>` holds it at full capacity until then. Set by an operator (or
+/// `menotime-ops offhours hold`).
 pub const OFFHOURS: &str = "menotime:offhours";
+/// On the service: a scale-up waiting for its tasks to run (see `domain::wake`).
+/// Written and removed by offhours-scaler.
+pub const OFFHOURS_WAKE: &str = "menotime:offhours-wake";
 
 /// On the service: deploy-notifier's memory of a failed deployment's incident
 /// (see `domain::incident`).
@@ -38,9 +46,24 @@ pub const APPROVED_BY: &str = "menotime:approved-by";
 /// deployed it, so a page about its failure names the exact way back.
 pub const REPLACES: &str = "menotime:replaces";
 
+/// On a revision: scan-gate deployed it (`deployment=<id> at=<time>`), written right
+/// after UpdateService. A revision that carries it but no longer runs was left: rolled
+/// back by the circuit breaker or by an operator, and never redeployed by automation.
+pub const DEPLOYED: &str = "menotime:deployed";
+
+/// On the service: an image cleared while another rollout was under way, waiting for
+/// that rollout to complete (see `domain::deploy::Deferred`).
+pub const DEPLOY_DEFERRED: &str = "menotime:deploy-deferred";
+
 /// scan-gate's tags on revisions; they describe one image and never carry over.
-pub const OWNED_ON_REVISIONS: [&str; 5] =
-    [IMAGE_TAG, SCANNED_AT, SOURCE_EVENT, APPROVED_BY, REPLACES];
+pub const OWNED_ON_REVISIONS: [&str; 6] = [
+    IMAGE_TAG,
+    SCANNED_AT,
+    SOURCE_EVENT,
+    APPROVED_BY,
+    REPLACES,
+    DEPLOYED,
+];
 
 /// A valid ECS tag value: letters, digits, spaces and `+ - = . _ : / @` only, at most
 /// 256 characters. Anything else becomes `_`.

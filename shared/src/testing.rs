@@ -93,7 +93,7 @@ pub fn repository_uri() -> String {
 }
 
 /// Standard retries (3 attempts) without the waits, for clients over aws-smithy-mocks.
-pub fn fast_retries() -> aws_config::retry::RetryConfig {
+pub fn fast_retries() -> aws_smithy_types::retry::RetryConfig {
     crate::sdk::retry_config().with_initial_backoff(Duration::from_millis(1))
 }
 
@@ -197,7 +197,15 @@ pub struct World {
     /// The family's newest revision lacks the watched container (a revision registered
     /// by hand for something else).
     pub latest_lacks_container: bool,
+    /// New tasks never start (no capacity, a missing image): a higher desired count
+    /// leaves them pending. Otherwise, like moto, the running count follows the desired
+    /// count at once.
+    pub tasks_fail_to_start: bool,
     failing: BTreeMap<&'static str, Failing>,
+    /// Calls made since the fake was created, whatever the operation.
+    pub call_count: usize,
+    /// Calls (by their number in `call_count`) that fail, whatever the operation.
+    failing_calls: std::collections::BTreeSet<usize>,
 }
 
 /// The in-memory AWS. Clones share one [`World`].
@@ -221,12 +229,14 @@ impl FakeAws {
                     status: "PRIMARY".into(),
                     rollout_state: Some("COMPLETED".into()),
                     task_definition: running.facts.arn.clone(),
+                    ..Default::default()
                 }],
                 desired_count: 2,
                 running_count: 2,
                 pending_count: 0,
                 deployment_configuration: Some(manual_deployment_configuration(env)),
                 security_groups: vec![SECURITY_GROUP.into()],
+                events: Vec::new(),
             },
             revisions: vec![running],
             next_deployment: "ecs-svc/1111".into(),
@@ -265,6 +275,20 @@ impl FakeAws {
 
     pub fn heal(&self, operation: &'static str) {
         self.world().failing.remove(operation);
+    }
+
+    /// The calls numbered `numbers` (counting every call since the fake was created,
+    /// from 0) fail with a transient error, whatever their operation: a fault at any
+    /// step.
+    pub fn fail_calls(&self, numbers: impl IntoIterator<Item = usize>) {
+        self.world().failing_calls.extend(numbers);
+    }
+
+    /// No call fails any more.
+    pub fn heal_all(&self) {
+        let mut w = self.world();
+        w.failing.clear();
+        w.failing_calls.clear();
     }
 
     /// One tag of the service.
@@ -309,18 +333,21 @@ impl FakeAws {
     fn call(&self, operation: &'static str) -> Result<MutexGuard<'_, World>, Error> {
         let mut w = self.world();
         w.calls.push(operation);
-        let fail = match w.failing.get(operation).copied() {
-            Some(Failing::Always) => true,
-            Some(Failing::Times(n)) if n > 0 => {
-                if n == 1 {
-                    w.failing.remove(operation);
-                } else {
-                    w.failing.insert(operation, Failing::Times(n - 1));
+        let number = w.call_count;
+        w.call_count += 1;
+        let fail = w.failing_calls.remove(&number)
+            || match w.failing.get(operation).copied() {
+                Some(Failing::Always) => true,
+                Some(Failing::Times(n)) if n > 0 => {
+                    if n == 1 {
+                        w.failing.remove(operation);
+                    } else {
+                        w.failing.insert(operation, Failing::Times(n - 1));
+                    }
+                    true
                 }
-                true
-            }
-            _ => false,
-        };
+                _ => false,
+            };
         if fail {
             return Err(Error::Aws {
                 operation,
@@ -352,11 +379,12 @@ impl World {
             .map(|r| r.facts.arn.clone())
             .unwrap_or_else(|| td.to_owned());
         let previous = self.service.task_definition.clone();
-        let previous_id = self
+        let (previous_id, previous_created) = self
             .service
             .primary()
-            .map(|d| d.id.clone())
-            .unwrap_or_else(|| "ecs-svc/0".into());
+            .map(|d| (d.id.clone(), d.created_at))
+            .unwrap_or_else(|| ("ecs-svc/0".into(), None));
+        let now = chrono::Utc::now();
         self.service.task_definition = arn.clone();
         self.service.deployments = vec![
             DeploymentState {
@@ -364,12 +392,16 @@ impl World {
                 status: "PRIMARY".into(),
                 rollout_state: Some("IN_PROGRESS".into()),
                 task_definition: arn,
+                created_at: Some(now),
+                updated_at: Some(now),
             },
             DeploymentState {
                 id: previous_id,
                 status: "ACTIVE".into(),
                 rollout_state: Some("COMPLETED".into()),
                 task_definition: previous,
+                created_at: previous_created,
+                updated_at: Some(now),
             },
         ];
         self.last_update = Some((td.to_owned(), forced));
@@ -497,6 +529,12 @@ impl EcsApi for FakeAws {
     async fn set_desired_count(&self, _c: &str, _s: &str, desired: i32) -> Result<(), Error> {
         let mut w = self.call("ecs:UpdateService")?;
         w.service.desired_count = desired;
+        if w.tasks_fail_to_start {
+            w.service.running_count = w.service.running_count.min(desired);
+        } else {
+            w.service.running_count = desired;
+        }
+        w.service.pending_count = (desired - w.service.running_count).max(0);
         Ok(())
     }
 
@@ -506,6 +544,17 @@ impl EcsApi for FakeAws {
             return Err(Error::Misconfigured(format!("no service {arn}")));
         }
         w.tags.extend(new.iter().cloned());
+        Ok(())
+    }
+
+    async fn tag_revision(&self, arn: &str, new: &[(String, String)]) -> Result<(), Error> {
+        let mut w = self.call("ecs:TagResource")?;
+        let r = w
+            .revisions
+            .iter_mut()
+            .find(|r| r.facts.arn == arn)
+            .ok_or_else(|| Error::Misconfigured(format!("no revision {arn}")))?;
+        r.facts.tags.extend(new.iter().cloned());
         Ok(())
     }
 

@@ -13,10 +13,11 @@ use serde_json::{json, Map, Value};
 use menotime_shared::config::{
     CommonConfig, Environment, NotifierConfig, OffhoursConfig, ScanGateConfig, Vars,
 };
+use menotime_shared::domain::deploy::{Deferred, DeployedMark};
 use menotime_shared::domain::ecs_event::{parse_ecs_event, EcsEvent, Site};
 use menotime_shared::domain::incident::{self, Marker};
 use menotime_shared::domain::offhours::{
-    self, Capacity, DownPlan, ScalableTarget, Snapshot, Suspended, Targets, UpPlan,
+    self, Capacity, DownPlan, Exclusion, ScalableTarget, Snapshot, Suspended, Targets, UpPlan,
 };
 use menotime_shared::domain::pricing;
 use menotime_shared::domain::scan::{parse_trigger, Expect, Trigger};
@@ -311,6 +312,16 @@ fn tag_values_and_markers_survive_anything() {
         if let Ok(snap) = Snapshot::parse(&s) {
             assert_eq!(Snapshot::parse(&snap.render()).ok(), Some(snap));
         }
+        if let Ok(d) = Deferred::parse(&s) {
+            let r = d.render();
+            assert_eq!(tags::value(&r), r);
+            if r.len() < 256 {
+                assert_eq!(Deferred::parse(&r).ok(), Some(d));
+            }
+        }
+        if let Ok(m) = DeployedMark::parse(&s) {
+            assert_eq!(DeployedMark::parse(&m.render()).ok(), Some(m));
+        }
     }
 }
 
@@ -352,9 +363,18 @@ fn offhours_decisions_keep_their_invariants() {
             min_capacity: g.below(3) as i32,
             desired_count: g.below(3) as i32,
         };
-        let exclude = g
-            .chance(0.1)
-            .then(|| g.pick(&["skip", "SKIP ", "no", ""]).to_string());
+        let exclude = g.chance(0.1).then(|| {
+            g.pick(&[
+                "skip",
+                "SKIP ",
+                "no",
+                "",
+                "skip-until=2026-01-05T20:00:00Z",
+                "skip-until=2030-01-01T00:00:00Z",
+                "skip-until=soon",
+            ])
+            .to_string()
+        });
         let rollout = g.chance(0.1).then(|| Rollout {
             deployment: "ecs-svc/1".to_owned(),
             state: "IN_PROGRESS".to_owned(),
@@ -368,10 +388,12 @@ fn offhours_decisions_keep_their_invariants() {
             raw.insert(tags::OFFHOURS.to_owned(), e.clone());
         }
         let read = ServiceTags::read(raw);
+        let now = "2026-06-01T20:00:00Z".parse().unwrap();
+        let exclusion = Exclusion::at(read.offhours.as_ref(), now);
         match offhours::plan_down(
             &current,
             read.offhours_snapshot.as_ref(),
-            read.offhours.as_ref(),
+            &exclusion,
             rollout.clone(),
             targets,
             floor,
@@ -388,14 +410,13 @@ fn offhours_decisions_keep_their_invariants() {
                 }
             }
             DownPlan::Postpone(r) => assert_eq!(Some(r), rollout),
-            DownPlan::Hold { problem } => assert!(problem.contains(tags::OFFHOURS_SNAPSHOT)),
+            DownPlan::Hold { tag, problem } => {
+                assert!(problem.contains(tag), "{problem}");
+                assert!(tag == tags::OFFHOURS_SNAPSHOT || tag == tags::OFFHOURS);
+            }
             DownPlan::Skip(_) => {}
         }
-        match offhours::plan_up(
-            &current,
-            read.offhours_snapshot.as_ref(),
-            read.offhours.as_ref(),
-        ) {
+        match offhours::plan_up(&current, read.offhours_snapshot.as_ref(), &exclusion) {
             UpPlan::Restore { to, .. } => {
                 if let Some(t) = to.target {
                     assert!(t.min <= t.max);
@@ -404,9 +425,12 @@ fn offhours_decisions_keep_their_invariants() {
                 assert!(to.desired >= 0);
             }
             UpPlan::Skip(_) => {}
-            UpPlan::Hold { problem } => assert!(problem.contains(tags::OFFHOURS_SNAPSHOT)),
+            UpPlan::Hold { tag, problem } => {
+                assert_eq!(tag, tags::OFFHOURS_SNAPSHOT);
+                assert!(problem.contains(tag), "{problem}");
+            }
         }
-        let _ = pricing::nightly_saving(g.next() as u32, g.next() as u32, g.int() as i32, 11.0);
+        let _ = pricing::saving(g.next() as u32, g.next() as u32, g.int() as i32, 11.0);
     }
 }
 
@@ -434,6 +458,7 @@ fn incident_decisions_never_page_twice() {
                     task_definition: format!(
                         "arn:aws:ecs:us-west-1:123456789012:task-definition/f:{i}"
                     ),
+                    ..Default::default()
                 })
                 .collect(),
             ..Default::default()
@@ -472,8 +497,10 @@ fn incident_decisions_never_page_twice() {
                             "case {case}: paged twice"
                         );
                     }
-                    if let incident::Alarm::Page { marker, freeze } = decision {
+                    if let incident::Alarm::Page { marker, freeze, .. } = decision {
                         pages += 1;
+                        // Published and confirmed.
+                        let marker = marker.confirmed([d.change.name()]);
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                         if let Some(f) = freeze {
                             raw.insert(tags::DEPLOY_FREEZE.into(), f);
@@ -487,6 +514,8 @@ fn incident_decisions_never_page_twice() {
                     if let incident::Completion::Resolve { marker } =
                         incident::on_completed(&d, marker.as_ref(), &request, true)
                     {
+                        let all = marker.pending_in_order();
+                        let marker = marker.confirmed(all.iter().map(String::as_str));
                         raw.insert(tags::DEPLOY_INCIDENT.into(), marker.render());
                     }
                 }
@@ -564,7 +593,9 @@ fn configuration_never_panics() {
         "FREEZE_ON_FAILURE",
         "OFFHOURS_MIN_CAPACITY",
         "OFFHOURS_DESIRED_COUNT",
-        "OFFHOURS_NIGHT_HOURS",
+        "OFFHOURS_UPTIME",
+        "OFFHOURS_HOLIDAYS",
+        "OFFHOURS_WAKE_TIMEOUT_MINUTES",
     ];
     let good: BTreeMap<&str, &str> = BTreeMap::from([
         ("ENVIRONMENT", "prod"),

@@ -1,13 +1,16 @@
 //! The end-to-end harness: moto's server as AWS, a Lambda Runtime API host driving the
 //! built function binaries, and readers for what the functions left in moto (ECS state,
-//! SNS messages delivered to SQS queues). Used by the tests in `tests/` and by the demo.
+//! SNS messages delivered to SQS queues), and the operator CLI run as an operator runs it
+//! (`ops`). Used by the tests in `tests/` and by the demo.
 
 pub mod alarms;
 pub mod http;
 pub mod moto;
 pub mod offhours;
+pub mod ops;
 pub mod proxy;
 pub mod runtime;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 
@@ -24,11 +27,24 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// An event file from `events/`.
+/// An event file from `events/`. An operator's approval (`menotime.ops`) gets the
+/// current time, as `aws events put-events` gives it: scan-gate refuses approvals
+/// older than `APPROVAL_MAX_AGE_HOURS`.
 pub fn event(name: &str) -> Value {
     let path = workspace_root().join("events").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    let mut v: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if v["source"] == "menotime.ops" {
+        v["time"] = Value::String(now_minus(60));
+    }
+    v
+}
+
+/// RFC 3339, `seconds` ago.
+pub fn now_minus(seconds: i64) -> String {
+    (chrono::Utc::now() - chrono::Duration::seconds(seconds))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// The variables every function needs (docs/reference.md §2) for one of the seeded

@@ -119,6 +119,7 @@ impl Moto {
     /// An SDK configuration for this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(menotime_shared::sdk::http_client(None).expect("the HTTP client"))
             .endpoint_url(&self.endpoint)
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_ecs::config::Credentials::new(

@@ -64,6 +64,9 @@ struct State {
     calls: Vec<Call>,
     rng: fastrand::Rng,
     turn: usize,
+    /// A rollout state the service's PRIMARY deployment shows in DescribeServices
+    /// answers instead of moto's (which never changes one).
+    rollout: Option<String>,
 }
 
 impl State {
@@ -114,6 +117,7 @@ impl Proxy {
             calls: Vec::new(),
             rng: fastrand::Rng::with_seed(0x9E37_79B9_7F4A_7C15),
             turn: 0,
+            rollout: None,
         }));
         let st = state.clone();
         let task = tokio::spawn(async move {
@@ -139,6 +143,13 @@ impl Proxy {
         s.rng = fastrand::Rng::with_seed(plan.seed);
         s.turn = 0;
         s.plan = plan;
+    }
+
+    /// From now on DescribeServices answers show the PRIMARY deployment in `state`
+    /// (`Some("IN_PROGRESS")`: a rollout under way), or as moto has it (`None`, i.e.
+    /// COMPLETED: the rollout is over). moto never changes a rollout state by itself.
+    pub fn set_rollout(&self, state: Option<&str>) {
+        self.state.lock().unwrap().rollout = state.map(str::to_owned);
     }
 
     /// Every call so far.
@@ -233,7 +244,7 @@ async fn handle(
         .map(|b| b.to_bytes())
         .unwrap_or_default();
     let (service, operation) = identify(&parts.headers, &body);
-    let fault = {
+    let (fault, rollout) = {
         let mut s = state.lock().unwrap();
         let fault = s.decide(&operation);
         s.calls.push(Call {
@@ -241,7 +252,7 @@ async fn handle(
             operation: operation.clone(),
             fault,
         });
-        fault
+        (fault, s.rollout.clone())
     };
     match fault {
         Some(Fault::Drop) => {
@@ -254,14 +265,39 @@ async fn handle(
         Some(f) => return Ok(fault_response(&service, f)),
         None => {}
     }
-    forward(parts, body, &upstream).await
+    let (mut parts, body) = forward(parts, body, &upstream).await?;
+    let body = match rollout {
+        Some(state) if operation == "DescribeServices" => {
+            parts.headers.remove(hyper::header::CONTENT_LENGTH);
+            with_rollout(&body, &state)
+        }
+        _ => body,
+    };
+    Ok(Response::from_parts(parts, Full::new(body)))
+}
+
+/// A DescribeServices answer whose services' PRIMARY deployments show `state`.
+fn with_rollout(body: &Bytes, state: &str) -> Bytes {
+    let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return body.clone();
+    };
+    if let Some(services) = v["services"].as_array_mut() {
+        for svc in services {
+            if let Some(deployments) = svc["deployments"].as_array_mut() {
+                for d in deployments.iter_mut().filter(|d| d["status"] == "PRIMARY") {
+                    d["rolloutState"] = serde_json::Value::String(state.to_owned());
+                }
+            }
+        }
+    }
+    Bytes::from(v.to_string())
 }
 
 async fn forward(
     parts: hyper::http::request::Parts,
     body: Bytes,
     upstream: &str,
-) -> Result<Response<Full<Bytes>>, std::io::Error> {
+) -> Result<(hyper::http::response::Parts, Bytes), std::io::Error> {
     let stream = TcpStream::connect(upstream).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -278,5 +314,5 @@ async fn forward(
         .await
         .map(|b| b.to_bytes())
         .map_err(std::io::Error::other)?;
-    Ok(Response::from_parts(parts, Full::new(body)))
+    Ok((parts, body))
 }

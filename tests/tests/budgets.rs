@@ -1,26 +1,38 @@
 //! Budgets that do not depend on the machine's speed: the AWS calls each scenario
 //! makes, counted by a proxy between the built function binary and moto. (Timings
-//! are measured by `make bench`, never asserted.)
+//! are measured by `make bench`, never asserted.) Each path's calls must also fit the
+//! worst-case table the SDK's time budget is checked against (`shared/src/sdk.rs`,
+//! `PATHS`): a path with more calls than that table says could outlast its Lambda
+//! timeout.
 //!
-//! | scenario | budget | issue 5's target |
-//! |---|---|---|
-//! | deploy (scan-gate, clean image) | 5 | 5 |
-//! | block (scan-gate, CRITICAL) | 1 | 1 |
-//! | page (deploy-notifier, failed prod deployment) | 4 | 2 |
-//! | duplicate page | 1 | - |
-//! | resolve (deploy-notifier, completion after a page) | 5 | - |
-//! | steady state with nothing open | 1 | - |
-//! | completion that starts a watch | 3 | - |
-//! | regression page (alarm) | 4 | - |
-//! | its resolve | 3 | - |
-//! | memory-high warning | 3 | - |
-//! | task failed to start | 3 | - |
+//! | scenario | calls |
+//! |---|---|
+//! | deploy (scan-gate, clean image) | 6 |
+//! | block (scan-gate, CRITICAL) | 1 |
+//! | defer (scan-gate, approved image during a rollout) | 5 |
+//! | resume the deferred image when the rollout completes | 8 |
+//! | safety-net block (scan-gate, prod without the circuit breaker) | 3 |
+//! | page (deploy-notifier, failed prod deployment) | 5 |
+//! | duplicate page | 1 |
+//! | resolve (deploy-notifier, completion after a page, starting its watch) | 6 |
+//! | steady state with nothing open | 1 |
+//! | completion that starts a watch | 3 |
+//! | regression page (alarm) | 5 |
+//! | automatic rollback (alarm) | 6 |
+//! | its resolve | 4 |
+//! | memory-high warning | 3 |
+//! | task failed to start | 4 |
+//! | reconcile with nothing to do (offhours-scaler) | 2 reads, nothing sent |
+//! | reconcile lowering prod | 7 (6 + Publish) |
+//! | reconcile restoring prod | 8 (7 + Publish) |
 //!
-//! A page costs 4, not 2: DescribeServices (is this a duplicate? what runs?),
-//! DescribeTaskDefinition (which image failed), one TagResource (freeze and incident
-//! marker together), Publish. Without the image in the page it would be 3; without
-//! duplicate detection and the freeze, 1. The README's Performance section says so.
+//! A deploy costs 6: DescribeServices, DescribeTaskDefinition, RegisterTaskDefinition,
+//! UpdateService, TagResource (the revision marked deployed, so a rollback of it is
+//! never undone by a later event), Publish. A page costs 5: DescribeServices,
+//! DescribeTaskDefinition (which image failed), TagResource (the page recorded
+//! pending, with the freeze), Publish, TagResource (the page confirmed sent).
 
+use menotime_e2e::offhours::{day_now, holiday_now};
 use menotime_e2e::proxy::{Call, Proxy};
 use menotime_e2e::*;
 use serde_json::json;
@@ -65,6 +77,29 @@ fn ops(calls: &[Call]) -> Vec<String> {
     Proxy::operations(calls)
 }
 
+/// The operation names of the table's path (`ecs:DescribeServices` → `DescribeServices`).
+fn path(name: &str) -> Vec<String> {
+    let p = menotime_shared::sdk::PATHS
+        .iter()
+        .find(|p| p.path == name)
+        .unwrap_or_else(|| panic!("no path {name:?} in sdk::PATHS"));
+    p.calls
+        .iter()
+        .map(|c| c.split_once(':').map_or(*c, |(_, op)| op).to_owned())
+        .collect()
+}
+
+/// The calls fit the path's worst case: at most as many, and each one of the path's.
+fn within(observed: &[Call], name: &str) {
+    let allowed = path(name);
+    let ops = ops(observed);
+    assert!(
+        ops.len() <= allowed.len() && ops.iter().all(|o| allowed.contains(o)),
+        "{name}: {ops:?} does not fit {allowed:?}"
+    );
+    eprintln!("budget: {name}: {} calls {ops:?}", ops.len());
+}
+
 #[tokio::test]
 async fn aws_calls_per_scenario_stay_within_budget() {
     let w = World::new().await;
@@ -78,17 +113,7 @@ async fn aws_calls_per_scenario_stay_within_budget() {
     let deploy = w
         .calls(&mut gate, &event("scan-clean-v1.2.4.json"), "deployed")
         .await;
-    assert_eq!(
-        ops(&deploy),
-        [
-            "DescribeServices",
-            "DescribeTaskDefinition",
-            "RegisterTaskDefinition",
-            "UpdateService",
-            "Publish"
-        ]
-    );
-    assert!(deploy.len() <= 5);
+    assert_eq!(ops(&deploy), path("deploy a clean image"));
 
     let block = w
         .calls(&mut gate, &event("scan-critical-v1.2.5.json"), "blocked")
@@ -100,6 +125,44 @@ async fn aws_calls_per_scenario_stay_within_budget() {
         .await;
     assert!(not_routed.is_empty());
 
+    // An approved image during a rollout waits; the rollout's completion deploys it.
+    w.proxy.set_rollout(Some("IN_PROGRESS"));
+    let defer = w
+        .calls(&mut gate, &event("approval-v1.2.6.json"), "deferred")
+        .await;
+    assert_eq!(
+        ops(&defer),
+        [
+            "DescribeImageScanFindings",
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "TagResource",
+            "Publish"
+        ]
+    );
+    w.proxy.set_rollout(None);
+    let mut completed = event("ecs-deployment-completed.json");
+    completed["time"] = json!("2026-11-26T03:00:00Z");
+    completed["detail"]["updatedAt"] = json!("2026-11-26T03:00:00Z");
+    let resume = w.calls(&mut gate, &completed, "deployed").await;
+    assert_eq!(
+        ops(&resume),
+        [
+            "DescribeServices",
+            "DescribeImageScanFindings",
+            "DescribeTaskDefinition",
+            "RegisterTaskDefinition",
+            "UpdateService",
+            "TagResource",
+            "Publish",
+            "UntagResource"
+        ]
+    );
+    within(
+        &resume,
+        "resume a deferred image when the rollout completes",
+    );
+
     let deployment = Aws::new(&w.moto)
         .await
         .deployments(w.seed.env("prod"))
@@ -109,16 +172,7 @@ async fn aws_calls_per_scenario_stay_within_budget() {
     let mut failed = event("ecs-deployment-failed.json");
     failed["detail"]["deploymentId"] = json!(deployment);
     let page = w.calls(&mut notifier, &failed, "paged").await;
-    assert_eq!(
-        ops(&page),
-        [
-            "DescribeServices",
-            "DescribeTaskDefinition",
-            "TagResource",
-            "Publish"
-        ]
-    );
-    assert!(page.len() <= 4);
+    assert_eq!(ops(&page), path("page a failed deployment and freeze"));
 
     let duplicate = w.calls(&mut notifier, &failed, "duplicate").await;
     assert_eq!(ops(&duplicate), ["DescribeServices"]);
@@ -128,7 +182,6 @@ async fn aws_calls_per_scenario_stay_within_budget() {
         .await
         .untag_service(w.seed.env("prod"), "menotime:deploy-freeze")
         .await;
-    let mut completed = event("ecs-deployment-completed.json");
     completed["time"] = json!("2026-11-26T04:00:00Z");
     completed["detail"]["updatedAt"] = json!("2026-11-26T04:00:00Z");
     let resolve = w.calls(&mut notifier, &completed, "resolved").await;
@@ -141,9 +194,11 @@ async fn aws_calls_per_scenario_stay_within_budget() {
             "TagResource",
             "TagResource",
             "Publish",
-            "Publish"
+            "Publish",
+            "TagResource"
         ]
     );
+    within(&resolve, "resolve, delivering an undelivered page first");
 
     let steady = w
         .calls(
@@ -159,10 +214,30 @@ async fn aws_calls_per_scenario_stay_within_budget() {
         .await;
     assert_eq!(ops(&oom), ["Publish"]);
 
+    for (name, calls) in [
+        ("deploy", &deploy),
+        ("block", &block),
+        ("defer", &defer),
+        ("resume", &resume),
+        ("page", &page),
+        ("duplicate", &duplicate),
+        ("resolve", &resolve),
+        ("steady", &steady),
+        ("oom", &oom),
+    ] {
+        eprintln!("calls: {name:<10} {:>2} {:?}", calls.len(), ops(calls));
+    }
     // Every call was one the template's policies grant (a call outside them would
     // be AccessDenied on AWS).
-    for c in deploy.iter().chain(&block).chain(&page).chain(&resolve) {
-        assert!(["ecs", "sns"].contains(&c.service.as_str()), "{c:?}");
+    for c in deploy
+        .iter()
+        .chain(&block)
+        .chain(&defer)
+        .chain(&resume)
+        .chain(&page)
+        .chain(&resolve)
+    {
+        assert!(["ecs", "sns", "ecr"].contains(&c.service.as_str()), "{c:?}");
     }
     w.stop(vec![gate, notifier]).await;
 }
@@ -244,4 +319,74 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
         assert!(["ecs", "sns"].contains(&c.service.as_str()), "{c:?}");
     }
     w.stop(vec![gate, notifier]).await;
+}
+
+/// offhours-scaler's reconcile runs every 5 minutes: when there is nothing to do it
+/// reads the service and its scalable target, and sends nothing.
+#[tokio::test]
+async fn reconcile_reads_at_most_twice_when_there_is_nothing_to_do() {
+    let w = World::new().await;
+    let reconcile = json!({"action": "reconcile"});
+    let mut night = w
+        .start("offhours-scaler", holiday_now(&w.moto, &w.seed, "prod"))
+        .await;
+    let lower = w.calls(&mut night, &reconcile, "scaled_down").await;
+    assert_eq!(
+        ops(&lower),
+        [
+            "DescribeServices",
+            "DescribeScalableTargets",
+            "TagResource",
+            "RegisterScalableTarget",
+            "UpdateService",
+            "DescribeTaskDefinition",
+            "Publish"
+        ]
+    );
+    let idle_night = w.calls(&mut night, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&idle_night),
+        ["DescribeServices", "DescribeScalableTargets"]
+    );
+
+    let mut day = w
+        .start("offhours-scaler", day_now(&w.moto, &w.seed, "prod"))
+        .await;
+    let restore = w.calls(&mut day, &reconcile, "scaled_up").await;
+    assert_eq!(
+        ops(&restore),
+        [
+            "DescribeServices",
+            "DescribeScalableTargets",
+            "TagResource",
+            "RegisterScalableTarget",
+            "UpdateService",
+            "UntagResource",
+            "DescribeTaskDefinition",
+            "Publish"
+        ]
+    );
+    // The next run sees the tasks running: the wake-up check ends.
+    let reached = w.calls(&mut day, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&reached),
+        [
+            "DescribeServices",
+            "UntagResource",
+            "DescribeScalableTargets"
+        ]
+    );
+    let idle_day = w.calls(&mut day, &reconcile, "skipped").await;
+    assert_eq!(
+        ops(&idle_day),
+        ["DescribeServices", "DescribeScalableTargets"]
+    );
+    // Only ECS, Application Auto Scaling and SNS: what the template's role grants.
+    for c in lower.iter().chain(&restore).chain(&reached) {
+        assert!(
+            ["ecs", "application-autoscaling", "sns"].contains(&c.service.as_str()),
+            "{c:?}"
+        );
+    }
+    w.stop(vec![night, day]).await;
 }

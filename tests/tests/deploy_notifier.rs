@@ -186,16 +186,20 @@ async fn a_failed_prod_deployment_pages_freezes_and_resolves_after_review() {
         .send()
         .await
         .expect("play ECS's rollback");
+    // The rolled-back image, rescanned, is not deployed again by automation...
     let mut rescan2 = rescan.clone();
     rescan2["id"] = json!("rescan-2");
     rescan2["time"] = json!("2026-11-26T03:40:00Z");
     let out = gate.invoke(&rescan2).await.ok();
-    assert_eq!(out["outcome"], "deployed", "{out}");
+    assert_eq!(out["outcome"], "skipped", "{out}");
+    let skipped = w.notify("prod").await;
     assert_eq!(
-        out["task_definition"],
-        deployed_td.as_str(),
-        "the revision of the first attempt is reused"
+        skipped[0].payload["details"]["rolled_back_task_definition"],
+        deployed_td.as_str()
     );
+    // ...the fix, approved after review, is.
+    let out = gate.invoke(&event("approval-v1.2.6.json")).await.ok();
+    assert_eq!(out["outcome"], "deployed", "{out}");
     w.notify("prod").await;
 
     // That deployment completes: the page is resolved, once.
@@ -242,7 +246,7 @@ async fn a_failed_prod_deployment_pages_freezes_and_resolves_after_review() {
 }
 
 #[tokio::test]
-async fn a_lambda_retry_of_the_same_request_resends_a_page_another_delivery_does_not() {
+async fn a_page_once_published_is_never_sent_again_by_a_retry_or_another_delivery() {
     let w = World::new().await;
     let prod = w.env("prod");
     let mut notifier = w.notifier("prod").await;
@@ -257,13 +261,12 @@ async fn a_lambda_retry_of_the_same_request_resends_a_page_another_delivery_does
     let request = notifier.next_request_id();
     notifier.invoke_as(&request, &failed).await.ok();
     assert_eq!(w.oncall("prod").await.len(), 1);
-    // Say the first attempt's Publish had timed out after SNS accepted it: Lambda
-    // retries with the same request id, and the page goes out again (at least once).
+    // The page was confirmed sent in its marker: a Lambda retry of the same request
+    // (say its answer was lost) sends nothing more...
     let out = notifier.invoke_as(&request, &failed).await.ok();
-    assert_eq!(out["outcome"], "paged", "{out}");
-    assert_eq!(out["resent"], true);
-    assert_eq!(w.oncall("prod").await.len(), 1);
-    // Any other delivery is a duplicate.
+    assert_eq!(out["outcome"], "duplicate", "{out}");
+    assert!(w.oncall("prod").await.is_empty());
+    // ...nor does any other delivery.
     let out = notifier.invoke(&failed).await.ok();
     assert_eq!(out["outcome"], "duplicate");
     assert!(w.oncall("prod").await.is_empty());

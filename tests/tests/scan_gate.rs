@@ -366,20 +366,33 @@ async fn a_frozen_service_gets_nothing() {
 }
 
 #[tokio::test]
-async fn a_rollout_in_progress_fails_the_invocation_for_a_retry() {
+async fn a_rollout_in_progress_defers_the_image_and_changes_nothing_else() {
     // One task running of the two desired: prod's deployment is still IN_PROGRESS.
     let w = World::with_running(1).await;
     let prod = w.env("prod");
     let before = w.aws.service(prod).await;
     let revisions = w.aws.revisions(&prod.family).await.len();
     let mut gate = w.gate("prod").await;
-    let (error_type, message) = gate.invoke(&event("scan-clean-v1.2.4.json")).await.err();
-    assert_eq!(error_type, "RetryLater");
-    assert!(message.contains("IN_PROGRESS"), "{message}");
-    assert!(message.contains("failure queue"), "{message}");
-    assert_eq!(w.aws.service(prod).await, before);
+    let out = gate.invoke(&event("scan-clean-v1.2.4.json")).await.ok();
+    assert_eq!(out["outcome"], "deferred", "{out}");
+    assert!(
+        out["reason"].as_str().unwrap().contains("IN_PROGRESS"),
+        "{out}"
+    );
+    let after = w.aws.service(prod).await;
+    assert_eq!(after.task_definition, before.task_definition);
+    assert_eq!(after.image, before.image);
+    assert!(after
+        .tags
+        .iter()
+        .any(|(k, v)| k == "menotime:deploy-deferred" && v.contains("tag=v1.2.4")));
     assert_eq!(w.aws.revisions(&prod.family).await.len(), revisions);
-    assert!(w.notify("prod").await.is_empty());
+    let msgs = w.notify("prod").await;
+    assert_eq!(types(&msgs), ["deploy.deferred"]);
+    assert_eq!(
+        msgs[0].subject,
+        "[PROD] Deploy deferred: v1.2.4 waits for the rollout of menotime-prod-service"
+    );
     w.stop(gate).await;
 }
 
@@ -574,9 +587,8 @@ async fn sample_events_name_seeded_images() {
     let mut checked = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        // events/env/ holds the env files of `cargo lambda watch`, not events.
         if !name.ends_with(".json") {
-            continue;
+            continue; // events/env holds the variables for a local run
         }
         let e = event(&name);
         let digest = e["detail"]["image-digest"].as_str();

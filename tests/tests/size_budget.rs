@@ -8,10 +8,12 @@
 //! start-up cost of those binaries and what goes wrong by accident (the issue's list):
 //!
 //! - the functions' dependency graph (`cargo tree`, no build): one TLS stack (rustls
-//!   0.23 on aws-lc-rs), no legacy rustls 0.21 / hyper 0.14 / h2 0.3 / http 0.2 (the
-//!   SDK's default features), no OpenSSL, no second crypto provider, none of
-//!   aws-config's credential providers that a Lambda function never uses (SSO, the
-//!   process provider);
+//!   0.23 on ring), no aws-lc (the SDK's default HTTPS client), no legacy rustls 0.21 /
+//!   hyper 0.14 / h2 0.3 / http 0.2, no OpenSSL; none of what the functions' start-up
+//!   no longer builds: aws-config and its credential providers (STS, SSO, the process
+//!   provider), the runtime's EnvFilter and the full regex engine (the smithy HTTP
+//!   client still links the system certificate loader; shared::sdk never enables it,
+//!   and its unit tests check the trust store);
 //! - the release profile: optimised for size, fat LTO, one codegen unit, panics abort,
 //!   stripped, no debug information.
 //!
@@ -103,10 +105,10 @@ fn one_tls_stack_and_no_legacy_http_client() {
                     "openssl",
                     "openssl-sys",
                     "native-tls",
-                    "ring",
+                    "aws-lc-rs",
+                    "aws-lc-sys",
+                    "aws-lc-fips-sys",
                     "s2n-tls",
-                    "aws-sdk-sso",
-                    "aws-sdk-ssooidc",
                 ]
                 .contains(&n.as_str())
         })
@@ -114,27 +116,90 @@ fn one_tls_stack_and_no_legacy_http_client() {
         .collect();
     assert!(
         legacy.is_empty(),
-        "a second TLS stack, a legacy HTTP client or an unused credential provider is back \
-         (an SDK crate's default features?): {legacy:?}; `cargo tree -i <crate>` says who"
+        "a second TLS stack or a legacy HTTP client is back (an SDK crate's default \
+         features, or default-https-client?): {legacy:?}; `cargo tree -i <crate>` says who"
     );
     assert_eq!(versions(&pkgs, "rustls").len(), 1, "one rustls");
     assert_eq!(versions(&pkgs, "hyper").len(), 1, "one hyper");
-    assert_eq!(versions(&pkgs, "aws-lc-rs").len(), 1, "one crypto provider");
+    assert_eq!(
+        versions(&pkgs, "ring").len(),
+        1,
+        "one crypto provider, ring"
+    );
 }
 
+/// What the functions' start-up no longer builds must not come back.
 #[test]
-fn aws_config_builds_only_what_lambda_uses() {
-    let features: BTreeSet<String> = cargo_tree(&["-e", "features,normal", "-i", "aws-config"])
-        .lines()
-        .filter_map(|l| l.strip_prefix("aws-config feature \""))
-        .filter_map(|l| l.split('"').next())
-        .map(str::to_owned)
+fn the_start_up_builds_only_what_lambda_uses() {
+    let pkgs = packages();
+    let regrown: Vec<&(String, String)> = pkgs
+        .iter()
+        .filter(|(n, _)| {
+            [
+                // aws-config and its credential providers: the functions read Lambda's
+                // environment (shared::sdk).
+                "aws-config",
+                "aws-sdk-sts",
+                "aws-sdk-sso",
+                "aws-sdk-ssooidc",
+                "aws-sdk-signin",
+                // The runtime's own subscriber set-up (EnvFilter and its regexes), and
+                // the full regex engine (DEPLOY_TAG_PATTERN uses regex-lite).
+                "matchers",
+                "regex-automata",
+                "regex",
+            ]
+            .contains(&n.as_str())
+        })
         .collect();
-    for unused in ["sso", "credentials-process", "credentials-login", "default"] {
-        assert!(
-            !features.contains(unused),
-            "aws-config feature {unused:?} is on: {features:?}"
-        );
+    assert!(
+        regrown.is_empty(),
+        "the functions' dependency tree regrew what cold start left behind: {regrown:?}; \
+         `cargo tree -p <function> -i <crate>` says who"
+    );
+}
+
+/// `cargo lambda build --bin <function>` and `sam build` run cargo without `-p`, so
+/// features are resolved over the workspace's default members. The operator CLI turns
+/// on aws-config's SSO and credential-process providers; as a default member it would
+/// put them into every Lambda binary. It stays out (`cargo build -p menotime-ops`).
+#[test]
+fn the_operator_cli_is_not_built_with_the_functions() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(cargo)
+        .current_dir(workspace_root())
+        .args(["metadata", "--format-version", "1", "--no-deps", "--locked"])
+        .output()
+        .expect("run cargo metadata");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ids = |key: &str| -> Vec<String> {
+        meta[key]
+            .as_array()
+            .unwrap_or_else(|| panic!("cargo metadata has no {key}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let named = |ids: &[String], name: &str| {
+        ids.iter()
+            .any(|id| id.contains(&format!("#{name}@")) || id.contains(&format!("/{name}#")))
+    };
+    let (members, defaults) = (ids("workspace_members"), ids("workspace_default_members"));
+    assert!(
+        named(&members, "menotime-ops"),
+        "the CLI is a member: {members:?}"
+    );
+    assert!(
+        !named(&defaults, "menotime-ops"),
+        "the CLI must not be a default member: {defaults:?}"
+    );
+    for f in FUNCTIONS {
+        assert!(named(&defaults, f), "{f} is a default member: {defaults:?}");
     }
 }
 

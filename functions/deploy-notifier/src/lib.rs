@@ -15,19 +15,22 @@
 //!    other stop is ignored (0 calls).
 //! 3. **Read the service** (DescribeServices with tags): its deployments, and the
 //!    incident marker tags deploy-notifier keeps there (`domain::incident`).
-//! 4. **Decide** with the pure functions of `domain::incident`: page, resend (a Lambda
-//!    retry of the request that already wrote the marker), duplicate, late, resolve.
-//! 5. **Page** (deployment failed or rolled back): read the failed revision's images
-//!    (DescribeTaskDefinition), write the marker and, when `FREEZE_ON_FAILURE`, the
-//!    freeze, in one TagResource, *then* publish. If the state cannot be written the
-//!    page still goes out, saying so and asking to freeze by hand.
-//! 6. **Resolve** (a deployment completed, or a steady state after an impairment): mark
-//!    the incident resolved, then publish the resolve on the on-call topic. A
-//!    completed deployment is also recorded as the watched one
-//!    (`menotime:deploy-watch`, one more TagResource).
+//! 4. **Decide** with the pure functions of `domain::incident`: page, deliver (a page
+//!    recorded by an attempt that never confirmed publishing it: a Lambda retry, a
+//!    redrive, or ECS's next repeat), duplicate, late, resolve.
+//! 5. **Page** (deployment failed or rolled back, service impaired), in two phases:
+//!    read the failed revision's images (DescribeTaskDefinition); *record* the page
+//!    `pending` in the incident marker, with the freeze when `FREEZE_ON_FAILURE`, in
+//!    one TagResource; publish; *confirm* it `sent` (TagResource). A page whose record
+//!    fails still goes out; if that left prod unfrozen, the invocation then fails so
+//!    that Lambda's retry writes the freeze.
+//! 6. **Resolve** (a deployment completed, or a steady state after an impairment):
+//!    record the resolve pending, publish any page of the incident still pending, then
+//!    the resolve, then confirm. A completed deployment is also recorded as the
+//!    watched one (`menotime:deploy-watch`, one more TagResource, first).
 //!
-//! With `DRY_RUN=true` nothing is written to ECS: notifications say what would have
-//! been frozen, and duplicates cannot be recognised.
+//! With `DRY_RUN=true` nothing is written to ECS and nothing pages: what would page
+//! goes to the team's topic, marked as a dry run (`Notifier`).
 
 use serde::Serialize;
 use serde_json::Value;
@@ -41,9 +44,11 @@ use menotime_shared::domain::ecs_event::{
     parse_ecs_event, DeploymentChange, DeploymentEvent, EcsEvent, ServiceChange, ServiceEvent,
     Site, TaskEvent,
 };
-use menotime_shared::domain::incident::{self, Alarm, Completion, Impairment, Marker, Recovery};
+use menotime_shared::domain::incident::{
+    self, Alarm, Completion, Impairment, Marker, Recovery, RESOLVE,
+};
 use menotime_shared::domain::service::{ServiceState, Tagged};
-use menotime_shared::notify::{Action, Notification, Notifier, Publisher};
+use menotime_shared::notify::{Notification, Notifier, Publisher};
 use menotime_shared::{runbook, tags, Error};
 
 mod notes;
@@ -96,6 +101,18 @@ pub struct Outcome {
     pub dry_run: bool,
     /// The revision (`family:revision`) this invocation rolled the service back to.
     pub rolled_back_to: Option<String>,
+}
+
+impl Outcome {
+    /// A page went out in this invocation.
+    fn paged(&self) -> bool {
+        self.notifications.iter().any(|n| n.ends_with("/trigger"))
+    }
+
+    /// A resolve went out in this invocation.
+    fn resolved(&self) -> bool {
+        self.notifications.iter().any(|n| n.ends_with("/resolve"))
+    }
 }
 
 /// The handler, generic over its two AWS dependencies so tests can drive it with fakes
@@ -154,8 +171,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         }
     }
 
-    /// A failed deployment or a circuit-breaker rollback: record the incident and the
-    /// freeze, then page.
+    /// A failed deployment or a circuit-breaker rollback: record the page (and the
+    /// freeze), publish it, confirm it.
     async fn failure(
         &self,
         d: &DeploymentEvent,
@@ -172,7 +189,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         );
         info!(?decision, deployment = %d.deployment_id, "failure decision");
         let mut o = self.outcome_for_deployment(d);
-        let (write, freeze) = match decision {
+        let (record, found, freeze, undelivered) = match decision {
             Alarm::Duplicate => {
                 o.decision = Decision::Duplicate;
                 o.reason = format!(
@@ -187,11 +204,15 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
-            Alarm::Resend => {
+            Alarm::Deliver { marker } => {
                 o.resent = true;
-                (None, None)
+                (None, marker, None, None)
             }
-            Alarm::Page { marker, freeze } => (Some(marker), freeze),
+            Alarm::Page {
+                marker,
+                freeze,
+                undelivered,
+            } => (Some(marker.clone()), marker, freeze, undelivered),
         };
 
         // The failed revision, and what to roll back to.
@@ -223,22 +244,23 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                         .map(|short| runbook::task_definition_arn(&self.cfg.common, short))
                 });
 
-        // State first (marker and freeze in one call), then the page.
-        let mut state_error = None;
-        let mut froze = false;
-        if let Some(marker) = &write {
-            let mut new_tags = vec![(tags::DEPLOY_INCIDENT.to_owned(), marker.render())];
-            if let Some(value) = &freeze {
-                new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.clone()));
-            }
-            match self.write(service, new_tags).await {
-                Ok(()) => froze = freeze.is_some() && !self.cfg.common.dry_run,
-                Err(e) => {
-                    tracing::error!(error = %e, error_type = e.kind(), "could not record the incident or the freeze; paging anyway, with the freeze to do by hand");
-                    state_error = Some(e);
-                }
-            }
+        // An older incident's notifications still pending go out first, before this
+        // incident's record replaces that marker (so they cannot be lost with it).
+        for (_, n) in self.late_notes(undelivered.as_ref(), service, &d.envelope.id) {
+            self.send(&n, &mut o).await?;
         }
+        // 1. Record: the page pending, and the freeze, in one call.
+        let state_error = match &record {
+            Some(m) => {
+                self.record(service, tags::DEPLOY_INCIDENT, m, freeze.as_deref())
+                    .await
+            }
+            None => None,
+        };
+        let froze = record.is_some()
+            && state_error.is_none()
+            && freeze.is_some()
+            && !self.cfg.common.dry_run;
         let n = notes::failure(
             &self.cfg,
             &notes::Failure {
@@ -253,29 +275,51 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 state_error: state_error.as_ref(),
             },
         );
-        self.send(&n, &mut o).await?;
-        o.froze = froze;
-        o.decision = paged_or_notified(&n);
+        // 2. Publish, 3. confirm.
+        let out = vec![(Some(d.change.name().to_owned()), n)];
+        let missing_freeze = freeze.as_deref().filter(|_| state_error.is_some());
+        self.publish_and_confirm(
+            service,
+            tags::DEPLOY_INCIDENT,
+            &found,
+            out,
+            missing_freeze,
+            &mut o,
+        )
+        .await?;
+        o.froze = o.froze || froze;
+        o.decision = if o.paged() {
+            Decision::Paged
+        } else {
+            Decision::Notified
+        };
         o.reason = format!(
             "{} of deployment {}: {}{}",
             d.change.name(),
             d.deployment_id,
             d.reason,
-            if froze { "; deploys frozen" } else { "" }
+            if o.froze { "; deploys frozen" } else { "" }
         );
+        if o.resent {
+            o.reason
+                .push_str(" (recorded by an earlier attempt, delivered now)");
+        }
         if let Some(e) = state_error {
-            // The page is out and says what was not recorded and how to freeze by
-            // hand. Failing now would make Lambda's retry page again (it cannot know
-            // this page went out), so the invocation succeeds and says so.
             o.reason.push_str(&format!(
-                "; the incident and the freeze could NOT be recorded ({e}): the page asks on-call to freeze by hand"
+                "; the incident could not be recorded before publishing ({})",
+                e.kind()
             ));
-            o.state_recorded = false;
+        }
+        if !o.state_recorded {
+            o.reason.push_str(
+                "; the incident's state could not be recorded: a later delivery may notify again (same dedup_key)",
+            );
         }
         Ok(o)
     }
 
-    /// A completed deployment: tell the team, and resolve the page if one is open.
+    /// A completed deployment: tell the team, and resolve the page if one is open
+    /// (publishing first any page of the incident still undelivered).
     async fn completed(
         &self,
         d: &DeploymentEvent,
@@ -287,51 +331,75 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         let decision = incident::on_completed(d, marker.as_ref(), request_id, self.pages());
         info!(?decision, deployment = %d.deployment_id, "completion decision");
         let mut o = self.outcome_for_deployment(d);
-        let (resolve, write) = match decision {
+        let (record, found) = match decision {
             Completion::Late(why) => {
                 o.decision = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
-            Completion::Info => (false, None),
-            Completion::ResendResolve => {
+            Completion::Info => (None, None),
+            Completion::Deliver { marker } => {
                 o.resent = true;
-                (true, None)
+                (None, Some(marker))
             }
-            Completion::Resolve { marker } => (true, Some(marker)),
+            Completion::Resolve { marker } => (Some(marker.clone()), Some(marker)),
         };
-        if let Some(m) = write {
-            self.write(service, marker_tag(tags::DEPLOY_INCIDENT, &m))
-                .await?;
-        }
         let revision = task_definition_short(
             service
                 .deployment_task_definition(&d.deployment_id)
                 .unwrap_or(&service.task_definition),
         );
-        let resolved = marker.as_ref().filter(|_| resolve);
-        let n = notes::completed(&self.cfg, d, service, &revision, resolved);
-        let n = notes::with_watch(&self.cfg, n, watching.started());
-        if resolve {
-            // The resolve first: it is what on-call waits for.
-            let r = notes::deployment_resolved(&self.cfg, &n, &revision, resolved);
-            self.send(&r, &mut o).await?;
-        }
-        self.send(&n, &mut o).await?;
-        if resolve {
-            o.decision = Decision::Resolved;
-            o.reason = format!(
-                "deployment {} completed; the open page was resolved{}",
-                d.deployment_id,
-                if service.tags.freeze.is_some() {
-                    " (deploys stay frozen until reviewed)"
-                } else {
-                    ""
-                }
-            );
-        } else {
+        let info_note = notes::completed(&self.cfg, d, service, &revision, found.as_ref());
+        let info_note = notes::with_watch(&self.cfg, info_note, watching.started());
+        let Some(found) = found else {
+            self.send(&info_note, &mut o).await?;
             o.decision = Decision::Notified;
-            o.reason = format!("deployment {} completed", d.deployment_id);
+            o.reason = format!(
+                "deployment {} completed{}",
+                d.deployment_id,
+                watching.sentence(self.cfg.watch.minutes)
+            );
+            return Ok(o);
+        };
+        // 1. Record the resolve (after any page still pending).
+        let state_error = match &record {
+            Some(m) => self.record(service, tags::DEPLOY_INCIDENT, m, None).await,
+            None => None,
+        };
+        // 2. Publish: the pages still pending, the resolve (what on-call waits for),
+        // then the team's notice; 3. confirm.
+        let mut out = Vec::new();
+        for kind in found.pending_in_order() {
+            let n = if kind == RESOLVE {
+                notes::deployment_resolved(&self.cfg, &info_note, &revision, Some(&found))
+            } else {
+                notes::undelivered(&self.cfg, &kind, &found, service, &d.envelope.id)
+            };
+            out.push((Some(kind), n));
+        }
+        out.push((None, info_note));
+        self.publish_and_confirm(service, tags::DEPLOY_INCIDENT, &found, out, None, &mut o)
+            .await?;
+        if state_error.is_some() {
+            o.state_recorded = false;
+        }
+        o.decision = if o.resolved() {
+            Decision::Resolved
+        } else {
+            Decision::Notified
+        };
+        o.reason = format!(
+            "deployment {} completed; the open page was resolved{}",
+            d.deployment_id,
+            if service.tags.freeze.is_some() {
+                " (deploys stay frozen until reviewed)"
+            } else {
+                ""
+            }
+        );
+        if o.resent {
+            o.reason
+                .push_str(" (recorded by an earlier attempt, delivered now)");
         }
         o.reason
             .push_str(&watching.sentence(self.cfg.watch.minutes));
@@ -361,7 +429,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
-    /// The service is impaired: record the incident, then page (once per event name).
+    /// The service is impaired: record the page, publish it, confirm it (once per
+    /// event name and incident).
     async fn impaired(
         &self,
         s: &ServiceEvent,
@@ -375,7 +444,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         let decision = incident::on_impaired(s, marker.as_ref(), request_id);
         info!(?decision, event_name = %s.event_name, "impairment decision");
         let mut o = self.outcome_for_service(s);
-        match decision {
+        let (record, found, undelivered) = match decision {
             Impairment::Duplicate => {
                 o.decision = Decision::Duplicate;
                 o.reason = format!(
@@ -389,16 +458,45 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 o.reason = format!("late event, nothing sent: {why}");
                 return Ok(o);
             }
-            Impairment::Resend => o.resent = true,
-            Impairment::Page { marker } => {
-                self.write(service, marker_tag(tags::SERVICE_INCIDENT, &marker))
-                    .await?
+            Impairment::Deliver { marker } => {
+                o.resent = true;
+                (None, marker, None)
             }
+            Impairment::Page {
+                marker,
+                undelivered,
+            } => (Some(marker.clone()), marker, undelivered),
+        };
+        // A marker that cannot be written does not hold the page back: it goes out
+        // anyway (ECS repeats the impairment, so at worst a repeat pages again, with
+        // the same dedup_key).
+        for (_, n) in self.late_notes(undelivered.as_ref(), service, &s.envelope.id) {
+            self.send(&n, &mut o).await?;
         }
-        let n = notes::impaired(&self.cfg, s, service);
-        self.send(&n, &mut o).await?;
-        o.decision = paged_or_notified(&n);
+        let state_error = match &record {
+            Some(m) => self.record(service, tags::SERVICE_INCIDENT, m, None).await,
+            None => None,
+        };
+        let out = vec![(
+            Some(s.event_name.clone()),
+            notes::impaired(&self.cfg, s, service),
+        )];
+        self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
+            .await?;
+        if state_error.is_some() {
+            o.state_recorded = false;
+        }
+        o.decision = if o.paged() {
+            Decision::Paged
+        } else {
+            Decision::Notified
+        };
         o.reason = format!("{}: {}", s.event_name, notes::impairment(&s.event_name));
+        if !o.state_recorded {
+            o.reason.push_str(
+                "; the incident's state could not be recorded: a repeat may page again (same dedup_key)",
+            );
+        }
         Ok(o)
     }
 
@@ -414,35 +512,51 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             service.tags.service_incident.as_ref(),
             tags::SERVICE_INCIDENT,
         );
-        let decision = incident::on_steady(s, marker.as_ref(), request_id);
+        let decision = incident::on_steady(s, marker.as_ref(), request_id, self.pages());
         let mut o = self.outcome_for_service(s);
-        match decision {
+        let (record, found) = match decision {
             Recovery::Quiet(why) => {
                 o.decision = Decision::Ignored;
                 o.reason = format!("steady state, nothing sent: {why}");
                 return Ok(o);
             }
-            Recovery::ResendResolve => o.resent = true,
-            Recovery::Resolve { marker } => {
-                self.write(service, marker_tag(tags::SERVICE_INCIDENT, &marker))
-                    .await?
+            Recovery::Deliver { marker } => {
+                o.resent = true;
+                (None, marker)
             }
+            Recovery::Resolve { marker } => (Some(marker.clone()), marker),
+        };
+        let state_error = match &record {
+            Some(m) => self.record(service, tags::SERVICE_INCIDENT, m, None).await,
+            None => None,
+        };
+        let mut out = Vec::new();
+        for kind in found.pending_in_order() {
+            let n = if kind == RESOLVE {
+                notes::recovered(&self.cfg, s, service, Some(&found))
+            } else {
+                notes::undelivered(&self.cfg, &kind, &found, service, &s.envelope.id)
+            };
+            out.push((Some(kind), n));
         }
-        if !self.pages() {
+        self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
+            .await?;
+        if state_error.is_some() {
+            o.state_recorded = false;
+        }
+        if o.resolved() {
+            o.decision = Decision::Resolved;
+            o.reason = format!(
+                "{} is in steady state; the impairment page was resolved",
+                c.service
+            );
+        } else {
             o.decision = Decision::Ignored;
             o.reason = format!(
                 "{} recovered; outside prod impairments notify the team and page nobody, so there is nothing to resolve",
                 c.service
             );
-            return Ok(o);
         }
-        let n = notes::recovered(&self.cfg, s, service, marker.as_ref());
-        self.send(&n, &mut o).await?;
-        o.decision = Decision::Resolved;
-        o.reason = format!(
-            "{} is in steady state; the impairment page was resolved",
-            c.service
-        );
         Ok(o)
     }
 
@@ -488,6 +602,94 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     /// Prod pages; dev and staging only notify the team, so nothing there resolves.
     fn pages(&self) -> bool {
         self.cfg.common.environment == Environment::Prod
+    }
+
+    /// Phase 1: records `marker` (with what it has pending) and the freeze, in one
+    /// TagResource, before anything is published. Returns the error if that failed:
+    /// the notifications still go out.
+    async fn record(
+        &self,
+        service: &ServiceState,
+        key: &str,
+        marker: &Marker,
+        freeze: Option<&str>,
+    ) -> Option<Error> {
+        let mut new_tags = marker_tag(key, marker);
+        if let Some(value) = freeze {
+            new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.to_owned()));
+        }
+        match self.write(service, new_tags).await {
+            Ok(()) => None,
+            Err(e) => {
+                warn!(error = %e, error_type = e.kind(), tag = key, "could not record the incident before publishing; publishing anyway");
+                Some(e)
+            }
+        }
+    }
+
+    /// Phases 2 and 3: publishes `out` in order, then confirms in `base` every entry
+    /// that went out (one TagResource). A failed publish fails the invocation: what
+    /// was recorded pending is published by the next attempt or delivery. A freeze the
+    /// record could not write (`missing_freeze`) is written with the confirmation; if
+    /// that fails too, the invocation fails so that Lambda's retry writes it.
+    async fn publish_and_confirm(
+        &self,
+        service: &ServiceState,
+        key: &str,
+        base: &Marker,
+        out: Vec<(Option<String>, Notification)>,
+        missing_freeze: Option<&str>,
+        o: &mut Outcome,
+    ) -> Result<(), Error> {
+        let mut published = Vec::new();
+        for (kind, n) in &out {
+            self.send(n, o).await?;
+            published.extend(kind.as_deref());
+        }
+        let confirmed = base.confirmed(published);
+        let mut new_tags = marker_tag(key, &confirmed);
+        if let Some(value) = missing_freeze {
+            new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.to_owned()));
+        }
+        match self.write(service, new_tags).await {
+            Ok(()) => {
+                if missing_freeze.is_some() && !self.cfg.common.dry_run {
+                    o.froze = true;
+                }
+                Ok(())
+            }
+            Err(e) if missing_freeze.is_some() => Err(Error::NotNow(format!(
+                "the page went out, but deploys could not be frozen ({e}); Lambda retries this invocation to write the freeze (its retry may page again, with the same dedup_key)"
+            ))),
+            Err(e) => {
+                warn!(error = %e, error_type = e.kind(), tag = key, "published, but could not confirm it in the incident marker: a later delivery may send it again");
+                o.state_recorded = false;
+                Ok(())
+            }
+        }
+    }
+
+    /// The notifications an older incident's marker still had pending, composed from
+    /// it, to publish before the new incident's page.
+    fn late_notes(
+        &self,
+        undelivered: Option<&Marker>,
+        service: &ServiceState,
+        event_id: &str,
+    ) -> Vec<(Option<String>, Notification)> {
+        undelivered
+            .map(|m| {
+                m.pending_in_order()
+                    .iter()
+                    .map(|kind| {
+                        (
+                            None,
+                            notes::undelivered(&self.cfg, kind, m, service, event_id),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     async fn write(
@@ -546,15 +748,6 @@ fn marker(tag: Option<&Tagged<Marker>>, key: &str) -> Option<Marker> {
             warn!(tag = key, %value, %problem, "unreadable incident marker, treated as absent");
             None
         }
-    }
-}
-
-/// A page when it went to on-call; a notice to the team otherwise.
-fn paged_or_notified(n: &Notification) -> Decision {
-    if n.delivery.action == Action::Trigger {
-        Decision::Paged
-    } else {
-        Decision::Notified
     }
 }
 

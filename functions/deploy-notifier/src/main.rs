@@ -6,11 +6,14 @@ use menotime_shared::aws::{ecs::Ecs, sns::Sns};
 use menotime_shared::config::NotifierConfig;
 use menotime_shared::lambda::{config_or_exit, serve};
 
-#[tokio::main]
+// One thread: Lambda sends one invocation at a time, and the AWS calls of one
+// invocation run in turn.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     menotime_shared::lambda::init_logging();
 
     let cfg = config_or_exit(NotifierConfig::from_env());
+    let aws = config_or_exit(menotime_shared::sdk::config());
     tracing::info!(
         environment = %cfg.common.environment,
         cluster = %cfg.common.cluster,
@@ -20,7 +23,6 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "deploy-notifier starting"
     );
 
-    let aws = menotime_shared::sdk::load().await;
     let notifier = DeployNotifier::new(
         cfg,
         Ecs::new(aws_sdk_ecs::Client::new(&aws)),

@@ -12,7 +12,7 @@ use menotime_shared::domain::ecs_event::{
     DeploymentChange, DeploymentEvent, OomKill, ServiceEvent, StartCause, TaskEvent,
 };
 use menotime_shared::domain::image::ImageRef;
-use menotime_shared::domain::incident::Marker;
+use menotime_shared::domain::incident::{Marker, RESOLVE};
 use menotime_shared::domain::service::ServiceState;
 use menotime_shared::domain::watch::{self, AlarmIncident, Watch, WayBack};
 use menotime_shared::notify::{dedup_key, EventType, Notification};
@@ -147,10 +147,12 @@ pub fn failure(cfg: &NotifierConfig, f: &Failure<'_>) -> Notification {
 /// The page's "Deploys:" line: frozen, already frozen, or why not.
 fn freeze_line(cfg: &NotifierConfig, f: &Failure<'_>) -> String {
     if let Some(e) = f.state_error {
-        return format!(
-            "NOT FROZEN: recording the incident failed ({}); freeze by hand with the command below",
-            e.kind()
-        );
+        if f.freeze.is_some() {
+            return format!(
+                "NOT FROZEN YET: writing the freeze failed ({}). This invocation fails so that Lambda's retry writes it (the retry may page again, with the same dedup_key); to freeze now, run the command below",
+                e.kind()
+            );
+        }
     }
     if f.froze {
         return format!(
@@ -1048,4 +1050,90 @@ pub fn spot_interrupted(cfg: &NotifierConfig, t: &TaskEvent) -> Notification {
     .with_detail("capacity_provider", t.capacity_provider.clone())
     .with_detail("task_definition", t.task_definition_arn.clone())
     .with_detail("started_by", t.started_by.clone())
+}
+
+/// A notification an earlier attempt recorded (`pending` in the incident marker) and
+/// never confirmed as published, sent now by an invocation about another event of
+/// the same incident: a page before its resolve, or the last incident's page before
+/// the next one's. Composed from the marker, since the original event is not at hand.
+pub fn undelivered(
+    cfg: &NotifierConfig,
+    kind: &str,
+    marker: &Marker,
+    service: &ServiceState,
+    event_id: &str,
+) -> Notification {
+    let c = &cfg.common;
+    let (event_type, incident, summary) = match (marker.deployment.as_deref(), kind) {
+        (Some(d), RESOLVE) => (
+            EventType::DeployCompleted,
+            "deployment",
+            format!("Resolved: {} deployment {d} is over", c.service),
+        ),
+        (Some(d), "rollback") => (
+            EventType::DeployRollback,
+            "deployment",
+            format!("Circuit breaker rolled back {} (deployment {d})", c.service),
+        ),
+        (Some(d), _) => (
+            EventType::DeployFailed,
+            "deployment",
+            format!("Deployment failed: {} (deployment {d})", c.service),
+        ),
+        (None, RESOLVE) => (
+            EventType::ServiceRecovered,
+            "service",
+            format!("Recovered: {} is in steady state", c.service),
+        ),
+        (None, name) => (
+            EventType::ServiceImpaired,
+            "service",
+            format!("Service impaired: {} {}", c.service, impairment(name)),
+        ),
+    };
+    let mut n = Notification::new(
+        event_type,
+        c,
+        summary,
+        marker.at,
+        event_id,
+        dedup_key(c.environment, &c.service, incident),
+    );
+    if kind == RESOLVE {
+        n = n.resolving();
+    }
+    if let Some(d) = &marker.deployment {
+        n = n.with_fact("Deployment", d);
+    }
+    n = n
+        .with_fact(
+            "Delivered late",
+            format!(
+                "recorded at {} by an attempt that could not publish it; sent now, with the next event of this incident",
+                marker.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
+        )
+        .with_fact("Tasks", service.tasks_line());
+    if let Some(why) = &service.tags.freeze {
+        n = n.with_fact("Deploys", format!("frozen ({why})"));
+    }
+    n = n
+        .with_step(runbook::describe_deployments(c))
+        .with_step(runbook::service_events(c))
+        .with_step(runbook::tail_logs(c));
+    if service.tags.freeze.is_some() {
+        n = n.with_step(runbook::unfreeze(c));
+    }
+    n.with_console(runbook::service_console(c))
+        .with_detail("deployment_id", marker.deployment.clone())
+        .with_detail("event_name", kind.to_owned())
+        .with_detail("delivered_late", true)
+        .with_detail(
+            "recorded_at",
+            marker
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+        .with_detail("running_count", service.running_count)
+        .with_detail("desired_count", service.desired_count)
 }

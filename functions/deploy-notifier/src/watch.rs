@@ -438,9 +438,10 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         o.deployment_id = incident.deployment.clone();
         o.state_recorded = state_error.is_none();
         o.rolled_back_to = report.done_to().map(str::to_owned);
-        o.decision = match (&report, crate::paged_or_notified(&n)) {
-            (RollbackReport::Done { .. }, _) => Decision::RolledBack,
-            (_, d) => d,
+        o.decision = match &report {
+            RollbackReport::Done { .. } => Decision::RolledBack,
+            _ if o.paged() => Decision::Paged,
+            _ => Decision::Notified,
         };
         o.reason = match (&incident.deployment, &report) {
             (Some(d), RollbackReport::Done { to, .. }) => format!(

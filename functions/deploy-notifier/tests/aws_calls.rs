@@ -102,7 +102,7 @@ fn services_output() -> DescribeServicesOutput {
 }
 
 #[tokio::test]
-async fn a_page_sends_exactly_these_four_requests() {
+async fn a_page_sends_exactly_these_five_requests() {
     let tagged: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
     let published: Arc<Mutex<Option<PublishInput>>> = Arc::default();
     let describe = mock!(aws_sdk_ecs::Client::describe_services)
@@ -145,9 +145,18 @@ async fn a_page_sends_exactly_these_four_requests() {
         *p.lock().unwrap() = Some(input.clone());
         PublishOutput::builder().message_id("m-1").build()
     });
+    let confirmed: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
+    let c = confirmed.clone();
+    let confirm = mock!(aws_sdk_ecs::Client::tag_resource).then_compute_output(move |input| {
+        *c.lock().unwrap() = Some(input.clone());
+        TagResourceOutput::builder().build()
+    });
     let notifier = DeployNotifier::new(
         config(),
-        Ecs::new(mock_client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            [&describe, &describe_td, &tag, &confirm]
+        )),
         Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = notifier.handle(failed_event(), "req-1").await.unwrap();
@@ -155,18 +164,42 @@ async fn a_page_sends_exactly_these_four_requests() {
     for (name, rule) in [
         ("DescribeServices", &describe),
         ("DescribeTaskDefinition", &describe_td),
-        ("TagResource", &tag),
+        ("TagResource (record)", &tag),
         ("Publish", &publish),
+        ("TagResource (confirm)", &confirm),
     ] {
         assert_eq!(rule.num_calls(), 1, "{name}");
     }
 
-    // One TagResource on the service: the incident marker and the freeze, nothing else.
+    // The record: one TagResource on the service, the marker with the page pending and
+    // the freeze, nothing else.
     let input = tagged.lock().unwrap().take().unwrap();
     assert_eq!(input.resource_arn(), Some(service_arn().as_str()));
     let mut keys: Vec<&str> = input.tags().iter().filter_map(|t| t.key()).collect();
     keys.sort();
     assert_eq!(keys, ["menotime:deploy-freeze", "menotime:deploy-incident"]);
+    let marker = |i: &TagResourceInput| {
+        i.tags()
+            .iter()
+            .find(|t| t.key() == Some("menotime:deploy-incident"))
+            .and_then(|t| t.value())
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        marker(&input).contains(" sent= pending=failed state=open "),
+        "{}",
+        marker(&input)
+    );
+    // The confirmation, after the publish: the marker alone, the page sent.
+    let done = confirmed.lock().unwrap().take().unwrap();
+    assert_eq!(done.resource_arn(), Some(service_arn().as_str()));
+    assert_eq!(done.tags().len(), 1);
+    assert!(
+        marker(&done).contains(" sent=failed state=open "),
+        "{}",
+        marker(&done)
+    );
     for t in input.tags() {
         let v = t.value().unwrap();
         assert!(v.len() <= 256, "{v}");
@@ -217,6 +250,8 @@ async fn throttling_is_retried_by_the_sdk_and_then_by_lambda() {
         .then_output(|| DescribeTaskDefinitionOutput::builder().build());
     let tag = mock!(aws_sdk_ecs::Client::tag_resource)
         .then_output(|| TagResourceOutput::builder().build());
+    let confirm = mock!(aws_sdk_ecs::Client::tag_resource)
+        .then_output(|| TagResourceOutput::builder().build());
     let publish = mock!(aws_sdk_sns::Client::publish)
         .sequence()
         .http_response(throttled)
@@ -225,7 +260,10 @@ async fn throttling_is_retried_by_the_sdk_and_then_by_lambda() {
         .build();
     let notifier = DeployNotifier::new(
         config(),
-        Ecs::new(mock_client!(aws_sdk_ecs, [&describe, &describe_td, &tag])),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            [&describe, &describe_td, &tag, &confirm]
+        )),
         Sns::new(mock_client!(aws_sdk_sns, [&publish])),
     );
     let out = notifier.handle(failed_event(), "req-1").await.unwrap();
@@ -258,6 +296,6 @@ async fn throttling_is_retried_by_the_sdk_and_then_by_lambda() {
     assert_eq!(
         tag.num_calls(),
         1,
-        "the state was written before the publish"
+        "the page was recorded before the publish"
     );
 }

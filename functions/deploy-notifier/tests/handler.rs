@@ -56,12 +56,14 @@ impl Rig {
                     status: "PRIMARY".into(),
                     rollout_state: Some("IN_PROGRESS".into()),
                     task_definition: td(47),
+                    ..Default::default()
                 },
                 DeploymentState {
                     id: DEPLOYMENT.into(),
                     status: "ACTIVE".into(),
                     rollout_state: Some("FAILED".into()),
                     task_definition: td(48),
+                    ..Default::default()
                 },
             ];
             w.service.desired_count = 2;
@@ -154,13 +156,15 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         .unwrap();
     assert_eq!(o.decision, Decision::Paged);
     assert!(o.froze);
+    // Recorded pending (with the freeze), published, then confirmed.
     assert_eq!(
         rig.calls(),
         [
             "ecs:DescribeServices",
             "ecs:DescribeTaskDefinition",
             "ecs:TagResource",
-            "sns:Publish"
+            "sns:Publish",
+            "ecs:TagResource"
         ]
     );
     let sent = rig.sent();
@@ -200,6 +204,10 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47",
         "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze",
         "Console: https://us-west-1.console.aws.amazon.com/ecs/v2/clusters/menotime-prod-cluster/services/menotime-prod-service/deployments",
+        // The operator CLI's commands, each before the AWS CLI's.
+        "menotime-ops status --env prod --region us-west-1\n    aws ecs describe-services",
+        "menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service",
+        "menotime-ops unfreeze --reason 'WHAT_WAS_REVIEWED' --env prod --region us-west-1\n    aws ecs untag-resource",
     ] {
         assert!(t.contains(needle), "missing {needle:?} in\n{t}");
     }
@@ -212,6 +220,7 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
     );
     let marker = Marker::parse(&rig.tag(tags::DEPLOY_INCIDENT).unwrap()).unwrap();
     assert!(marker.open);
+    assert!(marker.sent.contains("failed") && marker.pending.is_empty());
     assert_eq!(marker.request, "req-1");
 
     // EventBridge delivers the same event again: one read, nothing sent.
@@ -258,69 +267,102 @@ async fn the_rollback_joins_the_same_incident_without_a_second_freeze() {
 }
 
 #[tokio::test]
-async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
+async fn a_failed_publish_is_delivered_once_by_the_retry_or_a_redrive() {
+    // Lambda's retry (the same request id) and a redrive (a new one) both deliver
+    // the page the failed attempt recorded; whichever comes first, exactly one page.
+    for second in ["req-1", "redrive-1"] {
+        let rig = Rig::new(PROD);
+        rig.aws.fail_always("sns:Publish");
+        let err = rig
+            .handle(ev("ecs-deployment-failed", PROD), "req-1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry(), Retry::Later);
+        // The freeze and the page, pending, were recorded before the publish.
+        assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+        let m = Marker::parse(&rig.tag(tags::DEPLOY_INCIDENT).unwrap()).unwrap();
+        assert!(m.pending.contains("failed") && m.sent.is_empty());
+        rig.aws.heal("sns:Publish");
+        let o = rig
+            .handle(ev("ecs-deployment-failed", PROD), second)
+            .await
+            .unwrap();
+        assert_eq!(o.decision, Decision::Paged, "{second}");
+        assert!(o.resent);
+        assert_eq!(
+            rig.calls(),
+            [
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "sns:Publish",
+                "ecs:TagResource"
+            ],
+            "no second record, no second freeze"
+        );
+        assert_eq!(rig.sent().len(), 1);
+        assert!(text(&rig.sent()[0]).contains("already frozen"));
+        // Confirmed: every other delivery, the retry included, is a duplicate.
+        for third in ["req-1", "req-2", "redrive-2"] {
+            let o = rig
+                .handle(ev("ecs-deployment-failed", PROD), third)
+                .await
+                .unwrap();
+            assert_eq!(o.decision, Decision::Duplicate);
+        }
+        assert_eq!(rig.sent().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_prod_failure_ends_frozen_even_when_the_first_freeze_write_fails() {
+    // Every TagResource of the first attempt fails: the page goes out, says the
+    // freeze is not written yet, and the invocation fails so Lambda's retry freezes.
     let rig = Rig::new(PROD);
-    rig.aws.fail_always("sns:Publish");
+    rig.aws.fail_always("ecs:TagResource");
     let err = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap_err();
-    assert_eq!(err.retry(), Retry::Later);
-    // The freeze and the marker were written before the publish.
-    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
-    assert!(rig.tag(tags::DEPLOY_INCIDENT).is_some());
-    // A second delivery meanwhile (another request) stays silent...
-    rig.aws.heal("sns:Publish");
-    let o = rig
-        .handle(ev("ecs-deployment-failed", PROD), "req-2")
-        .await
-        .unwrap();
-    assert_eq!(o.decision, Decision::Duplicate);
-    assert!(rig.sent().is_empty());
-    // ...and Lambda's retry of the failed request (same request id) sends the page.
-    let o = rig
-        .handle(ev("ecs-deployment-failed", PROD), "req-1")
-        .await
-        .unwrap();
-    assert_eq!(o.decision, Decision::Paged);
-    assert!(o.resent);
-    assert_eq!(
-        rig.calls(),
-        [
-            "ecs:DescribeServices",
-            "ecs:DescribeTaskDefinition",
-            "sns:Publish"
-        ],
-        "no second TagResource"
-    );
-    assert_eq!(rig.sent().len(), 1);
-    assert!(text(&rig.sent()[0]).contains("already frozen"));
-}
-
-#[tokio::test]
-async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
-    let rig = Rig::new(PROD);
-    rig.aws.fail_always("ecs:TagResource");
-    let o = rig
-        .handle(ev("ecs-deployment-failed", PROD), "req-1")
-        .await
-        .unwrap();
-    // Paged once, and the page hands the freeze to on-call: failing the invocation
-    // would make Lambda's retry page a second time.
-    assert_eq!(o.decision, Decision::Paged);
-    assert!(!o.state_recorded && !o.froze);
+    assert_eq!(err.retry(), Retry::Later, "{err}");
+    assert!(err.to_string().contains("could not be frozen"), "{err}");
     let sent = rig.sent();
-    assert_eq!(sent.len(), 1);
+    assert_eq!(sent.len(), 1, "the page is not held back");
+    assert!(is_oncall(&sent[0]));
     let t = text(&sent[0]);
-    assert!(
-        t.contains("NOT FROZEN: recording the incident failed"),
-        "{t}"
-    );
+    assert!(t.contains("NOT FROZEN YET"), "{t}");
     assert!(
         t.contains("aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags 'key=menotime:deploy-freeze"),
         "{t}"
     );
     assert_eq!(payload(&sent[0])["details"]["frozen"], false);
+    assert_eq!(rig.tag(tags::DEPLOY_FREEZE), None);
+    // The retry writes the freeze; its page has the same dedup_key (the documented
+    // second page).
+    rig.aws.heal("ecs:TagResource");
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert!(o.froze && o.state_recorded);
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+    let sent = rig.sent();
+    assert_eq!(sent.len(), 2);
+    assert_eq!(
+        payload(&sent[0])["dedup_key"],
+        payload(&sent[1])["dedup_key"]
+    );
+
+    // Only the record failing: the confirmation writes the freeze, one page, success.
+    let rig = Rig::new(PROD);
+    rig.aws.fail("ecs:TagResource", 1);
+    let o = rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .unwrap();
+    assert!(o.froze, "{}", o.reason);
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+    assert_eq!(rig.sent().len(), 1);
+
     // The describe of the image failing does not stop the page either.
     let rig = Rig::new(PROD);
     rig.aws.fail_always("ecs:DescribeTaskDefinition");
@@ -329,6 +371,110 @@ async fn a_page_goes_out_even_when_the_freeze_cannot_be_written() {
         .await
         .unwrap();
     assert_eq!(o.decision, Decision::Paged);
+}
+
+#[tokio::test]
+async fn without_a_freeze_to_write_an_unrecorded_page_still_goes_out_and_succeeds() {
+    for env in [Environment::Staging, Environment::Prod] {
+        let rig = Rig::with(env, |c| c.freeze_on_failure = false);
+        rig.aws.fail_always("ecs:TagResource");
+        let o = rig
+            .handle(ev("ecs-deployment-failed", env), "req-1")
+            .await
+            .unwrap();
+        assert!(!o.state_recorded && !o.froze);
+        assert_eq!(rig.sent().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn an_impairment_whose_marker_cannot_be_written_still_pages() {
+    let rig = Rig::new(PROD);
+    rig.aws.fail_always("ecs:TagResource");
+    let o = rig
+        .handle(ev("ecs-service-action-task-start-impaired", PROD), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged);
+    assert!(!o.state_recorded);
+    assert_eq!(rig.sent().len(), 1);
+    // ECS repeats it: once the marker can be written, the repeats are duplicates.
+    rig.aws.heal("ecs:TagResource");
+    let mut again = ev("ecs-service-action-task-start-impaired", PROD);
+    again["id"] = json!("repeat-1");
+    again["detail"]["createdAt"] = json!("2025-06-02T18:03:38.725Z");
+    let o = rig.handle(again.clone(), "req-2").await.unwrap();
+    assert_eq!(
+        o.decision,
+        Decision::Paged,
+        "the repeat pages again, same dedup_key"
+    );
+    again["id"] = json!("repeat-2");
+    let o = rig.handle(again, "req-3").await.unwrap();
+    assert_eq!(o.decision, Decision::Duplicate);
+}
+
+#[tokio::test]
+async fn an_impairment_page_lost_to_sns_goes_out_with_the_next_repeat() {
+    let rig = Rig::new(PROD);
+    rig.aws.fail_always("sns:Publish");
+    assert!(rig
+        .handle(ev("ecs-service-action-task-start-impaired", PROD), "req-1")
+        .await
+        .is_err());
+    rig.aws.heal("sns:Publish");
+    let mut again = ev("ecs-service-action-task-start-impaired", PROD);
+    again["id"] = json!("repeat");
+    again["detail"]["createdAt"] = json!("2025-06-02T18:03:38.725Z");
+    let o = rig.handle(again.clone(), "req-2").await.unwrap();
+    assert_eq!(o.decision, Decision::Paged);
+    assert!(o.resent);
+    let o = rig.handle(again, "req-3").await.unwrap();
+    assert_eq!(o.decision, Decision::Duplicate);
+    assert_eq!(rig.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_resolve_publishes_a_page_that_never_went_out_first() {
+    let rig = Rig::new(PROD);
+    rig.aws.fail_always("sns:Publish");
+    assert!(rig
+        .handle(ev("ecs-deployment-failed", PROD), "req-1")
+        .await
+        .is_err());
+    rig.aws.heal("sns:Publish");
+    let mut done = ev("ecs-deployment-completed", PROD);
+    done["detail"]["deploymentId"] = json!(ROLLBACK_TO);
+    done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
+    let o = rig.handle(done, "req-2").await.unwrap();
+    assert_eq!(o.decision, Decision::Resolved);
+    assert_eq!(
+        o.notifications,
+        [
+            "deploy.failed/trigger",
+            "deploy.completed/resolve",
+            "deploy.completed/notify"
+        ]
+    );
+    let late = payload(&rig.sent()[0]);
+    assert_eq!(late["details"]["delivered_late"], true);
+    assert_eq!(
+        late["dedup_key"],
+        "menotime/prod/menotime-prod-service/deployment"
+    );
+    // The failure's own retry or redrive now finds it sent: nothing more.
+    for request in ["req-1", "redrive-1"] {
+        let o = rig
+            .handle(ev("ecs-deployment-failed", PROD), request)
+            .await
+            .unwrap();
+        assert!(
+            matches!(o.decision, Decision::Duplicate | Decision::Late),
+            "{:?}",
+            o.decision
+        );
+    }
+    assert_eq!(rig.sent().len(), 3);
 }
 
 #[tokio::test]
@@ -385,7 +531,8 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
             "ecs:TagResource",
             "ecs:TagResource",
             "sns:Publish",
-            "sns:Publish"
+            "sns:Publish",
+            "ecs:TagResource"
         ]
     );
     // The rollback went back from the failed revision: it is watched without a way back.
@@ -441,7 +588,7 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
 }
 
 #[tokio::test]
-async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
+async fn a_resolve_whose_publish_failed_is_delivered_once_by_any_later_delivery() {
     let rig = Rig::with(PROD, |c| c.freeze_on_failure = false);
     rig.handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
@@ -452,13 +599,8 @@ async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
     rig.aws.fail_always("sns:Publish");
     assert!(rig.handle(done.clone(), "req-2").await.is_err());
     rig.aws.heal("sns:Publish");
-    let o = rig.handle(done.clone(), "req-3").await.unwrap();
-    assert_eq!(
-        o.decision,
-        Decision::Late,
-        "another delivery does not resolve"
-    );
-    let o = rig.handle(done, "req-2").await.unwrap();
+    // A redrive (new request id) delivers the recorded resolve...
+    let o = rig.handle(done.clone(), "redrive-2").await.unwrap();
     assert_eq!(o.decision, Decision::Resolved);
     assert!(o.resent);
     let actions: Vec<Value> = rig
@@ -467,6 +609,10 @@ async fn a_resolve_whose_publish_failed_is_resent_by_the_retry_only() {
         .map(|r| payload(r)["action"].clone())
         .collect();
     assert_eq!(actions, [json!("resolve"), json!("notify")]);
+    // ...and the Lambda retry that comes after it finds it sent.
+    let o = rig.handle(done, "req-2").await.unwrap();
+    assert_eq!(o.decision, Decision::Late);
+    assert_eq!(rig.sent().len(), 2);
 }
 
 #[tokio::test]
@@ -508,7 +654,12 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
     assert_eq!(o.decision, Decision::Paged);
     assert_eq!(
         rig.calls(),
-        ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
+        [
+            "ecs:DescribeServices",
+            "ecs:TagResource",
+            "sns:Publish",
+            "ecs:TagResource"
+        ]
     );
     let p = payload(&rig.sent()[0]);
     assert_eq!(p["event_type"], "service.impaired");
@@ -533,7 +684,12 @@ async fn an_impairment_pages_once_and_steady_states_never_spam() {
     assert_eq!(o.decision, Decision::Resolved);
     assert_eq!(
         rig.calls(),
-        ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
+        [
+            "ecs:DescribeServices",
+            "ecs:TagResource",
+            "sns:Publish",
+            "ecs:TagResource"
+        ]
     );
     let p = payload(&rig.sent()[1]);
     assert_eq!(p["event_type"], "service.recovered");
@@ -643,17 +799,41 @@ async fn foreign_or_broken_events_are_refused_and_cost_nothing() {
 }
 
 #[tokio::test]
-async fn dry_run_pages_but_changes_nothing() {
+async fn a_dry_run_never_pages_and_records_nothing() {
     let rig = Rig::with(PROD, |c| c.common.dry_run = true);
     let o = rig
         .handle(ev("ecs-deployment-failed", PROD), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.decision, Decision::Paged);
+    assert_eq!(o.decision, Decision::Notified, "a dry run never pages");
     assert!(o.dry_run && !o.froze);
     assert!(!rig.calls().contains(&"ecs:TagResource"));
-    assert!(rig.aws.world().tags.is_empty());
-    assert!(text(&rig.sent()[0]).contains("dry run: would have frozen deploys"));
+    assert!(rig.aws.world().tags.is_empty(), "no marker, no freeze");
+    let sent = rig.sent();
+    assert_eq!(sent.len(), 1);
+    assert!(!is_oncall(&sent[0]), "the team's topic, not on-call's");
+    assert!(
+        sent[0].subject.starts_with("[PROD] dry run: "),
+        "{}",
+        sent[0].subject
+    );
+    let p = payload(&sent[0]);
+    assert_eq!(p["action"], "notify");
+    assert_eq!(p["details"]["dry_run"], true);
+    assert_eq!(p["details"]["would_page"]["action"], "trigger");
+    let t = text(&sent[0]);
+    assert!(t.contains("dry run: would have frozen deploys"), "{t}");
+    assert!(
+        t.contains("Nothing was recorded and nothing was frozen"),
+        "{t}"
+    );
+    // A resolve is not sent to on-call either.
+    let mut steady = ev("ecs-service-steady-state", PROD);
+    steady["detail"]["createdAt"] = json!("2025-06-02T18:10:00Z");
+    rig.handle(ev("ecs-service-action-task-start-impaired", PROD), "req-2")
+        .await
+        .unwrap();
+    assert!(rig.sent().iter().all(|r| !is_oncall(r)));
 }
 
 /// Every eventName the rules deliver maps to its documented event type, topic and action.
@@ -754,6 +934,7 @@ async fn the_way_back_comes_from_the_failed_revision_when_ecs_shows_nothing_else
             status: "PRIMARY".into(),
             rollout_state: Some("FAILED".into()),
             task_definition: td(48),
+            ..Default::default()
         }];
     }
     let page = rig

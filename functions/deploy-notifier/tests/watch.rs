@@ -57,6 +57,7 @@ impl Rig {
                 status: "PRIMARY".into(),
                 rollout_state: Some("COMPLETED".into()),
                 task_definition: td(49),
+                ..Default::default()
             }];
             w.next_deployment = "ecs-svc/rollback".into();
         }
@@ -389,12 +390,14 @@ async fn an_alarm_for_a_deployment_that_was_then_superseded_is_a_service_alarm()
                 status: "PRIMARY".into(),
                 rollout_state: Some("IN_PROGRESS".into()),
                 task_definition: td(50),
+                ..Default::default()
             },
             DeploymentState {
                 id: DEPLOYMENT.into(),
                 status: "ACTIVE".into(),
                 rollout_state: Some("COMPLETED".into()),
                 task_definition: td(49),
+                ..Default::default()
             },
         ];
         w.service.task_definition = td(50);

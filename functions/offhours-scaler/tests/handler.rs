@@ -1,6 +1,8 @@
 //! offhours-scaler's handler over in-memory fakes of ECS, Application Auto Scaling and
-//! SNS: every decision path, the AWS calls each one makes (in order), crashes at any
-//! call finished by the retry, and what the notifications say.
+//! SNS, without a window (the explicit actions as the scheduler sends them): every
+//! decision path, the AWS calls each one makes (in order), crashes at any call finished
+//! by the retry, and what the notifications say. The window, reconcile, holds and the
+//! wake-up check are in `window.rs`.
 #![cfg(test)]
 
 use std::collections::HashMap;
@@ -18,8 +20,10 @@ use menotime_shared::{Error, Retry};
 use offhours_scaler::{Decision, OffhoursScaler, Outcome};
 
 const SNAPSHOT: &str = "menotime:offhours-snapshot";
+const WAKE: &str = "menotime:offhours-wake";
 const NIGHT: &str = "2026-01-05T20:00:00Z";
 const LATER: &str = "2026-01-05T20:07:00Z";
+const MORNING: &str = "2026-01-06T07:00:00Z";
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -31,6 +35,10 @@ fn at_night() -> DateTime<Utc> {
 
 fn a_bit_later() -> DateTime<Utc> {
     t(LATER)
+}
+
+fn in_the_morning() -> DateTime<Utc> {
+    t(MORNING)
 }
 
 fn config(env: &str, extra: &[(&str, &str)]) -> OffhoursConfig {
@@ -78,6 +86,7 @@ fn rig(env: Environment, desired: i32, scalable: Option<ScalableTarget>) -> Rig 
             status: "PRIMARY".into(),
             rollout_state: Some("COMPLETED".into()),
             task_definition: td,
+            ..Default::default()
         }];
         w.service.desired_count = desired;
         w.service.running_count = desired;
@@ -115,6 +124,10 @@ impl Rig {
 
     async fn run(&self, event: Value) -> Result<Outcome, Error> {
         self.scaler_at(at_night).handle(event, "req-1").await
+    }
+
+    async fn run_in_the_morning(&self, event: Value) -> Result<Outcome, Error> {
+        self.scaler_at(in_the_morning).handle(event, "req-m").await
     }
 
     fn calls(&self) -> Vec<&'static str> {
@@ -213,6 +226,10 @@ async fn prod_down_down_again_up_up_again() {
     assert_eq!(o["action"], "scale-down");
     assert_eq!(o["dry_run"], false);
     assert_eq!(o["source_event_id"], "a1b2c3d4-0000-4000-8000-000000000001");
+    assert_eq!(o["forced"], false);
+    assert_eq!(o["window"], Value::Null);
+    assert_eq!(o["wake"], Value::Null);
+    assert_eq!(o["notifications"], json!(["scale.down/notify"]));
     let s = &o["services"][0];
     assert_eq!(s["service"], "menotime-prod-service");
     assert_eq!(s["cluster"], "menotime-prod-cluster");
@@ -226,10 +243,10 @@ async fn prod_down_down_again_up_up_again() {
     );
     assert_eq!(s["snapshot"], saved);
     assert_eq!(s["notification"], "scale.down");
-    let usd = s["estimated_saving_usd"].as_f64().unwrap();
-    assert!(
-        (usd - 0.54307).abs() < 1e-9,
-        "1 task of 1 vCPU/2 GB for 11 h: {usd}"
+    assert_eq!(
+        s["estimated_saving_usd"],
+        Value::Null,
+        "without a window the night's length is unknown"
     );
 
     let (rendered, payload, text) = only(r.sent());
@@ -254,7 +271,12 @@ async fn prod_down_down_again_up_up_again() {
     assert_eq!(payload["details"]["after"]["min"], 1);
     assert_eq!(payload["details"]["snapshot"], saved);
     assert_eq!(payload["details"]["task_cpu"], "1024");
-    assert_eq!(payload["details"]["night_hours"], 11.0);
+    assert_eq!(payload["details"]["night_hours"], Value::Null);
+    let per_hour = payload["details"]["saving_usd_per_hour"].as_f64().unwrap();
+    assert!(
+        (per_hour - 0.04937).abs() < 1e-9,
+        "1 task of 1 vCPU/2 GB: {per_hour}"
+    );
     assert_contains(
         &text,
         &[
@@ -262,7 +284,7 @@ async fn prod_down_down_again_up_up_again() {
             "min=2 max=4 desired=2",
             "After:",
             "min=1 max=4 desired=1",
-            "USD 0.54 per night",
+            "USD 0.0494 per hour of night; the night's length is unknown without OFFHOURS_UPTIME",
             "menotime-backend-prod:7",
             "aws application-autoscaling describe-scalable-targets --region us-west-1 --service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-ids service/menotime-prod-cluster/menotime-prod-service",
             "aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service",
@@ -294,12 +316,17 @@ async fn prod_down_down_again_up_up_again() {
         .subject
         .contains("already at its off-hours capacity"));
 
-    // The morning: exactly what was saved, then the snapshot removed.
-    let out = r.run(scheduled("scale-up")).await.unwrap();
-    assert_eq!(r.calls(), [DS, DST, RST, US, UNTAG, DTD, PUB]);
+    // The morning: the wake-up check first (a task has to start), exactly what was
+    // saved, then the snapshot removed.
+    let out = r.run_in_the_morning(scheduled("scale-up")).await.unwrap();
+    assert_eq!(r.calls(), [DS, DST, TAG, RST, US, UNTAG, DTD, PUB]);
     assert_eq!(out.decision, Decision::ScaledUp);
     assert_eq!(r.capacity(), (2, 4, 2));
     assert_eq!(r.tag(SNAPSHOT), None);
+    assert_eq!(
+        r.tag(WAKE).as_deref(),
+        Some("since=2026-01-06T07:00:00Z desired=2 state=waiting")
+    );
     let s = &serde_json::to_value(&out).unwrap()["services"][0];
     assert_eq!(
         s["after"],
@@ -316,18 +343,24 @@ async fn prod_down_down_again_up_up_again() {
         payload["dedup_key"],
         "menotime/prod/menotime-prod-service/offhours"
     );
+    // 1 task of 1 vCPU/2 GB for the 11 hours since the snapshot was saved.
+    assert_eq!(payload["details"]["night_hours"], 11.0);
     assert_contains(
         &text,
         &[
-            "Night's estimated saving: USD 0.54",
+            "Night's estimated saving: USD 0.54 for this night of 11 h (since the snapshot was saved at 2026-01-05T20:00:00Z)",
             "restored and removed min=2 max=4 desired=2 suspended=none saved=2026-01-05T20:00:00Z",
+            "2 task(s) should run by 2026-01-06T07:15:00Z; on-call hears if not",
         ],
     );
 
-    // A second morning run: nothing saved, nothing changes.
-    let out = r.run(up()).await.unwrap();
-    assert_eq!(r.calls(), [DS, DST, PUB]);
+    // A second morning run: the tasks run, so the check ends; nothing saved, nothing
+    // changes.
+    let out = r.run_in_the_morning(up()).await.unwrap();
+    assert_eq!(r.calls(), [DS, UNTAG, DST, PUB]);
     assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(out.wake, Some("reached"));
+    assert_eq!(r.tag(WAKE), None);
     assert_eq!(r.capacity(), (2, 4, 2));
     let (_, payload, _) = only(r.sent());
     assert_eq!(payload["event_type"], "scale.skipped");
@@ -374,8 +407,8 @@ async fn only_the_minimum_is_lowered_when_the_service_already_runs_one_task() {
     let out = r.run(up()).await.unwrap();
     assert_eq!(
         r.calls(),
-        [DS, DST, RST, US, UNTAG, PUB],
-        "no task was removed at night: no estimate"
+        [DS, DST, TAG, RST, US, UNTAG, PUB],
+        "no task was removed at night: no estimate; one more has to start"
     );
     assert_eq!(out.services[0].estimated_saving_usd, Some(0.0));
     assert_eq!(
@@ -453,10 +486,11 @@ async fn dev_without_a_scalable_target_only_changes_the_desired_count() {
     );
 
     let out = r.run(up()).await.unwrap();
-    assert_eq!(r.calls(), [DS, DST, US, UNTAG, DTD, PUB]);
+    assert_eq!(r.calls(), [DS, DST, TAG, US, UNTAG, DTD, PUB]);
     assert_eq!(out.decision, Decision::ScaledUp);
     assert_eq!(r.capacity(), (-1, -1, 1));
     assert_eq!(r.tag(SNAPSHOT), None);
+    assert!(r.tag(WAKE).is_some(), "the task has to start");
 }
 
 // --- guards ----------------------------------------------------------------------
@@ -484,26 +518,46 @@ async fn an_excluded_service_is_left_alone() {
 }
 
 #[tokio::test]
-async fn excluded_while_scaled_down_warns_with_the_restore_commands() {
+async fn excluded_while_scaled_down_is_restored_by_a_scale_up() {
     let r = prod();
     r.run(down()).await.unwrap();
     r.calls();
     r.sent();
     r.set_tag("menotime:offhours", "skip");
-    let out = r.run(up()).await.unwrap();
+    // Another scale-down leaves it alone, and says how to restore it by hand...
+    let out = r.run(down()).await.unwrap();
     assert_eq!(out.decision, Decision::Skipped);
     assert_eq!(r.calls(), [DS, DST, PUB]);
-    assert_eq!(r.capacity(), (1, 4, 1), "the operator owns it now");
+    assert_eq!(r.capacity(), (1, 4, 1));
     assert!(r.tag(SNAPSHOT).is_some());
-    let (_, _, text) = only(r.sent());
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["details"]["skip_reason"], "excluded");
     assert_contains(
         &text,
         &[
-            "Warning:",
-            "the scaler will not restore it",
+            "is excluded: it is restored when its day begins, or by a scale-up",
             "aws application-autoscaling register-scalable-target --region us-west-1 --service-namespace ecs --scalable-dimension ecs:service:DesiredCount --resource-id service/menotime-prod-cluster/menotime-prod-service --min-capacity 2 --max-capacity 4 --suspended-state DynamicScalingInSuspended=false,DynamicScalingOutSuspended=false,ScheduledScalingSuspended=false",
             "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --desired-count 2",
             "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:offhours-snapshot",
+        ],
+    );
+    // ...and a scale-up gives the day back, exclusion or not, and says why.
+    let out = r.run(up()).await.unwrap();
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    assert_eq!(r.tag(SNAPSHOT), None);
+    assert_eq!(
+        r.tag("menotime:offhours").as_deref(),
+        Some("skip"),
+        "still excluded"
+    );
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["event_type"], "scale.up");
+    assert_contains(
+        &text,
+        &[
+            "Note:",
+            "is tagged menotime:offhours=skip but was scaled down when it was excluded",
         ],
     );
 }
@@ -639,25 +693,33 @@ async fn a_crash_at_any_call_of_the_scale_down_is_finished_by_the_retry() {
 
 #[tokio::test]
 async fn a_crash_at_any_call_of_the_scale_up_is_finished_by_the_retry() {
-    for op in [RST, US, UNTAG, DTD, PUB] {
+    for op in [TAG, RST, US, UNTAG, DTD, PUB] {
         let r = prod();
         r.run(down()).await.unwrap();
         r.calls();
         r.fail_at(op);
-        let first = r.run(up()).await;
+        let first = r.run_in_the_morning(up()).await;
         assert_eq!(first.is_ok(), op == DTD, "{op}: {first:?}");
         // The snapshot goes last: it survives any failure before the untag.
         assert_eq!(r.tag(SNAPSHOT).is_some(), op != DTD && op != PUB, "{op}");
+        // The wake-up check began first, and is never restarted by the retry.
+        assert_eq!(r.tag(WAKE).is_some(), op != TAG, "{op}");
         r.calls();
-        let out = r.run(up()).await.unwrap();
+        let out = r.run_in_the_morning(up()).await.unwrap();
         assert_eq!(r.capacity(), (2, 4, 2), "{op}");
         assert_eq!(r.tag(SNAPSHOT), None, "{op}");
         let (calls, outcome) = match op {
+            TAG => (
+                vec![DS, DST, TAG, RST, US, UNTAG, DTD, PUB],
+                Decision::ScaledUp,
+            ),
+            // The desired count is still the night's: the check waits.
             RST => (vec![DS, DST, RST, US, UNTAG, DTD, PUB], Decision::ScaledUp),
             US => (vec![DS, DST, US, UNTAG, DTD, PUB], Decision::ScaledUp),
-            UNTAG => (vec![DS, DST, UNTAG, PUB], Decision::ScaledUp),
+            // Restored already: the tasks run, so the check ends first.
+            UNTAG => (vec![DS, UNTAG, DST, UNTAG, PUB], Decision::ScaledUp),
             // The first run restored and untagged; only its notification was lost.
-            _ => (vec![DS, DST, PUB], Decision::Skipped),
+            _ => (vec![DS, UNTAG, DST, PUB], Decision::Skipped),
         };
         assert_eq!(r.calls(), calls, "{op}");
         assert_eq!(out.decision, outcome, "{op}");
@@ -737,7 +799,9 @@ async fn anything_but_the_schedulers_input_is_rejected_with_nothing_called() {
         json!({"action": 1}),
         json!({"action": null}),
         json!({"action": "scale-down", "dry_run": "true"}),
-        json!({"action": "scale-down", "dry_run": null}),
+        json!({"action": "scale-down", "force": "yes"}),
+        json!({"action": "scale-down", "scheduledTime": "yesterday"}),
+        json!({"action": "scale-down", "scheduledTime": 1767643200}),
         // EventBridge Scheduler's default envelope for a target without an input.
         json!({
             "version": "0", "id": "5b0fdd2b-0000-4000-8000-000000000000",
@@ -753,12 +817,27 @@ async fn anything_but_the_schedulers_input_is_rejected_with_nothing_called() {
         assert_eq!(err.retry(), Retry::Never);
         let text = err.to_string();
         assert!(
-            text.contains(r#"{"action": "scale-down"} or {"action": "scale-up"}"#),
+            text.contains(
+                r#"{"action": "scale-down"}, {"action": "scale-up"} or {"action": "reconcile"}"#
+            ),
             "{event}: {text}"
         );
         assert!(text.ends_with("Nothing was changed"), "{text}");
         assert!(r.calls().is_empty(), "{event}");
     }
+    // The template's Input sent by hand, placeholders and all: refused, nothing called.
+    for action in ["reconcile", "scale-down", "scale-up"] {
+        let event = json!({"action": action, "executionId": "<aws.scheduler.execution-id>", "scheduledTime": "<aws.scheduler.scheduled-time>"});
+        let err = r.run(event).await.unwrap_err();
+        assert!(matches!(err, Error::Rejected(_)), "{err:?}");
+        assert!(err.to_string().contains("placeholder"), "{err}");
+        assert!(r.calls().is_empty());
+    }
+    // reconcile without a window: the configuration is missing, not the input.
+    let err = r.run(json!({"action": "reconcile"})).await.unwrap_err();
+    assert!(matches!(err, Error::Misconfigured(_)), "{err:?}");
+    assert!(err.to_string().contains("OFFHOURS_UPTIME"), "{err}");
+    assert!(r.calls().is_empty());
     assert!(r.sent().is_empty());
 }
 
@@ -774,7 +853,7 @@ fn the_schedulers_input_is_read_strictly_and_extra_fields_are_ignored() {
     assert_eq!(req.scheduled_time, Some(t(NIGHT)));
     let req = parse_request(&json!({
         "action": "scale-down", "dry_run": true, "note": {"anything": [1, 2]},
-        "scheduledTime": "not a time", "executionId": 42
+        "scheduleArn": "<aws.scheduler.schedule-arn>"
     }))
     .unwrap();
     assert_eq!(req.action, Action::ScaleDown);
@@ -795,7 +874,7 @@ async fn occurred_at_is_now_without_a_scheduled_time() {
     let r = prod();
     r.scaler_at(a_bit_later)
         .handle(
-            json!({"action": "scale-down", "scheduledTime": "yesterday"}),
+            json!({"action": "scale-down", "scheduledTime": " "}),
             "req-9",
         )
         .await
@@ -803,4 +882,746 @@ async fn occurred_at_is_now_without_a_scheduled_time() {
     let (_, payload, _) = only(r.sent());
     assert_eq!(payload["occurred_at"], "2026-01-05T20:07:00.000Z");
     assert_eq!(payload["source_event_id"], "req-9");
+}
+
+// === The window: reconcile, late actions, holidays, holds, the wake-up check ========
+//
+// prod with `Mon-Fri 07:00-20:00 America/Los_Angeles`; in January the zone is UTC-8, so
+// Monday 2026-01-05 12:00 is 20:00Z and 20:00 is 04:00Z the next day.
+
+const WINDOW: &str = "Mon-Fri 07:00-20:00 America/Los_Angeles";
+const HOLD: &str = "menotime:offhours";
+const MON_NOON: &str = "2026-01-05T20:00:00Z";
+const MON_EVENING: &str = "2026-01-06T04:00:00Z";
+const TUE_MORNING: &str = "2026-01-06T15:00:00Z";
+
+fn reconcile() -> Value {
+    json!({"action": "reconcile"})
+}
+
+/// `minutes` after `at`.
+fn plus(at: &str, minutes: i64) -> DateTime<Utc> {
+    t(at) + chrono::TimeDelta::minutes(minutes)
+}
+
+impl Rig {
+    fn windowed(self) -> Rig {
+        self.with_vars(&[("OFFHOURS_UPTIME", WINDOW)])
+    }
+
+    fn scaler_at_time(&self, at: DateTime<Utc>) -> OffhoursScaler<FakeAws, FakeAws, FakeAws> {
+        OffhoursScaler::new(
+            config(self.env.as_str(), &self.extra),
+            self.aws.clone(),
+            self.aws.clone(),
+            self.aws.clone(),
+        )
+        .with_clock(move || at)
+        .with_function_name(Some(format!("menotime-{}-offhours-scaler", self.env)))
+    }
+
+    /// Runs `event` at `at` as request `req`.
+    async fn at(&self, at: DateTime<Utc>, event: Value) -> Result<Outcome, Error> {
+        self.scaler_at_time(at)
+            .handle(event, &format!("req-{}", at.timestamp()))
+            .await
+    }
+
+    /// A reconcile at `at`: its outcome, the calls and what was sent.
+    async fn tick(&self, at: DateTime<Utc>) -> (Outcome, Vec<&'static str>, Vec<Rendered>) {
+        let out = self.at(at, reconcile()).await.unwrap();
+        (out, self.calls(), self.sent())
+    }
+}
+
+fn windowed() -> Rig {
+    prod().windowed()
+}
+
+#[tokio::test]
+async fn reconcile_follows_the_window_and_only_reads_when_there_is_nothing_to_do() {
+    let r = windowed();
+
+    // Monday noon: day, nothing saved. Two reads, nothing sent.
+    let (out, calls, sent) = r.tick(t(MON_NOON)).await;
+    assert_eq!(calls, [DS, DST]);
+    assert!(sent.is_empty());
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(out.services[0].notification, None);
+    assert_eq!(
+        out.services[0].before.desired, 2,
+        "the capacity is always reported"
+    );
+    assert!(
+        out.reason.contains(
+            "it is day until Mon 2026-01-05 20:00 America/Los_Angeles, and nothing is saved"
+        ),
+        "{}",
+        out.reason
+    );
+    let o = serde_json::to_value(&out).unwrap();
+    assert_eq!(
+        o["window"],
+        json!({"uptime": WINDOW, "holidays": [], "up": true, "holiday": null, "next_change": "2026-01-06T04:00:00Z"})
+    );
+
+    // Monday 20:00: night, nothing saved: scaled down exactly as scale-down does.
+    let (out, calls, sent) = r.tick(t(MON_EVENING)).await;
+    assert_eq!(calls, [DS, DST, TAG, RST, US, DTD, PUB]);
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert_eq!(out.action, Action::Reconcile);
+    assert_eq!(r.capacity(), (1, 4, 1));
+    let (rendered, payload, text) = only(sent);
+    assert_eq!(
+        rendered.subject,
+        "[PROD] Scaled menotime-prod-service down for the night: desired 2 -> 1"
+    );
+    assert_eq!(payload["details"]["action"], "reconcile");
+    // The real night: Monday 20:00 to Tuesday 07:00.
+    assert_eq!(payload["details"]["night_hours"], 11.0);
+    let usd = payload["details"]["estimated_saving_usd"].as_f64().unwrap();
+    assert!((usd - 0.54307).abs() < 1e-9, "{usd}");
+    assert_contains(
+        &text,
+        &[
+            "Window:",
+            WINDOW,
+            "Now:",
+            "night until Tue 2026-01-06 07:00 America/Los_Angeles",
+            "USD 0.54 for this night of 11 h (until Tue 2026-01-06 07:00 America/Los_Angeles, when the window's day begins)",
+            // With a window, the way to keep the service up is a hold, not a scale-up.
+            r#"--tags '[{"key":"menotime:offhours","value":"skip-until=2026-01-06T15:00:00Z"}]'"#,
+        ],
+    );
+    assert!(!text.contains("aws lambda invoke"), "{text}");
+
+    // Every later run of the night: two reads (is the lowering complete?), nothing
+    // sent, even when the autoscaler grows the service.
+    for minutes in [5, 60, 600] {
+        let (out, calls, sent) = r.tick(plus(MON_EVENING, minutes)).await;
+        assert_eq!((calls, sent.len()), (vec![DS, DST], 0), "+{minutes} min");
+        assert!(
+            out.reason.contains("down for the night already"),
+            "{}",
+            out.reason
+        );
+        r.aws.world().service.desired_count = 3;
+    }
+    assert_eq!(
+        r.capacity(),
+        (1, 4, 3),
+        "the autoscaler's spike at night stands"
+    );
+    r.aws.world().service.desired_count = 1;
+
+    // Tuesday 07:00: day with a snapshot: restored exactly, a wake-up check begun.
+    let (out, calls, sent) = r.tick(t(TUE_MORNING)).await;
+    assert_eq!(calls, [DS, DST, TAG, RST, US, UNTAG, DTD, PUB]);
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    assert_eq!(r.tag(SNAPSHOT), None);
+    assert_eq!(
+        r.tag(WAKE).as_deref(),
+        Some("since=2026-01-06T15:00:00Z desired=2 state=waiting")
+    );
+    let (_, payload, _) = only(sent);
+    assert_eq!(payload["event_type"], "scale.up");
+    assert_eq!(payload["details"]["night_hours"], 11.0);
+
+    // 07:05: the task started: the check ends, quietly.
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 5)).await;
+    assert_eq!(calls, [DS, UNTAG, DST]);
+    assert!(sent.is_empty());
+    assert_eq!(out.wake, Some("reached"));
+    assert_eq!(r.tag(WAKE), None);
+    let (_, calls, _) = r.tick(plus(TUE_MORNING, 10)).await;
+    assert_eq!(calls, [DS, DST]);
+}
+
+#[tokio::test]
+async fn reconcile_decides_on_the_real_clock_not_the_scheduled_time() {
+    let r = windowed();
+    // Scheduled for Monday 20:00, delivered (redriven) Tuesday noon: it is day.
+    let event = json!({"action": "reconcile", "scheduledTime": MON_EVENING, "executionId": "x1"});
+    let out = r.at(t("2026-01-06T20:00:00Z"), event).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(r.calls(), [DS, DST]);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    // And the other way round: scheduled for noon, run at night, it lowers.
+    let event = json!({"action": "reconcile", "scheduledTime": MON_NOON, "executionId": "x2"});
+    let out = r.at(plus(MON_EVENING, 30), event).await.unwrap();
+    assert_eq!(out.decision, Decision::ScaledDown);
+    let (_, payload, _) = only(r.sent());
+    assert_eq!(
+        payload["occurred_at"], "2026-01-05T20:00:00.000Z",
+        "occurred_at is still the schedule's"
+    );
+    assert_eq!(payload["details"]["scheduled_time"], MON_NOON);
+}
+
+#[tokio::test]
+async fn a_lowering_that_died_after_its_snapshot_is_finished_by_the_next_reconcile() {
+    let r = windowed();
+    r.fail_at(RST);
+    let err = r.at(t(MON_EVENING), reconcile()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    assert_eq!(r.calls(), [DS, DST, TAG, RST]);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    let (out, calls, sent) = r.tick(plus(MON_EVENING, 5)).await;
+    assert_eq!(calls, [DS, DST, RST, US, DTD, PUB]);
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert_eq!(r.capacity(), (1, 4, 1));
+    assert_eq!(
+        r.tag(SNAPSHOT).as_deref(),
+        Some("min=2 max=4 desired=2 suspended=none saved=2026-01-06T04:00:00Z"),
+        "the first run's snapshot, kept"
+    );
+    let (_, _, text) = only(sent);
+    assert_contains(&text, &["kept from an earlier run"]);
+}
+
+#[tokio::test]
+async fn a_missed_scale_down_is_healed_by_the_next_reconcile() {
+    let r = windowed();
+    // The 20:00 to 23:30 runs never happened (the schedule failed); 23:35 heals it.
+    let (out, _, sent) = r.tick(plus(MON_EVENING, 215)).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert_eq!(r.capacity(), (1, 4, 1));
+    let (_, payload, _) = only(sent);
+    // The saving is the rest of the night: 23:35 to 07:00.
+    assert_eq!(payload["details"]["night_hours"], 7.42);
+}
+
+#[tokio::test]
+async fn a_weekend_is_one_night_and_a_holiday_is_night_all_day() {
+    // Wednesday 2026-01-07 is a holiday.
+    let r = prod().with_vars(&[
+        ("OFFHOURS_UPTIME", WINDOW),
+        ("OFFHOURS_HOLIDAYS", "2026-01-07"),
+    ]);
+    // Friday 20:00 PST to Monday 07:00: 59 hours.
+    let (out, _, sent) = r.tick(t("2026-01-10T04:00:00Z")).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+    let (_, payload, text) = only(sent);
+    assert_eq!(payload["details"]["night_hours"], 59.0);
+    let usd = payload["details"]["estimated_saving_usd"].as_f64().unwrap();
+    assert!((usd - 59.0 * 0.04937).abs() < 1e-9, "{usd}");
+    assert_contains(
+        &text,
+        &["night until Mon 2026-01-12 07:00 America/Los_Angeles"],
+    );
+    // Saturday and Sunday noon: night, already down.
+    for at in ["2026-01-10T20:00:00Z", "2026-01-11T20:00:00Z"] {
+        let (out, calls, _) = r.tick(t(at)).await;
+        assert_eq!(
+            (out.decision, calls),
+            (Decision::Skipped, vec![DS, DST]),
+            "{at}"
+        );
+    }
+    // Monday 07:00: restored.
+    let (out, _, _) = r.tick(t("2026-01-12T15:00:00Z")).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    r.aws.remove_tag(WAKE);
+
+    // Tuesday 20:00 to Thursday 07:00, through the holiday: 35 hours.
+    let r = prod().with_vars(&[
+        ("OFFHOURS_UPTIME", WINDOW),
+        ("OFFHOURS_HOLIDAYS", "2026-01-07"),
+    ]);
+    let (_, _, sent) = r.tick(t("2026-01-07T04:00:00Z")).await;
+    let (_, payload, _) = only(sent);
+    assert_eq!(payload["details"]["night_hours"], 35.0);
+    // Wednesday noon is night.
+    let (out, calls, _) = r.tick(t("2026-01-07T20:00:00Z")).await;
+    assert_eq!(calls, [DS, DST]);
+    assert!(
+        out.reason
+            .contains("night (holiday 2026-01-07) until Thu 2026-01-08 07:00"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(out.window["holiday"], "2026-01-07");
+    // A service restored by hand on the holiday is lowered again at the next run.
+    let (out, _, _) = r
+        .at(t("2026-01-07T20:10:00Z"), up())
+        .await
+        .map(|o| (o, (), ()))
+        .unwrap();
+    assert_eq!(out.decision, Decision::ScaledUp);
+    r.calls();
+    r.sent();
+    let (out, _, _) = r.tick(t("2026-01-07T20:15:00Z")).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+}
+
+#[tokio::test]
+async fn a_late_scale_down_during_uptime_is_skipped_as_stale_unless_forced() {
+    let r = windowed();
+    // Monday 20:00's scale-down, redriven Tuesday 10:00.
+    let late =
+        json!({"action": "scale-down", "scheduledTime": MON_EVENING, "executionId": "e-late"});
+    let tuesday_ten = t("2026-01-06T18:00:00Z");
+    let out = r.at(tuesday_ten, late.clone()).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(r.calls(), [DS, DST, PUB]);
+    assert_eq!(r.capacity(), (2, 4, 2), "business hours are left alone");
+    assert_eq!(r.tag(SNAPSHOT), None);
+    let (rendered, payload, text) = only(r.sent());
+    assert_eq!(payload["event_type"], "scale.skipped");
+    assert_eq!(payload["details"]["skip_reason"], "stale");
+    assert_eq!(payload["details"]["scheduled_time"], MON_EVENING);
+    assert_eq!(
+        rendered.subject,
+        "[PROD] Off-hours scale-down skipped: menotime-prod-service arrived during uptime (stale)"
+    );
+    assert_contains(
+        &text,
+        &[
+            "the scale-down scheduled for 2026-01-06T04:00:00Z arrived during uptime",
+            "\"force\": true lowers it anyway",
+            "Scheduled for:",
+            "Mon 2026-01-05 20:00 America/Los_Angeles",
+            "day until Tue 2026-01-06 20:00 America/Los_Angeles",
+        ],
+    );
+
+    // Forced: lowered, with a warning that the next reconcile restores it.
+    let mut forced = late.clone();
+    forced["force"] = json!(true);
+    let out = r.at(tuesday_ten, forced).await.unwrap();
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert!(out.forced);
+    assert_eq!(r.capacity(), (1, 4, 1));
+    r.calls();
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["details"]["forced"], true);
+    assert_eq!(
+        payload["details"]["estimated_saving_usd"],
+        Value::Null,
+        "no night ahead"
+    );
+    assert_contains(
+        &text,
+        &[
+            "Action:",
+            "scale-down (forced)",
+            "It is uptime: the scale-down was forced, and the next reconcile",
+        ],
+    );
+    let (out, _, _) = r.tick(plus("2026-01-06T18:00:00Z", 5)).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+
+    // At night the same input is honoured, and a scale-up always is.
+    r.aws.remove_tag(WAKE);
+    let out = r.at(plus(MON_EVENING, 24 * 60), late).await.unwrap();
+    assert_eq!(out.decision, Decision::ScaledDown);
+}
+
+#[tokio::test]
+async fn a_scale_up_at_night_is_honoured_and_says_how_to_keep_it_up() {
+    let r = windowed();
+    r.tick(t(MON_EVENING)).await;
+    let out = r.at(plus(MON_EVENING, 60), up()).await.unwrap();
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    r.calls();
+    let (_, _, text) = only(r.sent());
+    assert_contains(
+        &text,
+        &[
+            "It is night (night until Tue 2026-01-06 07:00 America/Los_Angeles): the next reconcile (within 5 minutes) lowers the service again",
+            r#"--tags '[{"key":"menotime:offhours","value":"skip-until=2026-01-06T15:00:00Z"}]'"#,
+        ],
+    );
+    // Without a hold the next reconcile lowers it again.
+    let (out, _, _) = r.tick(plus(MON_EVENING, 65)).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+}
+
+#[tokio::test]
+async fn a_hold_keeps_full_capacity_until_it_ends_and_then_its_tag_goes() {
+    let r = windowed();
+    // For a launch: up until Monday 22:00 PST.
+    r.set_tag(HOLD, "skip-until=2026-01-06T06:00:00Z");
+    let (out, calls, sent) = r.tick(t(MON_EVENING)).await;
+    assert_eq!((calls, sent.len()), (vec![DS, DST], 0));
+    assert!(
+        out.reason
+            .contains("held at full capacity until Mon 2026-01-05 22:00 America/Los_Angeles"),
+        "{}",
+        out.reason
+    );
+    // An explicit scale-down is skipped too, and says how to release the hold.
+    let out = r.at(t(MON_EVENING), down()).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped);
+    r.calls();
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["details"]["skip_reason"], "held");
+    assert_contains(&text, &["aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:offhours"]);
+
+    // 22:00: the hold has ended: lowered, and its tag removed, saying so.
+    let (out, calls, sent) = r.tick(t("2026-01-06T06:00:00Z")).await;
+    assert_eq!(calls, [DS, DST, TAG, RST, US, UNTAG, DTD, PUB]);
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert!(out.hold_removed);
+    assert_eq!(r.tag(HOLD), None);
+    let (_, payload, text) = only(sent);
+    assert_eq!(payload["details"]["hold_removed"], true);
+    assert_contains(
+        &text,
+        &[
+            "Hold:",
+            "menotime:offhours=skip-until=2026-01-06T06:00:00Z ended; the tag was removed",
+        ],
+    );
+    assert_eq!(payload["details"]["night_hours"], 9.0, "22:00 to 07:00");
+
+    // Held again while scaled down: restored at once, at night.
+    r.set_tag(HOLD, "skip-until=2026-01-06T09:00:00Z");
+    let (out, _, sent) = r.tick(t("2026-01-06T06:30:00Z")).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    let (_, _, text) = only(sent);
+    assert_contains(&text, &["Held at full capacity until 2026-01-06T09:00:00Z"]);
+    assert!(
+        !text.contains("lowers the service again"),
+        "held: no warning\n{text}"
+    );
+    r.aws.remove_tag(WAKE);
+
+    // A hold that ends during the day: nothing to do but remove its tag, and say so.
+    r.set_tag(HOLD, "skip-until=2026-01-06T17:00:00Z");
+    let (out, calls, sent) = r.tick(t("2026-01-06T17:00:00Z")).await;
+    assert_eq!(calls, [DS, DST, UNTAG, PUB]);
+    assert_eq!(out.decision, Decision::Skipped);
+    assert!(out.hold_removed);
+    let (rendered, payload, _) = only(sent);
+    assert_eq!(payload["details"]["skip_reason"], "hold_expired");
+    assert_eq!(
+        rendered.subject,
+        "[PROD] Off-hours hold of menotime-prod-service ended: the window decides again"
+    );
+    assert_eq!(r.tag(HOLD), None);
+}
+
+#[tokio::test]
+async fn excluded_while_scaled_down_is_restored_when_its_day_begins() {
+    let r = windowed();
+    r.tick(t(MON_EVENING)).await;
+    r.set_tag(HOLD, "skip");
+    let (out, calls, _) = r.tick(plus(MON_EVENING, 5)).await;
+    assert_eq!(
+        (out.decision, calls),
+        (Decision::Skipped, vec![DS, DST]),
+        "excluded: the reads only"
+    );
+    assert_eq!(r.capacity(), (1, 4, 1));
+    let (out, _, sent) = r.tick(t(TUE_MORNING)).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    let (_, _, text) = only(sent);
+    assert_contains(&text, &["was scaled down when it was excluded"]);
+    assert_eq!(r.tag(HOLD).as_deref(), Some("skip"));
+    // From then on it is left alone, night or day.
+    let (out, calls, _) = r.tick(plus(TUE_MORNING, 13 * 60)).await;
+    assert_eq!(out.decision, Decision::Skipped);
+    assert!(!calls.contains(&TAG));
+    assert_eq!(r.capacity(), (2, 4, 2));
+}
+
+#[tokio::test]
+async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_do() {
+    let r = windowed();
+    r.aws.world().tasks_fail_to_start = true;
+    r.aws.world().service.events = vec![menotime_shared::domain::service::ServiceEvent {
+        at: Some(t("2026-01-06T15:03:00Z")),
+        message: "(service menotime-prod-service) was unable to place a task. Reason: Capacity is unavailable at this time.".into(),
+    }];
+    r.tick(t(MON_EVENING)).await;
+    let (out, _, _) = r.tick(t(TUE_MORNING)).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(
+        r.aws.world().service.running_count,
+        1,
+        "one task never starts"
+    );
+    for minutes in [5, 10] {
+        let (out, calls, sent) = r.tick(plus(TUE_MORNING, minutes)).await;
+        assert_eq!((calls, sent.len()), (vec![DS, DST], 0), "+{minutes}");
+        assert_eq!(out.wake, Some("waiting"));
+    }
+
+    // 07:15: the deadline. Marked paged first, then the page.
+    let paging = plus(TUE_MORNING, 15);
+    let out = r
+        .scaler_at_time(paging)
+        .handle(reconcile(), "req-page")
+        .await
+        .unwrap();
+    assert_eq!(r.calls(), [DS, TAG, PUB, DST]);
+    assert_eq!(out.wake, Some("paged"));
+    assert_eq!(out.notifications, ["scale.failed/trigger"]);
+    assert_eq!(
+        r.tag(WAKE).as_deref(),
+        Some("since=2026-01-06T15:00:00Z desired=2 state=paged at=2026-01-06T15:15:00Z request=req-page")
+    );
+    let (rendered, payload, text) = only(r.sent());
+    assert!(rendered.topic_arn.ends_with(":menotime-prod-oncall"));
+    assert_eq!(payload["event_type"], "scale.failed");
+    assert_eq!(
+        (payload["severity"].as_str(), payload["action"].as_str()),
+        (Some("critical"), Some("trigger"))
+    );
+    assert_eq!(
+        payload["dedup_key"],
+        "menotime/prod/menotime-prod-service/offhours-wake"
+    );
+    assert_eq!(
+        rendered.subject,
+        "[PROD] Wake-up failed: menotime-prod-service runs 1 of 2 tasks 15 min after the scale-up"
+    );
+    assert_eq!(payload["details"]["target_count"], 2);
+    assert_eq!(payload["details"]["running_count"], 1);
+    assert_eq!(payload["details"]["scale_up_completed"], true);
+    assert_eq!(
+        payload["details"]["events"][0]["at"],
+        "2026-01-06T15:03:00Z"
+    );
+    assert_contains(
+        &text,
+        &[
+            "Tue 2026-01-06 07:00 America/Los_Angeles",
+            "1 running of 2 desired, 1 pending",
+            "completed (desired 2), but ECS has not started the tasks",
+            "Capacity is unavailable at this time.",
+            "the manual's Task Won't Start",
+            "aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service --query 'services[0].events[:10]'",
+            "aws ecs list-tasks --region us-west-1 --cluster menotime-prod-cluster --service-name menotime-prod-service --desired-status STOPPED",
+            "aws logs tail /aws/ecs/menotime-prod",
+            "aws logs tail /aws/lambda/menotime-prod-offhours-scaler",
+        ],
+    );
+
+    // Later runs never page again; a retry of the paging invocation resends.
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 20)).await;
+    assert_eq!(
+        (calls, sent.len(), out.wake),
+        (vec![DS, DST], 0, Some("still_paged"))
+    );
+    let out = r
+        .scaler_at_time(plus(TUE_MORNING, 16))
+        .handle(reconcile(), "req-page")
+        .await
+        .unwrap();
+    assert_eq!(out.wake, Some("resent"));
+    assert_eq!(r.calls(), [DS, PUB, DST]);
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["action"], "trigger");
+    assert_contains(&text, &["Resent:"]);
+
+    // The tasks start: the page is resolved, on the same key, and the marker goes.
+    {
+        let mut w = r.aws.world();
+        w.service.running_count = 2;
+        w.service.pending_count = 0;
+    }
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 40)).await;
+    assert_eq!(calls, [DS, UNTAG, PUB, DST]);
+    assert_eq!(out.wake, Some("reached"));
+    assert_eq!(out.notifications, ["scale.up/resolve"]);
+    assert_eq!(r.tag(WAKE), None);
+    let (rendered, payload, _) = only(sent);
+    assert!(rendered.topic_arn.ends_with(":menotime-prod-oncall"));
+    assert_eq!(payload["action"], "resolve");
+    assert_eq!(
+        payload["dedup_key"],
+        "menotime/prod/menotime-prod-service/offhours-wake"
+    );
+    assert_eq!(
+        rendered.subject,
+        "[PROD] Resolved: menotime-prod-service runs 2 of 2 tasks after the scale-up"
+    );
+}
+
+#[tokio::test]
+async fn outside_prod_a_failed_wake_up_warns_the_team_instead_of_paging() {
+    let r = rig(Environment::Staging, 2, target(1, 2)).windowed();
+    r.aws.world().tasks_fail_to_start = true;
+    r.tick(t(MON_EVENING)).await;
+    r.tick(t(TUE_MORNING)).await;
+    let (_, _, sent) = r.tick(plus(TUE_MORNING, 15)).await;
+    let (rendered, payload, _) = only(sent);
+    assert!(rendered.topic_arn.ends_with(":menotime-staging-notify"));
+    assert_eq!(
+        (payload["severity"].as_str(), payload["action"].as_str()),
+        (Some("warning"), Some("notify"))
+    );
+    r.aws.world().service.running_count = 2;
+    let (_, _, sent) = r.tick(plus(TUE_MORNING, 20)).await;
+    let (rendered, payload, _) = only(sent);
+    assert!(rendered.topic_arn.ends_with(":menotime-staging-notify"));
+    assert_eq!(
+        (payload["event_type"].as_str(), payload["action"].as_str()),
+        (Some("scale.up"), Some("notify"))
+    );
+}
+
+#[tokio::test]
+async fn a_scale_up_that_cannot_be_completed_pages_at_the_same_deadline() {
+    let r = windowed();
+    r.tick(t(MON_EVENING)).await;
+    r.aws.fail_always(RST);
+    // 07:00: the check begins, then the restore fails (and will at every run).
+    let err = r.at(t(TUE_MORNING), reconcile()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    assert_eq!(r.calls(), [DS, DST, TAG, RST]);
+    assert!(r.tag(SNAPSHOT).is_some());
+    assert!(r.tag(WAKE).is_some());
+    // The retries never move the deadline.
+    let _ = r.at(plus(TUE_MORNING, 5), reconcile()).await.unwrap_err();
+    assert_eq!(r.calls(), [DS, DST, RST]);
+    // 07:15: paged (then the restore fails again).
+    let _ = r.at(plus(TUE_MORNING, 15), reconcile()).await.unwrap_err();
+    assert_eq!(r.calls(), [DS, TAG, PUB, DST, RST]);
+    let (_, payload, text) = only(r.sent());
+    assert_eq!(payload["details"]["scale_up_completed"], false);
+    assert_contains(
+        &text,
+        &["NOT COMPLETED: the desired count is still 1 of the 2 it should be"],
+    );
+    // Fixed: the next run restores, and once the tasks run the page is resolved.
+    r.aws.heal(RST);
+    let (out, _, sent) = r.tick(plus(TUE_MORNING, 20)).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+    assert_eq!(only(sent).1["event_type"], "scale.up");
+    let (out, _, sent) = r.tick(plus(TUE_MORNING, 25)).await;
+    assert_eq!(out.notifications, ["scale.up/resolve"]);
+    assert_eq!(only(sent).1["action"], "resolve");
+}
+
+#[tokio::test]
+async fn a_tag_nobody_can_read_stops_reconcile_and_is_reported_once_an_hour() {
+    let r = windowed();
+    r.set_tag(HOLD, "skip-until=tomorrow");
+    // 20:10: night, but the value may be a hold written wrong: nothing changes, and
+    // (not the first run after the change, not the hour's first) nothing is sent.
+    let (out, calls, sent) = r.tick(plus(MON_EVENING, 10)).await;
+    assert_eq!(
+        (out.decision, calls, sent.len()),
+        (Decision::Skipped, vec![DS, DST], 0)
+    );
+    assert!(
+        out.reason.contains("`skip-until=tomorrow`"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(r.capacity(), (2, 4, 2));
+    // 21:00: the hour's reminder.
+    let (out, calls, sent) = r.tick(plus(MON_EVENING, 60)).await;
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(calls, [DS, DST, PUB]);
+    let (rendered, payload, text) = only(sent);
+    assert_eq!(payload["details"]["skip_reason"], "unreadable_offhours_tag");
+    assert_eq!(rendered.subject, "[PROD] Off-hours reconcile held: the menotime:offhours tag of menotime-prod-service cannot be read");
+    assert_contains(&text, &["Reminder:", "skip-until=<UTC time>"]);
+    // An explicit scale-down fails, telling the team at once.
+    let err = r.at(plus(MON_EVENING, 10), down()).await.unwrap_err();
+    assert!(matches!(err, Error::Misconfigured(_)), "{err:?}");
+    assert_eq!(r.calls(), [DS, DST, PUB]);
+    r.sent();
+    // During the day, restoring is still done.
+    r.aws.remove_tag(HOLD);
+    r.tick(plus(MON_EVENING, 65)).await;
+    r.set_tag(HOLD, "skip-until=tomorrow");
+    let (out, _, _) = r.tick(t(TUE_MORNING)).await;
+    assert_eq!(out.decision, Decision::ScaledUp);
+
+    // An unreadable snapshot: the first run after the window changes says so.
+    let r = windowed();
+    r.set_tag(SNAPSHOT, "min=2,max=4");
+    let (out, calls, sent) = r.tick(t(TUE_MORNING)).await;
+    assert_eq!(
+        (out.decision, calls),
+        (Decision::Skipped, vec![DS, DST, PUB])
+    );
+    assert_eq!(
+        only(sent).1["details"]["skip_reason"],
+        "unreadable_snapshot"
+    );
+    let (_, calls, sent) = r.tick(plus(TUE_MORNING, 5)).await;
+    assert_eq!((calls, sent.len()), (vec![DS, DST], 0));
+    assert_eq!(r.tag(SNAPSHOT).as_deref(), Some("min=2,max=4"));
+}
+
+#[tokio::test]
+async fn a_rollout_postpones_the_nights_lowering_to_a_later_run() {
+    let r = windowed();
+    r.aws.world().service.deployments[0].rollout_state = Some("IN_PROGRESS".into());
+    let (out, calls, sent) = r.tick(plus(MON_EVENING, 10)).await;
+    assert_eq!(
+        (out.decision, calls, sent.len()),
+        (Decision::Skipped, vec![DS, DST], 0)
+    );
+    assert!(out.reason.contains("still rolling out"), "{}", out.reason);
+    let (_, calls, sent) = r.tick(plus(MON_EVENING, 60)).await;
+    assert_eq!(calls, [DS, DST, PUB]);
+    assert_eq!(only(sent).1["details"]["skip_reason"], "deploying");
+    r.aws.settle();
+    let (out, _, _) = r.tick(plus(MON_EVENING, 65)).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+}
+
+#[tokio::test]
+async fn a_dry_run_reconcile_says_what_it_would_do_at_the_change_and_once_an_hour() {
+    let r = windowed().with_vars(&[("OFFHOURS_UPTIME", WINDOW), ("DRY_RUN", "true")]);
+    let (out, calls, sent) = r.tick(t(MON_EVENING)).await;
+    assert_eq!(out.decision, Decision::ScaledDown);
+    assert_eq!(calls, [DS, DST, DTD, PUB]);
+    assert_eq!(
+        only(sent).0.subject,
+        "[PROD] dry run: would scale menotime-prod-service down for the night"
+    );
+    let (out, calls, sent) = r.tick(plus(MON_EVENING, 5)).await;
+    assert_eq!(
+        (out.decision, calls, sent.len()),
+        (Decision::ScaledDown, vec![DS, DST], 0)
+    );
+    assert_eq!(out.services[0].notification, None);
+    assert!(out.reason.contains("once an hour"), "{}", out.reason);
+    let (_, _, sent) = r.tick(plus(MON_EVENING, 60)).await;
+    assert_eq!(sent.len(), 1);
+    assert_eq!(r.capacity(), (2, 4, 2));
+    assert_eq!(r.tag(SNAPSHOT), None);
+}
+
+#[tokio::test]
+async fn a_crash_at_any_call_of_reconcile_is_finished_by_the_next_run() {
+    // The night's lowering.
+    for op in [DS, DST, TAG, RST, US, DTD, PUB] {
+        let r = windowed();
+        r.fail_at(op);
+        let first = r.at(t(MON_EVENING), reconcile()).await;
+        assert_eq!(first.is_ok(), op == DTD, "{op}: {first:?}");
+        r.tick(plus(MON_EVENING, 5)).await;
+        // Died between the minimum and the count: the minimum is the night's, so the
+        // count is the autoscaler's to lower (reconcile does not fight it at night).
+        let desired = if op == US { 2 } else { 1 };
+        assert_eq!(r.capacity(), (1, 4, desired), "{op}");
+        assert!(r.tag(SNAPSHOT).is_some(), "{op}");
+    }
+    // The morning's restore.
+    for op in [DS, TAG, DST, RST, US, UNTAG, DTD, PUB] {
+        let r = windowed();
+        r.tick(t(MON_EVENING)).await;
+        r.fail_at(op);
+        let first = r.at(t(TUE_MORNING), reconcile()).await;
+        assert_eq!(first.is_ok(), op == DTD, "{op}: {first:?}");
+        r.tick(plus(TUE_MORNING, 5)).await;
+        r.tick(plus(TUE_MORNING, 10)).await;
+        assert_eq!(r.capacity(), (2, 4, 2), "{op}");
+        assert_eq!(r.tag(SNAPSHOT), None, "{op}");
+        assert_eq!(r.tag(WAKE), None, "{op}: the tasks run, the check ended");
+    }
 }

@@ -3,27 +3,40 @@
 //! The whole story of one invocation, in order:
 //!
 //! 1. **Accept** an "ECR Image Scan", "Inspector2 Scan" or "Deploy Approval" event for
-//!    this account, region and repository; anything else is rejected, nothing changes.
+//!    this account, region and repository, or the "ECS Deployment State Change" of this
+//!    service (a rollout ended: step 8); anything else is rejected, nothing changes.
 //! 2. **Route**: only an image with a tag matching `DEPLOY_TAG_PATTERN` concerns this
 //!    environment; otherwise `not_routed`, silently (0 calls). An approval for this
-//!    environment then re-reads the image's counts from ECR (1 call).
+//!    environment must be younger than `APPROVAL_MAX_AGE_HOURS`, then re-reads the
+//!    image's counts from ECR (1 call).
 //! 3. **Gate** on the counts: blocking severities → `blocked`; review severities →
-//!    `review_required` with the approval command; an approval waives review only.
+//!    `review_required` with the approval command (which fills in `reviewed-counts`);
+//!    an approval waives review only while no count exceeds what it reviewed.
 //!    (1 call: the notification.)
 //! 4. **Read the service** (DescribeServices with tags): frozen → `frozen`.
 //! 5. **Read revisions**: the latest of the family, which is normally the running one
 //!    (DescribeTaskDefinition with tags; a second one only if they differ).
-//! 6. **Plan**: already running → `skipped`; an older release or a late scan → `skipped`;
-//!    another rollout in progress → fail with a retryable error (Lambda retries, then the
-//!    failure queue keeps the event); a revision left by an interrupted attempt → reuse it.
-//!    Before deploying, the manual's safety net (`REQUIRE_SAFE_ROLLOUT`, always in
-//!    prod): a service without the circuit breaker (with rollback) and
-//!    minimumHealthyPercent 100 → `blocked`, with the command that restores them.
+//! 6. **Plan**: already running → `skipped` (writing the deployed mark an interrupted
+//!    attempt left out); the family's newest revision is this image, marked deployed
+//!    and left by the service (a rollback) → `skipped`, unless approved; an older
+//!    release or a late scan → `skipped`; a newer image waiting for a rollout →
+//!    `skipped` (superseded); another rollout in progress → `deferred`: the image waits
+//!    in `menotime:deploy-deferred` (written first, then `deploy.deferred`); a revision
+//!    left by an interrupted attempt → reuse it.
+//!    Only an image about to be deployed (a new or reused revision) meets the manual's
+//!    safety net (`REQUIRE_SAFE_ROLLOUT`, always in prod): a service without the
+//!    circuit breaker (with rollback) and minimumHealthyPercent 100 → `blocked`, with
+//!    the command that restores them.
 //! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
-//!    UpdateService, notify `deploy.started`. With `DRY_RUN=true`, notify only.
+//!    UpdateService, TagResource `menotime:deployed` on the revision, notify
+//!    `deploy.started`; an older image that waited is reported superseded and its tag
+//!    removed. With `DRY_RUN=true`, notify only.
+//! 8. **A rollout completed**: the image waiting for it has its findings re-read from
+//!    ECR and goes through steps 3 to 7 with the service already read; whatever became
+//!    of it is published, then its tag is removed.
 //!
-//! A clean deployment therefore costs 5 calls: DescribeServices, DescribeTaskDefinition,
-//! RegisterTaskDefinition, UpdateService, Publish.
+//! A clean deployment therefore costs 6 calls: DescribeServices, DescribeTaskDefinition,
+//! RegisterTaskDefinition, UpdateService, TagResource, Publish.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -34,13 +47,19 @@ use menotime_shared::arn::Arn;
 use menotime_shared::aws::ecr::EcrApi;
 use menotime_shared::aws::ecs::{EcsApi, Revision};
 use menotime_shared::config::ScanGateConfig;
-use menotime_shared::domain::deploy::{self, Candidate, Plan, Skip};
+use menotime_shared::domain::deploy::{
+    self, Candidate, Deferred, DeployedMark, Plan, Skip, Waiting,
+};
+use menotime_shared::domain::ecs_event::{
+    parse_ecs_event, DeploymentChange, DeploymentEvent, EcsEvent, Site, SOURCE_ECS,
+};
 use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
 use menotime_shared::domain::safety;
 use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
-use menotime_shared::domain::severity::{Severity, SeverityCounts};
+use menotime_shared::domain::service::{Rollout, ServiceState, Tagged};
+use menotime_shared::domain::severity::{ReviewedCounts, Severity, SeverityCounts};
 use menotime_shared::notify::{Notification, Notifier, Publisher};
 use menotime_shared::{tags, Error};
 
@@ -52,6 +71,9 @@ mod notes;
 pub enum Decision {
     /// Deployed (or, with `dry_run`, would have deployed).
     Deployed,
+    /// Cleared while another rollout is under way: it waits in
+    /// `menotime:deploy-deferred` and is deployed when that rollout completes.
+    Deferred,
     Blocked,
     ReviewRequired,
     Frozen,
@@ -89,6 +111,9 @@ pub struct Outcome {
     pub dry_run: bool,
     /// The `event_type` published, if any.
     pub notification: Option<&'static str>,
+    /// When the image had waited for a rollout (a deferred image resumed): the event
+    /// that cleared it then.
+    pub deferred_event: Option<String>,
 }
 
 /// The handler, generic over its three AWS dependencies so tests can drive it with
@@ -98,17 +123,25 @@ pub struct ScanGate<E, R, P> {
     ecs: E,
     ecr: R,
     notifier: Notifier<P>,
+    /// Now, for the age of approvals (tests set it).
+    clock: fn() -> DateTime<Utc>,
 }
 
 /// Who approved an image held for review, and why.
 pub(crate) struct Approver {
     pub by: String,
     pub reason: String,
+    /// The counts the approver reviewed.
+    pub reviewed: ReviewedCounts,
 }
 
 /// The image under decision, whatever event brought it.
 pub(crate) struct Subject {
+    /// The event this invocation handles.
     pub event_id: String,
+    /// The event that cleared the image: the scan or the approval (for a deferred
+    /// image resumed, the one that cleared it before it waited).
+    pub origin: String,
     pub occurred_at: DateTime<Utc>,
     pub digest: String,
     pub tags: Vec<String>,
@@ -128,12 +161,23 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             ecs,
             ecr,
             notifier,
+            clock: Utc::now,
         }
+    }
+
+    /// The same handler with another clock (tests).
+    pub fn with_clock(mut self, clock: fn() -> DateTime<Utc>) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub async fn handle(&self, event: Value) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
-        // 1. Accept.
+        // 1. Accept. A rollout of the service ended: resume the image waiting for it.
+        if event.get("source").and_then(Value::as_str) == Some(SOURCE_ECS) {
+            let ev = self.rollout_event(&event)?;
+            return self.rollout_ended(ev).await;
+        }
         let trigger = parse_trigger(
             &event,
             Expect {
@@ -148,6 +192,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             Trigger::Scan(s) => {
                 let tag = route(&s.tags, &self.cfg.deploy_tag_pattern).map(str::to_owned);
                 let subject = Subject {
+                    origin: s.envelope.id.clone(),
                     event_id: s.envelope.id,
                     occurred_at: s.envelope.time,
                     digest: s.digest,
@@ -186,75 +231,150 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             );
             return Ok(self.outcome(Decision::NotRouted, reason, &subject, None));
         };
+        self.decide(&subject, &tag, None, None).await
+    }
+
+    /// Steps 3 to 7 for a routed image: gate, freeze, plan, deploy (or defer, or skip).
+    /// `service` when already read; `resuming` when the image is the one that waited
+    /// for a rollout (its deferral is removed once its fate is published).
+    async fn decide(
+        &self,
+        subject: &Subject,
+        tag: &str,
+        service: Option<ServiceState>,
+        resuming: Option<&Deferred>,
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
         if subject.counts.get(Severity::Low) > 0 {
             info!(low = subject.counts.get(Severity::Low), digest = %subject.digest, %tag, "LOW findings logged for tracking");
         }
 
-        // 3. Gate.
-        match policy::gate(
+        // 3. Gate. An approval waives the review severities only while the counts are
+        // no higher than the ones its approver reviewed.
+        let grown = subject
+            .approval
+            .as_ref()
+            .map(|a| {
+                policy::approval_not_covering(
+                    &subject.counts,
+                    &a.reviewed,
+                    &self.cfg.review_severities,
+                )
+            })
+            .unwrap_or_default();
+        let held = match policy::gate(
             &subject.counts,
             &self.cfg.block_severities,
             &self.cfg.review_severities,
-            subject.approval.is_some(),
+            subject.approval.is_some() && grown.is_empty(),
         ) {
-            Gate::Pass => {}
+            Gate::Pass => None,
             Gate::Block(findings) => {
                 let reason = format!(
                     "{tag} ({}) has {}; blocking severities are never deployed",
                     subject.digest,
                     policy::describe(&findings)
                 );
-                let n = notes::blocked(&self.cfg, &subject, &tag, &findings);
-                return self
-                    .finish(n, Decision::Blocked, reason, &subject, &tag)
-                    .await;
+                let n = notes::blocked(&self.cfg, subject, tag, &findings);
+                Some((n, Decision::Blocked, reason))
             }
             Gate::Review(findings) => {
-                let reason = format!(
+                let mut reason = format!(
                     "{tag} ({}) has {}; a human must approve it with a Deploy Approval event",
                     subject.digest,
                     policy::describe(&findings)
                 );
-                let n = notes::review(&self.cfg, &subject, &tag, &findings);
-                return self
-                    .finish(n, Decision::ReviewRequired, reason, &subject, &tag)
-                    .await;
+                if !grown.is_empty() {
+                    reason = format!(
+                        "{tag} ({}) has more findings than its approver reviewed ({}); it needs a new review and approval",
+                        subject.digest,
+                        grown
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                let n = notes::review(&self.cfg, subject, tag, &findings, &grown);
+                Some((n, Decision::ReviewRequired, reason))
             }
+        };
+        if let Some((n, decision, reason)) = held {
+            let o = self.finish(n, decision, reason, subject, tag).await?;
+            if let (Some(_), Some(service)) = (resuming, &service) {
+                self.untag_deferred(service).await?;
+            }
+            return Ok(o);
         }
 
         // 4. Read the service.
-        let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
+        let service = match service {
+            Some(s) => s,
+            None => self.ecs.describe_service(&c.cluster, &c.service).await?,
+        };
         if let Some(why) = &service.tags.freeze {
             let reason = format!(
                 "{} is frozen ({why}); {tag} was not deployed. Lift the freeze after review, then rescan or approve the image again",
                 c.service
             );
-            let n = notes::frozen(&self.cfg, &subject, &tag, why);
-            return self
-                .finish(n, Decision::Frozen, reason, &subject, &tag)
-                .await;
+            let n = notes::frozen(&self.cfg, subject, tag, why);
+            let o = self
+                .finish(n, Decision::Frozen, reason, subject, tag)
+                .await?;
+            if resuming.is_some() {
+                self.untag_deferred(&service).await?;
+            }
+            return Ok(o);
         }
 
         // 5. Read revisions.
         let (running, latest) = self.revisions(&service.task_definition).await?;
 
-        // 6. Plan.
+        // 6. Plan, and what it means for an image waiting for a rollout.
         let candidate = Candidate {
             digest: subject.digest.clone(),
-            tag: tag.clone(),
+            tag: tag.to_owned(),
             image: pinned_uri(&c.account, &c.region, &self.cfg.repository, &subject.digest),
             scanned_at: subject.scanned_at,
+            approved: subject.approval.is_some(),
         };
         let plan = deploy::plan(&candidate, &service, &running.facts, &latest.facts);
-        info!(?plan, running = %running.facts.arn, latest = %latest.facts.arn, "deploy plan");
-        match plan {
-            Plan::Skip(skip) => self.skipped(&subject, &candidate, &running, &skip).await,
-            Plan::Busy(rollout) => Err(Error::NotNow(format!(
-                "not deploying {tag} ({}) to {} now: deployment {} is {}. Lambda retries this event twice (after about 1 and 3 minutes); if the rollout outlasts that, the event waits in the failure queue for a redrive",
-                subject.digest, c.service, rollout.deployment, rollout.state
-            ))),
-            // 7. Deploy, if the service rolls deployments back safely.
-            Plan::Register | Plan::Reuse { .. } => {
+        let deferred = match &service.tags.deferred {
+            Some(Tagged::Read(d)) => Some(d),
+            Some(Tagged::Unreadable { value, problem }) => {
+                warn!(tag = tags::DEPLOY_DEFERRED, %value, %problem, "unreadable deferral, treated as absent");
+                None
+            }
+            None => None,
+        };
+        let waiting = deploy::waiting(&candidate, deferred);
+        info!(?plan, ?waiting, running = %running.facts.arn, latest = %latest.facts.arn, "deploy plan");
+        match (plan, waiting) {
+            (Plan::Skip(skip), waiting) => {
+                let o = self
+                    .skipped(subject, &candidate, &service, &running, &skip)
+                    .await?;
+                if waiting == Waiting::Same {
+                    self.untag_deferred(&service).await?;
+                }
+                Ok(o)
+            }
+            (_, Waiting::Newer(newer)) => {
+                let skip = Skip::Superseded {
+                    by_tag: newer.tag.clone(),
+                    by_digest: newer.digest.clone(),
+                };
+                self.skipped(subject, &candidate, &service, &running, &skip)
+                    .await
+            }
+            (Plan::Busy(rollout), waiting) => {
+                self.defer(subject, &candidate, &service, &rollout, waiting)
+                    .await
+            }
+            // 7. Deploy, if the service rolls deployments back safely. Only an image
+            // about to be deployed meets the safety net: one that is skipped would not
+            // be deployed anyway, and one deferred meets it when its rollout completes.
+            (plan @ (Plan::Register | Plan::Reuse { .. }), waiting) => {
                 let gaps = safety::gaps(service.deployment_configuration.as_ref());
                 if self.cfg.require_safe_rollout && !gaps.is_empty() {
                     let reason = format!(
@@ -262,14 +382,277 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                         c.service,
                         gaps.iter().map(|g| g.describe()).collect::<Vec<_>>().join("; ")
                     );
-                    let n = notes::unsafe_rollout(&self.cfg, &subject, &tag, &service, &gaps);
-                    return self
-                        .finish(n, Decision::Blocked, reason, &subject, &tag)
-                        .await;
+                    let n = notes::unsafe_rollout(&self.cfg, subject, tag, &service, &gaps);
+                    let o = self
+                        .finish(n, Decision::Blocked, reason, subject, tag)
+                        .await?;
+                    // The waiting image's fate is published: it waits no longer. An
+                    // older image waiting keeps waiting (this one was not deployed).
+                    if waiting == Waiting::Same {
+                        self.untag_deferred(&service).await?;
+                    }
+                    return Ok(o);
                 }
-                self.deploy(&subject, &candidate, &running, &latest, plan)
-                    .await
+                let o = self
+                    .deploy(subject, &candidate, &running, &latest, plan)
+                    .await?;
+                match waiting {
+                    Waiting::Older(old) => {
+                        self.superseded(&old, &candidate, subject).await?;
+                        self.untag_deferred(&service).await?;
+                    }
+                    Waiting::Same => self.untag_deferred(&service).await?,
+                    Waiting::Nothing | Waiting::Newer(_) => {}
+                }
+                Ok(o)
             }
+        }
+    }
+
+    /// The "ECS Deployment State Change" of this service, checked like every event.
+    fn rollout_event(&self, event: &Value) -> Result<DeploymentEvent, Error> {
+        let c = &self.cfg.common;
+        match parse_ecs_event(
+            event,
+            Site {
+                account: &c.account,
+                region: &c.region,
+                cluster: &c.cluster,
+                service: &c.service,
+            },
+        )? {
+            EcsEvent::Deployment(d) => Ok(d),
+            other => Err(Error::rejected(format!(
+                "scan-gate does not handle {} events; of aws.ecs it takes only \"ECS Deployment State Change\" (to resume a deferred image)",
+                other.envelope().detail_type
+            ))),
+        }
+    }
+
+    /// A rollout of the service ended. If it completed and an image waits for it
+    /// (`menotime:deploy-deferred`), that image's current findings are read from ECR
+    /// again (it may have been rescanned) and it goes through the gate, the freeze and
+    /// the plan as if its scan had just arrived; its deferral is removed last.
+    async fn rollout_ended(&self, ev: DeploymentEvent) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
+        let d = match &service.tags.deferred {
+            None => {
+                return Ok(self.rollout_outcome(
+                    &ev,
+                    Decision::NotRouted,
+                    format!(
+                        "deployment {} {}; no image waits for a rollout of {}",
+                        ev.deployment_id,
+                        ev.change.name(),
+                        c.service
+                    ),
+                ))
+            }
+            Some(Tagged::Unreadable { value, problem }) => {
+                return Err(Error::Misconfigured(format!(
+                    "the service's {} tag {value:?} cannot be read ({problem}); deploy that image by hand (or approve it) and remove the tag: aws ecs untag-resource --resource-arn {} --tag-keys {}",
+                    tags::DEPLOY_DEFERRED,
+                    service.arn,
+                    tags::DEPLOY_DEFERRED
+                )))
+            }
+            Some(Tagged::Read(d)) => d.clone(),
+        };
+        if ev.change != DeploymentChange::Completed {
+            return Ok(self.rollout_outcome(
+                &ev,
+                Decision::Deferred,
+                format!(
+                    "deployment {} {}: {} ({}) keeps waiting for a rollout that completes",
+                    ev.deployment_id,
+                    ev.change.name(),
+                    d.tag,
+                    d.digest
+                ),
+            ));
+        }
+        info!(digest = %d.digest, tag = %d.tag, deployment = %ev.deployment_id, "resuming the deferred image");
+        let f = match self
+            .ecr
+            .scan_findings(&self.cfg.repository, &d.digest, &d.tag)
+            .await
+        {
+            Ok(f) => f,
+            Err(Error::Rejected(why)) => return self.dropped(&ev, &service, &d, &why).await,
+            Err(e) => return Err(e),
+        };
+        if matches!(f.status.as_str(), "IN_PROGRESS" | "PENDING") {
+            return Err(Error::NotNow(format!(
+                "the deferred image {} ({}) is being scanned again ({}); Lambda retries this shortly",
+                d.tag, d.digest, f.status
+            )));
+        }
+        let counts = match f.counts {
+            Some(counts) if f.is_complete() => counts,
+            _ => {
+                let why = format!(
+                    "ECR reports its scan {} ({}) without findings to check",
+                    f.status, f.description
+                );
+                return self.dropped(&ev, &service, &d, &why).await;
+            }
+        };
+        // ECS may still show the rollout that completed in progress; only one started
+        // since this completion keeps the image waiting.
+        let service = service.after_completion(&ev.deployment_id, ev.at);
+        let subject = Subject {
+            event_id: ev.envelope.id.clone(),
+            origin: d.event.clone(),
+            occurred_at: ev.at,
+            digest: d.digest.clone(),
+            tags: vec![d.tag.clone()],
+            counts,
+            scanned_at: d.scanned_at,
+            source: "ECR scan findings, re-read when the rollout completed",
+            approval: d.approved_by.clone().map(|by| Approver {
+                by,
+                reason: "approved before the rollout it waited for".into(),
+                reviewed: d.reviewed.clone().unwrap_or_default(),
+            }),
+        };
+        let mut o = self
+            .decide(&subject, &d.tag, Some(service), Some(&d))
+            .await?;
+        o.deferred_event = Some(d.event.clone());
+        Ok(o)
+    }
+
+    /// The deferred image can no longer be checked (its tag moved, its scan is gone):
+    /// reported skipped, its deferral removed.
+    async fn dropped(
+        &self,
+        ev: &DeploymentEvent,
+        service: &ServiceState,
+        d: &Deferred,
+        why: &str,
+    ) -> Result<Outcome, Error> {
+        let reason = format!(
+            "the deferred image {} ({}) was not deployed: {why}",
+            d.tag, d.digest
+        );
+        let n = notes::dropped(&self.cfg, d, ev, &reason);
+        let sent = self.notifier.send(&n).await?;
+        self.untag_deferred(service).await?;
+        let mut o = self.rollout_outcome(ev, Decision::Skipped, reason);
+        o.image_digest = d.digest.clone();
+        o.image_tag = Some(d.tag.clone());
+        o.deferred_event = Some(d.event.clone());
+        o.notification = Some(sent.event_type.as_str());
+        Ok(o)
+    }
+
+    /// Another rollout is under way: the image waits in `menotime:deploy-deferred`
+    /// (written *before* `deploy.deferred` is published), replacing an older image
+    /// that waited (reported superseded after).
+    async fn defer(
+        &self,
+        s: &Subject,
+        candidate: &Candidate,
+        service: &ServiceState,
+        rollout: &Rollout,
+        waiting: Waiting,
+    ) -> Result<Outcome, Error> {
+        let c = &self.cfg.common;
+        let deferred = Deferred {
+            digest: candidate.digest.clone(),
+            tag: candidate.tag.clone(),
+            scanned_at: candidate.scanned_at,
+            event: s.origin.clone(),
+            approved_by: s.approval.as_ref().map(|a| a.by.clone()),
+            reviewed: s.approval.as_ref().map(|a| a.reviewed.clone()),
+        };
+        if waiting != Waiting::Same {
+            self.write_service_tags(
+                service,
+                &[(tags::DEPLOY_DEFERRED.to_owned(), deferred.render())],
+            )
+            .await?;
+        }
+        let replaced = match &waiting {
+            Waiting::Older(old) => Some(old),
+            _ => None,
+        };
+        let reason = format!(
+            "{} ({}) waits: deployment {} of {} is {}; scan-gate deploys it when that rollout completes{}",
+            candidate.tag,
+            candidate.digest,
+            rollout.deployment,
+            c.service,
+            rollout.state,
+            replaced
+                .map(|o| format!(", instead of {} which waited before it", o.tag))
+                .unwrap_or_default()
+        );
+        let n = notes::deferred(&self.cfg, s, candidate, rollout, replaced, &deferred);
+        let mut o = self
+            .finish(n, Decision::Deferred, reason, s, &candidate.tag)
+            .await?;
+        if let Some(old) = replaced {
+            self.superseded(old, candidate, s).await?;
+        }
+        o.image = Some(candidate.image.clone());
+        Ok(o)
+    }
+
+    /// `deploy.skipped` for the image that waited, superseded by `by`.
+    async fn superseded(&self, old: &Deferred, by: &Candidate, s: &Subject) -> Result<(), Error> {
+        let n = notes::superseded(&self.cfg, old, by, s);
+        self.notifier.send(&n).await?;
+        Ok(())
+    }
+
+    /// Removes `menotime:deploy-deferred`, last, once the waiting image's fate is
+    /// published.
+    async fn untag_deferred(&self, service: &ServiceState) -> Result<(), Error> {
+        if self.cfg.common.dry_run || service.tags.deferred.is_none() {
+            return Ok(());
+        }
+        self.ecs
+            .untag_service(&service.arn, &[tags::DEPLOY_DEFERRED.to_owned()])
+            .await
+    }
+
+    async fn write_service_tags(
+        &self,
+        service: &ServiceState,
+        new: &[(String, String)],
+    ) -> Result<(), Error> {
+        if self.cfg.common.dry_run {
+            info!(?new, "dry run: not tagging the service");
+            return Ok(());
+        }
+        self.ecs.tag_service(&service.arn, new).await
+    }
+
+    fn rollout_outcome(&self, ev: &DeploymentEvent, decision: Decision, reason: String) -> Outcome {
+        let c = &self.cfg.common;
+        Outcome {
+            decision,
+            reason,
+            environment: c.environment.as_str().to_owned(),
+            cluster: c.cluster.clone(),
+            service: c.service.clone(),
+            source_event_id: ev.envelope.id.clone(),
+            repository: self.cfg.repository.clone(),
+            image_digest: String::new(),
+            image_tag: None,
+            image_tags: Vec::new(),
+            image: None,
+            counts: Value::Object(Default::default()),
+            approved_by: None,
+            task_definition: None,
+            previous_task_definition: None,
+            reused_revision: false,
+            deployment_id: Some(ev.deployment_id.clone()),
+            dry_run: c.dry_run,
+            notification: None,
+            deferred_event: None,
         }
     }
 
@@ -277,6 +660,19 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
     /// never trusts counts it does not carry), for the digest *and* tag it names, so
     /// a tag that moved to another image is refused by ECR itself.
     async fn approved_subject(&self, a: Approval) -> Result<Subject, Error> {
+        let max_age = chrono::Duration::hours(i64::from(self.cfg.approval_max_age_hours));
+        let age = (self.clock)() - a.envelope.time;
+        if age > max_age {
+            return Err(Error::rejected(format!(
+                "approval {} for {}:{} was given at {}, {} hours ago, more than APPROVAL_MAX_AGE_HOURS ({}); the findings may have changed since: review the image again and send a new approval",
+                a.envelope.id,
+                self.cfg.repository,
+                a.tag,
+                a.envelope.time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                age.num_hours(),
+                self.cfg.approval_max_age_hours
+            )));
+        }
         let f = self
             .ecr
             .scan_findings(&self.cfg.repository, &a.digest, &a.tag)
@@ -305,6 +701,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         };
         info!(approved_by = %a.approved_by, reason = %a.reason, "deploy approval received");
         Ok(Subject {
+            origin: a.envelope.id.clone(),
             event_id: a.envelope.id,
             occurred_at: a.envelope.time,
             digest: a.digest,
@@ -315,6 +712,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             approval: Some(Approver {
                 by: a.approved_by,
                 reason: a.reason,
+                reviewed: a.reviewed,
             }),
         })
     }
@@ -372,7 +770,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                     let tags = deploy::revision_tags(
                         &running.facts,
                         candidate,
-                        &s.event_id,
+                        &s.origin,
                         s.approval.as_ref().map(|a| a.by.as_str()),
                     );
                     let r = self
@@ -393,6 +791,11 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 .update_service(&c.cluster, &c.service, &revision.arn)
                 .await?;
             info!(revision = %revision.arn, deployment = ?deployment, "service updated");
+            // Mark the revision deployed: once the service leaves it (a rollback), no
+            // later event deploys this image again. If the mark fails, so does the
+            // invocation: its retry finds the image running and writes the mark.
+            self.mark_deployed(&revision.arn, deployment.clone(), (self.clock)())
+                .await?;
             (Some(revision), reused, deployment)
         };
 
@@ -417,17 +820,52 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
         Ok(o)
     }
 
+    /// `menotime:deployed` on the revision scan-gate deployed.
+    async fn mark_deployed(
+        &self,
+        arn: &str,
+        deployment: Option<String>,
+        at: DateTime<Utc>,
+    ) -> Result<(), Error> {
+        let mark = DeployedMark { deployment, at };
+        self.ecs
+            .tag_revision(arn, &[(tags::DEPLOYED.to_owned(), mark.render())])
+            .await
+    }
+
     async fn skipped(
         &self,
         s: &Subject,
         candidate: &Candidate,
+        service: &ServiceState,
         running: &Revision<E::Doc>,
         skip: &Skip,
     ) -> Result<Outcome, Error> {
         let running = &running.facts;
+        // The image runs, in a revision scan-gate registered, but its deployed mark is
+        // missing: the attempt that deployed it died right after UpdateService. Write
+        // it now, so a rollback of it is recognised later.
+        if *skip == Skip::AlreadyRunning
+            && running.registered_by_scan_gate()
+            && running.deployed().is_none()
+            && !self.cfg.common.dry_run
+        {
+            let primary = service.primary().filter(|d| {
+                d.task_definition == running.arn || service.task_definition == running.arn
+            });
+            info!(revision = %running.arn, "writing the deployed mark an earlier attempt left out");
+            self.mark_deployed(
+                &running.arn,
+                primary.map(|d| d.id.clone()),
+                primary
+                    .and_then(|d| d.created_at)
+                    .unwrap_or_else(self.clock),
+            )
+            .await?;
+        }
         // A redelivery of the event that deployed what runs (EventBridge delivers at
         // least once; Lambda retries when the first attempt failed after deploying).
-        let by_this_event = running.tags.get(tags::SOURCE_EVENT) == Some(&s.event_id);
+        let by_this_event = running.tags.get(tags::SOURCE_EVENT) == Some(&s.origin);
         let (summary, reason) =
             notes::skip_reason(&self.cfg, candidate, running, skip, by_this_event);
         let n = notes::skipped(
@@ -435,6 +873,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             s,
             candidate,
             running,
+            skip,
             &summary,
             &reason,
             by_this_event,
@@ -492,6 +931,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
             deployment_id: None,
             dry_run: c.dry_run,
             notification: None,
+            deferred_event: None,
         }
     }
 }
@@ -499,6 +939,7 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
 /// An approval for another environment: nothing is read, nothing decided.
 fn unread_approval(a: Approval) -> Subject {
     Subject {
+        origin: a.envelope.id.clone(),
         event_id: a.envelope.id,
         occurred_at: a.envelope.time,
         digest: a.digest,
@@ -509,6 +950,7 @@ fn unread_approval(a: Approval) -> Subject {
         approval: Some(Approver {
             by: a.approved_by,
             reason: a.reason,
+            reviewed: a.reviewed,
         }),
     }
 }

@@ -12,6 +12,7 @@ use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutp
 use aws_sdk_ecs::operation::register_task_definition::{
     RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput,
 };
+use aws_sdk_ecs::operation::tag_resource::{TagResourceInput, TagResourceOutput};
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
     Compatibility, ContainerDefinition, Deployment, DeploymentCircuitBreaker,
@@ -219,7 +220,7 @@ fn scan_event() -> Value {
 }
 
 #[tokio::test]
-async fn a_deployment_sends_exactly_these_five_requests() {
+async fn a_deployment_sends_exactly_these_six_requests() {
     let registered: Arc<Mutex<Option<RegisterTaskDefinitionInput>>> = Arc::default();
     let published: Arc<Mutex<Option<PublishInput>>> = Arc::default();
 
@@ -258,6 +259,12 @@ async fn a_deployment_sends_exactly_these_five_requests() {
                 && r.force_new_deployment().is_none()
         })
         .then_output(|| UpdateServiceOutput::builder().build());
+    let marked: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
+    let m = marked.clone();
+    let mark = mock!(aws_sdk_ecs::Client::tag_resource).then_compute_output(move |input| {
+        *m.lock().unwrap() = Some(input.clone());
+        TagResourceOutput::builder().build()
+    });
     let publ = published.clone();
     let publish = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |input| {
         *publ.lock().unwrap() = Some(input.clone());
@@ -266,7 +273,13 @@ async fn a_deployment_sends_exactly_these_five_requests() {
 
     let ecs = mock_client!(
         aws_sdk_ecs,
-        [&describe_services, &describe_latest, &register, &update]
+        [
+            &describe_services,
+            &describe_latest,
+            &register,
+            &update,
+            &mark
+        ]
     );
     let ecr = mock_client!(aws_sdk_ecr, Vec::<&aws_smithy_mocks::Rule>::new());
     let sns = mock_client!(aws_sdk_sns, [&publish]);
@@ -284,10 +297,20 @@ async fn a_deployment_sends_exactly_these_five_requests() {
         ("DescribeTaskDefinition", &describe_latest),
         ("RegisterTaskDefinition", &register),
         ("UpdateService", &update),
+        ("TagResource", &mark),
         ("Publish", &publish),
     ] {
         assert_eq!(rule.num_calls(), 1, "{name}");
     }
+
+    // After UpdateService, before the notification: the new revision is marked
+    // deployed (so a rollback of it is never undone by a later event), nothing else.
+    let m = marked.lock().unwrap().take().unwrap();
+    assert_eq!(m.resource_arn(), Some(td_arn(8).as_str()));
+    assert_eq!(m.tags().len(), 1);
+    assert_eq!(m.tags()[0].key(), Some("menotime:deployed"));
+    let v = m.tags()[0].value().unwrap();
+    assert!(v.starts_with("at=20"), "{v}");
 
     // RegisterTaskDefinition: the running revision, field for field, but the image.
     let input = registered.lock().unwrap().take().unwrap();
@@ -373,6 +396,8 @@ async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
         .http_status(400, Some(THROTTLED.into()))
         .output(|| UpdateServiceOutput::builder().build())
         .build();
+    let mark = mock!(aws_sdk_ecs::Client::tag_resource)
+        .then_output(|| TagResourceOutput::builder().build());
     let publish = mock!(aws_sdk_sns::Client::publish)
         .sequence()
         .http_status(
@@ -387,7 +412,13 @@ async fn throttling_is_retried_by_the_sdk_and_the_deploy_goes_on() {
 
     let ecs = mock_client!(
         aws_sdk_ecs,
-        [&describe_services, &describe_latest, &register, &update]
+        [
+            &describe_services,
+            &describe_latest,
+            &register,
+            &update,
+            &mark
+        ]
     );
     let gate = ScanGate::new(
         common::prod_config(&[]),
@@ -513,6 +544,9 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
     let update = mock!(aws_sdk_ecs::Client::update_service)
         .match_requests(|r| r.task_definition() == Some(td_arn(8).as_str()))
         .then_output(|| UpdateServiceOutput::builder().build());
+    let mark = mock!(aws_sdk_ecs::Client::tag_resource)
+        .match_requests(|r| r.resource_arn() == Some(td_arn(8).as_str()))
+        .then_output(|| TagResourceOutput::builder().build());
     let publish = mock!(aws_sdk_sns::Client::publish)
         .then_output(|| PublishOutput::builder().message_id("m").build());
     let ecs = mock_client!(
@@ -521,7 +555,8 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
             &describe_services,
             &describe_latest,
             &describe_running,
-            &update
+            &update,
+            &mark
         ]
     );
     let gate = ScanGate::new(
@@ -542,6 +577,7 @@ async fn update_service_failing_after_register_is_finished_by_the_retry() {
         &describe_latest,
         &describe_running,
         &update,
+        &mark,
         &publish,
     ] {
         assert_eq!(rule.num_calls(), 1);
@@ -579,10 +615,11 @@ async fn a_missing_permission_is_a_permanent_error_that_names_the_fix() {
 fn approval_event(tag: &str) -> Value {
     json!({
         "version": "0", "id": "5c0a1e7d-0004-4e3a-9b1d-2f6c8e4a0004", "detail-type": "Deploy Approval",
-        "source": "menotime.ops", "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1",
+        "source": "menotime.ops", "account": ACCOUNT, "time": chrono::Utc::now().to_rfc3339(), "region": "us-west-1",
         "resources": [],
         "detail": {"repository-name": "menotime/backend", "image-digest": DIGEST, "image-tag": tag,
-                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API",
+                   "reviewed-counts": {"MEDIUM": 2}}
     })
 }
 
@@ -624,4 +661,145 @@ async fn an_approval_asks_ecr_for_the_digest_and_the_tag_together() {
     let msg = err.to_string();
     assert!(msg.contains("the tag may have moved"), "{msg}");
     assert!(msg.contains("aws ecr describe-images --repository-name menotime/backend --image-ids imageTag=v1.2.9"), "{msg}");
+}
+
+/// The circuit breaker rolled the deployment of v1.2.4 back (moto cannot): the family's
+/// newest revision is the one scan-gate deployed and marked, the service runs :7 again.
+/// The same scan redelivered reads the two revisions, deploys nothing, and says so.
+#[tokio::test]
+async fn a_circuit_breaker_rollback_is_never_undone_by_a_redelivered_scan() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services).then_output(|| {
+        let mut out = service_output(&td_arn(7), DeploymentRolloutState::Completed);
+        let svc = &mut out.services.as_mut().unwrap()[0];
+        svc.deployments = Some(vec![Deployment::builder()
+            .id("ecs-svc/rollback")
+            .status("PRIMARY")
+            .rollout_state(DeploymentRolloutState::Completed)
+            .task_definition(td_arn(7))
+            .created_at(aws_smithy_types::DateTime::from_secs(1_795_600_000))
+            .build()]);
+        out
+    });
+    let describe_latest = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some(FAMILY))
+        .then_output(|| {
+            DescribeTaskDefinitionOutput::builder()
+                .task_definition(prod_task_definition(8, &pinned()))
+                .tags(
+                    Tag::builder()
+                        .key("menotime:image-tag")
+                        .value("v1.2.4")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("menotime:source-event")
+                        .value("5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001")
+                        .build(),
+                )
+                .tags(
+                    Tag::builder()
+                        .key("menotime:deployed")
+                        .value("deployment=ecs-svc/4231880795355584839 at=2026-11-25T09:50:00Z")
+                        .build(),
+                )
+                .build()
+        });
+    let describe_running = mock!(aws_sdk_ecs::Client::describe_task_definition)
+        .match_requests(|r| r.task_definition() == Some(td_arn(7).as_str()))
+        .then_output(running_revision);
+    let published: Arc<Mutex<Option<PublishInput>>> = Arc::default();
+    let p = published.clone();
+    let publish = mock!(aws_sdk_sns::Client::publish).then_compute_output(move |input| {
+        *p.lock().unwrap() = Some(input.clone());
+        PublishOutput::builder().message_id("m").build()
+    });
+    let gate = ScanGate::new(
+        common::prod_config(&[]),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            [&describe_services, &describe_latest, &describe_running]
+        )),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
+    );
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped, "{}", out.reason);
+    for rule in [
+        &describe_services,
+        &describe_latest,
+        &describe_running,
+        &publish,
+    ] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    let p = published.lock().unwrap().take().unwrap();
+    assert_eq!(
+        p.subject(),
+        Some("[PROD] Deploy skipped: v1.2.4 was rolled back")
+    );
+    let message: Value = serde_json::from_str(p.message().unwrap()).unwrap();
+    let payload: Value = serde_json::from_str(message["sqs"].as_str().unwrap()).unwrap();
+    assert_eq!(payload["details"]["skip_reason"], "rolled_back");
+    assert_eq!(payload["details"]["deployed_at"], "2026-11-25T09:50:00Z");
+    assert_eq!(
+        payload["details"]["deployed_deployment_id"],
+        "ecs-svc/4231880795355584839"
+    );
+    assert_eq!(payload["details"]["rolled_back_at"], "2026-11-25T09:46:40Z");
+}
+
+/// A clean image during another rollout: the deferral is written on the service (that
+/// one tag key) before `deploy.deferred` is published; nothing is registered.
+#[tokio::test]
+async fn a_deferral_writes_its_tag_before_it_notifies() {
+    let describe_services = mock!(aws_sdk_ecs::Client::describe_services)
+        .then_output(|| service_output(&td_arn(7), DeploymentRolloutState::InProgress));
+    let describe_latest =
+        mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(running_revision);
+    let tagged: Arc<Mutex<Option<TagResourceInput>>> = Arc::default();
+    let t = tagged.clone();
+    let tag = mock!(aws_sdk_ecs::Client::tag_resource).then_compute_output(move |input| {
+        *t.lock().unwrap() = Some(input.clone());
+        TagResourceOutput::builder().build()
+    });
+    let publish = mock!(aws_sdk_sns::Client::publish)
+        .match_requests(|r| {
+            r.subject()
+                == Some(
+                    "[PROD] Deploy deferred: v1.2.4 waits for the rollout of menotime-prod-service",
+                )
+        })
+        .then_output(|| PublishOutput::builder().message_id("m").build());
+    let gate = ScanGate::new(
+        common::prod_config(&[]),
+        Ecs::new(mock_client!(
+            aws_sdk_ecs,
+            [&describe_services, &describe_latest, &tag]
+        )),
+        Ecr::new(mock_client!(
+            aws_sdk_ecr,
+            Vec::<&aws_smithy_mocks::Rule>::new()
+        )),
+        Sns::new(mock_client!(aws_sdk_sns, [&publish])),
+    );
+    let out = gate.handle(scan_event()).await.unwrap();
+    assert_eq!(out.decision, Decision::Deferred, "{}", out.reason);
+    for rule in [&describe_services, &describe_latest, &tag, &publish] {
+        assert_eq!(rule.num_calls(), 1);
+    }
+    let input = tagged.lock().unwrap().take().unwrap();
+    assert_eq!(
+        input.resource_arn(),
+        Some(format!("arn:aws:ecs:us-west-1:{ACCOUNT}:service/{CLUSTER}/{SERVICE}").as_str())
+    );
+    assert_eq!(input.tags().len(), 1);
+    assert_eq!(input.tags()[0].key(), Some("menotime:deploy-deferred"));
+    assert_eq!(
+        input.tags()[0].value(),
+        Some(format!("digest={DIGEST} tag=v1.2.4 scanned=2026-11-25T09:46:41Z event=5c0a1e7d-0001-4e3a-9b1d-2f6c8e4a0001").as_str())
+    );
 }

@@ -58,9 +58,15 @@ fn rig_with(extra: &[(&str, &str)], running: FakeRevision, deployments: &[(&str,
             aws.clone(),
             aws.clone(),
             aws.clone(),
-        ),
+        )
+        .with_clock(now),
         aws,
     }
+}
+
+/// The handler's clock: a day after the approvals of these tests were given.
+fn now() -> DateTime<Utc> {
+    "2026-11-26T11:20:00Z".parse().unwrap()
 }
 
 fn v123() -> FakeRevision {
@@ -116,7 +122,8 @@ fn approval(tag: &str, digest: &str) -> Value {
         "version": "0", "id": "evt-approval", "detail-type": "Deploy Approval", "source": "menotime.ops",
         "account": ACCOUNT, "time": "2026-11-25T11:20:00Z", "region": "us-west-1", "resources": [],
         "detail": {"repository-name": "menotime/backend", "image-digest": digest, "image-tag": tag,
-                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"}
+                   "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API",
+                   "reviewed-counts": {"MEDIUM": 2}}
     })
 }
 
@@ -136,7 +143,7 @@ fn message(r: &Rendered) -> (Value, String, Value) {
 }
 
 #[tokio::test]
-async fn a_clean_release_deploys_in_five_calls() {
+async fn a_clean_release_deploys_in_six_calls() {
     let r = rig();
     let out = r
         .gate
@@ -151,6 +158,7 @@ async fn a_clean_release_deploys_in_five_calls() {
             "ecs:DescribeTaskDefinition",
             "ecs:RegisterTaskDefinition",
             "ecs:UpdateService",
+            "ecs:TagResource",
             "sns:Publish"
         ]
     );
@@ -287,11 +295,12 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
         "[PROD] Review required before deploying v1.2.6: 2 MEDIUM"
     );
     let (payload, text, m) = message(&sent[0]);
-    let cmd = text
-        .lines()
-        .find(|l| l.contains("aws events put-events"))
-        .expect("approval command")
-        .trim();
+    let lines: Vec<&str> = text.lines().map(str::trim).collect();
+    let at = lines
+        .iter()
+        .position(|l| l.contains("aws events put-events"))
+        .expect("approval command");
+    let cmd = lines[at];
     assert_eq!(
         payload["details"]["approve_command"], cmd,
         "machines get the same command"
@@ -299,6 +308,13 @@ async fn medium_waits_for_review_with_a_ready_approval_command() {
     assert!(
         cmd.contains(OTHER) && cmd.contains("v1.2.6") && cmd.contains("Deploy Approval"),
         "{cmd}"
+    );
+    // People see the operator CLI's command first, the AWS CLI's as the fallback.
+    assert_eq!(
+        lines[at - 1],
+        format!(
+            "menotime-ops approve --tag v1.2.6 --digest {OTHER} --reason 'WHY_THE_FINDINGS_ARE_ACCEPTABLE' --env prod --region us-west-1"
+        )
     );
     assert!(m["sms"].as_str().unwrap().len() <= 140);
 }
@@ -328,6 +344,7 @@ async fn an_approval_rereads_ecr_and_deploys_naming_the_approver() {
             "ecs:DescribeTaskDefinition",
             "ecs:RegisterTaskDefinition",
             "ecs:UpdateService",
+            "ecs:TagResource",
             "sns:Publish"
         ]
     );
@@ -459,25 +476,242 @@ async fn a_frozen_service_is_told_and_untouched() {
 }
 
 #[tokio::test]
-async fn another_rollout_fails_for_a_retry_and_changes_nothing() {
+async fn an_image_cleared_during_another_rollout_is_deferred_then_resumed() {
     let r = rig_with(
         &[],
         v123(),
         &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")],
     );
-    let e = r
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({"LOW": 3})))
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Decision::Deferred, "{}", out.reason);
+    // The deferral is written first, then the notification.
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "sns:Publish"
+        ]
+    );
+    let waiting = r.aws.tag("menotime:deploy-deferred").unwrap();
+    assert!(
+        waiting.starts_with(&format!(
+            "digest={CLEAN} tag=v1.2.4 scanned=2026-11-25T09:46:41Z event=evt-093db6db"
+        )),
+        "{waiting}"
+    );
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["event_type"], "deploy.deferred");
+    assert_eq!(payload["severity"], "info");
+    assert_eq!(payload["action"], "notify");
+    assert!(text.contains("ecs-svc/0"), "{text}");
+    assert_eq!(r.revision_count(), 2, "nothing registered");
+    // The rollout completes, long after Lambda's retries: scan-gate resumes the image.
+    r.aws.settle();
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[(Severity::Low, 3)], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
+    assert_eq!(out.source_event_id, "completion-ecs-svc/0");
+    assert_eq!(out.deferred_event.as_deref(), Some("evt-093db6db"));
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecr:DescribeImageScanFindings",
+            "ecs:DescribeTaskDefinition",
+            "ecs:RegisterTaskDefinition",
+            "ecs:UpdateService",
+            "ecs:TagResource",
+            "sns:Publish",
+            "ecs:UntagResource"
+        ],
+        "the deferral is removed last"
+    );
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+    let running = r.aws.running();
+    assert_eq!(running.image, format!("{REGISTRY}@{CLEAN}"));
+    assert_eq!(running.tags["menotime:source-event"], "evt-093db6db");
+    // The completion delivered again (or the original scan): nothing more.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::NotRouted);
+    assert_eq!(r.calls(), ["ecs:DescribeServices"]);
+}
+
+/// An ECS completion of the prod service, as its rule delivers it to scan-gate.
+fn completed(deployment: &str) -> Value {
+    json!({
+        "version": "0", "id": format!("completion-{deployment}"), "detail-type": "ECS Deployment State Change",
+        "source": "aws.ecs", "account": ACCOUNT, "time": "2026-11-25T10:30:00Z", "region": "us-west-1",
+        "resources": ["arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service"],
+        "detail": {"eventType": "INFO", "eventName": "SERVICE_DEPLOYMENT_COMPLETED", "deploymentId": deployment,
+                   "updatedAt": "2026-11-25T10:30:00Z", "reason": format!("ECS deployment {deployment} completed.")}
+    })
+}
+
+#[tokio::test]
+async fn a_deferred_image_is_checked_again_when_it_resumes() {
+    let busy: &[(&str, &str)] = &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")];
+    // Rescanned meanwhile: a HIGH finding now. Blocked, and no longer waiting.
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.settle();
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[(Severity::High, 1)], "2026-11-25T10:00:00Z"),
+        ),
+    );
+    r.calls();
+    r.sent();
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Blocked);
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+    assert_eq!(r.revision_count(), 2);
+    // Frozen meanwhile (the rollout failed and deploy-notifier froze prod): held.
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.settle();
+    r.aws
+        .set_tag("menotime:deploy-freeze", "deployment ecs-svc/0 failed");
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[], "2026-11-25T10:00:00Z"),
+        ),
+    );
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Frozen);
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+    // The tag now names another image (it moved): skipped, no longer waiting.
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.settle();
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped, "{}", out.reason);
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+    // A FAILED rollout does not resume it: it keeps waiting.
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    let mut failed = completed("ecs-svc/0");
+    failed["detail"]["eventName"] = json!("SERVICE_DEPLOYMENT_FAILED");
+    let out = r.gate.handle(failed).await.unwrap();
+    assert_eq!(out.decision, Decision::Deferred);
+    assert!(r.aws.tag("menotime:deploy-deferred").is_some());
+}
+
+#[tokio::test]
+async fn a_newer_image_replaces_the_deferred_one_which_is_reported_superseded() {
+    let busy: &[(&str, &str)] = &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")];
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.sent();
+    r.calls();
+    // v1.2.5 arrives during the same rollout: it waits instead.
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.5"], OTHER, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Decision::Deferred);
+    assert!(r
+        .aws
+        .tag("menotime:deploy-deferred")
+        .unwrap()
+        .contains("tag=v1.2.5"));
+    let sent = r.sent();
+    let types: Vec<String> = sent
+        .iter()
+        .map(|m| message(m).0["event_type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["deploy.deferred", "deploy.skipped"]);
+    let (superseded, _, _) = message(&sent[1]);
+    assert_eq!(superseded["details"]["image_digest"], CLEAN);
+    assert_eq!(superseded["details"]["skip_reason"], "superseded");
+    // An older image arriving now is superseded by the one waiting.
+    let out = r
         .gate
         .handle(scan(&["v1.2.4"], CLEAN, json!({})))
         .await
-        .unwrap_err();
-    assert_eq!(e.retry(), Retry::Later);
-    assert_eq!(e.kind(), "RetryLater");
-    assert_eq!(
-        r.calls(),
-        ["ecs:DescribeServices", "ecs:DescribeTaskDefinition"]
+        .unwrap();
+    assert_eq!(out.decision, Decision::Skipped);
+    assert!(out.reason.contains("v1.2.5"), "{}", out.reason);
+    assert!(r
+        .aws
+        .tag("menotime:deploy-deferred")
+        .unwrap()
+        .contains("tag=v1.2.5"));
+    // The rollout completes: v1.2.5 deploys.
+    r.aws.settle();
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.5".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
     );
-    assert_eq!(r.revision_count(), 2);
-    assert!(r.sent().is_empty());
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
+    assert_eq!(r.aws.running().image, format!("{REGISTRY}@{OTHER}"));
+    assert_eq!(r.revision_count(), 3, "one revision registered in all");
+}
+
+#[tokio::test]
+async fn a_crash_while_resuming_never_deploys_twice_and_never_loses_the_image() {
+    let busy: &[(&str, &str)] = &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")];
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.settle();
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    // The first attempt dies after UpdateService (its Publish fails for good).
+    r.aws.fail("sns:Publish", 1);
+    assert!(r.gate.handle(completed("ecs-svc/0")).await.is_err());
+    assert!(
+        r.aws.tag("menotime:deploy-deferred").is_some(),
+        "still waiting"
+    );
+    // Lambda's retry: the image runs (its rollout is under way): skipped, deferral removed.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped, "{}", out.reason);
+    assert!(out.reason.contains("already runs"), "{}", out.reason);
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+    assert_eq!(r.revision_count(), 3, "registered once");
 }
 
 #[tokio::test]
@@ -511,6 +745,7 @@ async fn a_retry_after_update_service_failed_reuses_the_revision() {
             "ecs:DescribeTaskDefinition",
             "ecs:DescribeTaskDefinition",
             "ecs:UpdateService",
+            "ecs:TagResource",
             "sns:Publish"
         ]
     );
@@ -661,15 +896,134 @@ async fn a_new_image_waits_for_the_previous_rollout_to_finish() {
         r.gate.handle(first).await.unwrap().decision,
         Decision::Skipped
     );
-    let e = r.gate.handle(second.clone()).await.unwrap_err();
-    assert_eq!(e.retry(), Retry::Later, "{e}");
+    assert_eq!(
+        r.gate.handle(second.clone()).await.unwrap().decision,
+        Decision::Deferred
+    );
     assert_eq!(r.revision_count(), 3);
     r.aws.settle();
+    // Redelivered once the rollout is over (before its completion reached scan-gate):
+    // deployed, and no longer waiting.
     assert_eq!(
         r.gate.handle(second).await.unwrap().decision,
         Decision::Deployed
     );
     assert_eq!(r.aws.running().image, format!("{REGISTRY}@{OTHER}"));
+    assert_eq!(r.aws.tag("menotime:deploy-deferred"), None);
+}
+
+#[tokio::test]
+async fn a_rolled_back_image_is_skipped_and_says_how_to_deploy_it_on_purpose() {
+    let r = rig();
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    assert_eq!(
+        r.gate.handle(e.clone()).await.unwrap().decision,
+        Decision::Deployed
+    );
+    let deployed = r.aws.running();
+    assert!(deployed.tags["menotime:deployed"].starts_with("deployment=ecs-svc/1111 at="));
+    // The circuit breaker rolls back to :7 (ECS's rollback deployment is PRIMARY).
+    {
+        let mut w = r.aws.world();
+        w.service.task_definition = td_arn(7);
+        w.service.deployments = vec![DeploymentState {
+            id: "ecs-svc/rollback".into(),
+            status: "PRIMARY".into(),
+            rollout_state: Some("COMPLETED".into()),
+            task_definition: td_arn(7),
+            created_at: Some("2026-11-25T10:05:00Z".parse().unwrap()),
+            ..Default::default()
+        }];
+    }
+    r.calls();
+    r.sent();
+    // The same scan, redelivered (or redriven, or a rescan): skipped, not redeployed.
+    let out = r.gate.handle(e.clone()).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped, "{}", out.reason);
+    assert!(
+        out.reason.contains("left it at 2026-11-25T10:05:00Z"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(r.aws.running().arn, td_arn(7));
+    assert_eq!(r.revision_count(), 3);
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["details"]["skip_reason"], "rolled_back");
+    assert_eq!(payload["details"]["rolled_back_at"], "2026-11-25T10:05:00Z");
+    assert_eq!(payload["details"]["rolled_back_task_definition"], td_arn(8));
+    assert!(text.contains("aws events put-events"), "{text}");
+    assert!(
+        text.contains("--task-definition menotime-backend-prod:8"),
+        "{text}"
+    );
+    // A new digest on the same tag deploys as usual.
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.4"], OTHER, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Decision::Deployed);
+}
+
+#[tokio::test]
+async fn an_approval_deploys_a_rolled_back_image_on_purpose() {
+    let r = rig();
+    r.gate
+        .handle(scan(&["v1.2.6"], OTHER, json!({})))
+        .await
+        .unwrap();
+    {
+        let mut w = r.aws.world();
+        w.service.task_definition = td_arn(7);
+        w.service.deployments.truncate(1);
+        w.service.deployments[0].task_definition = td_arn(7);
+        w.service.deployments[0].rollout_state = Some("COMPLETED".into());
+    }
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.6".into(),
+            findings("COMPLETE", &[(Severity::Medium, 2)], "2026-11-25T11:03:17Z"),
+        ),
+    );
+    let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
+    assert!(out.reused_revision, "its revision is deployed again");
+    assert_eq!(r.aws.running().arn, td_arn(8));
+}
+
+#[tokio::test]
+async fn a_lost_deployed_mark_is_written_by_the_retry() {
+    let r = rig();
+    r.aws.fail("ecs:TagResource", 1);
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    let err = r.gate.handle(e.clone()).await.unwrap_err();
+    assert_eq!(err.retry(), Retry::Later, "{err}");
+    assert!(!r.aws.running().tags.contains_key("menotime:deployed"));
+    r.calls();
+    let out = r.gate.handle(e).await.unwrap();
+    assert_eq!(out.decision, Decision::Skipped);
+    assert_eq!(
+        r.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "sns:Publish"
+        ]
+    );
+    assert!(r.aws.running().tags["menotime:deployed"].starts_with("deployment=ecs-svc/1111 at="));
+}
+
+#[tokio::test]
+async fn an_interrupted_attempt_is_still_reused_but_a_deployed_one_is_not() {
+    // Registered, never deployed (no mark): reused.
+    let r = rig();
+    r.aws.fail("ecs:UpdateService", 1);
+    let e = scan(&["v1.2.4"], CLEAN, json!({}));
+    assert!(r.gate.handle(e.clone()).await.is_err());
+    let out = r.gate.handle(e).await.unwrap();
+    assert!(out.reused_revision);
 }
 
 #[tokio::test]
@@ -712,4 +1066,153 @@ fn develop_at(scanned_at: &str) -> FakeRevision {
         &format!("{REGISTRY}:develop"),
         &[("menotime:scanned-at", scanned_at)],
     )
+}
+
+#[tokio::test]
+async fn a_stale_approval_is_refused_before_anything_is_read() {
+    let r = rig();
+    let mut e = approval("v1.2.6", OTHER);
+    e["time"] = json!("2026-11-19T11:19:59Z"); // 168 h and 1 s before the clock
+    let err = r.gate.handle(e.clone()).await.unwrap_err();
+    assert_eq!(err.kind(), "RejectedEvent", "{err}");
+    assert!(
+        err.to_string().contains("APPROVAL_MAX_AGE_HOURS (168)"),
+        "{err}"
+    );
+    assert!(r.calls().is_empty(), "refused before ECR is read");
+    // Exactly 168 h old: still honoured; with APPROVAL_MAX_AGE_HOURS=24, refused.
+    e["time"] = json!("2026-11-19T11:20:00Z");
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.6".into(),
+            findings("COMPLETE", &[(Severity::Medium, 2)], "2026-11-19T11:03:17Z"),
+        ),
+    );
+    assert_eq!(r.gate.handle(e).await.unwrap().decision, Decision::Deployed);
+    let r = rig_with(
+        &[("APPROVAL_MAX_AGE_HOURS", "24")],
+        v123(),
+        &[("PRIMARY", "COMPLETED")],
+    );
+    let mut e = approval("v1.2.6", OTHER);
+    e["time"] = json!("2026-11-25T11:19:00Z");
+    assert_eq!(r.gate.handle(e).await.unwrap_err().kind(), "RejectedEvent");
+}
+
+#[tokio::test]
+async fn an_approval_without_reviewed_counts_is_refused() {
+    let r = rig();
+    let mut e = approval("v1.2.6", OTHER);
+    e["detail"]
+        .as_object_mut()
+        .unwrap()
+        .remove("reviewed-counts");
+    let err = r.gate.handle(e).await.unwrap_err();
+    assert_eq!(err.kind(), "RejectedEvent");
+    assert!(err.to_string().contains("reviewed-counts"), "{err}");
+    assert!(r.calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_approval_no_longer_covers_counts_that_grew() {
+    let r = rig();
+    // Reviewed 2 MEDIUM; the image was rescanned since and ECR now reports 3.
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.6".into(),
+            findings(
+                "COMPLETE",
+                &[(Severity::Medium, 3), (Severity::Low, 5)],
+                "2026-11-25T13:00:00Z",
+            ),
+        ),
+    );
+    let out = r.gate.handle(approval("v1.2.6", OTHER)).await.unwrap();
+    assert_eq!(out.decision, Decision::ReviewRequired, "{}", out.reason);
+    assert!(
+        out.reason.contains("3 MEDIUM now, 2 reviewed"),
+        "{}",
+        out.reason
+    );
+    assert_eq!(r.calls(), ["ecr:DescribeImageScanFindings", "sns:Publish"]);
+    assert_eq!(r.revision_count(), 2, "nothing deployed");
+    let (payload, text, _) = message(&r.sent()[0]);
+    assert_eq!(payload["event_type"], "deploy.review_required");
+    assert_eq!(payload["details"]["counts"], json!({"MEDIUM": 3, "LOW": 5}));
+    assert_eq!(payload["details"]["reviewed_counts"], json!({"MEDIUM": 3}));
+    assert!(text.contains("Approval not honoured"), "{text}");
+    // The new command carries the new counts: approving it again reviews 3 MEDIUM.
+    let cmd = payload["details"]["approve_command"].as_str().unwrap();
+    assert!(
+        cmd.contains(r#"\"reviewed-counts\":{\"MEDIUM\":3}"#),
+        "{cmd}"
+    );
+    let mut again = approval("v1.2.6", OTHER);
+    again["detail"]["reviewed-counts"] = json!({"MEDIUM": 3});
+    assert_eq!(
+        r.gate.handle(again).await.unwrap().decision,
+        Decision::Deployed
+    );
+}
+
+#[tokio::test]
+async fn the_review_command_fills_in_the_counts_to_review() {
+    let r = rig();
+    r.gate
+        .handle(scan(&["v1.2.6"], OTHER, json!({"MEDIUM": 2, "LOW": 1})))
+        .await
+        .unwrap();
+    let (payload, _, _) = message(&r.sent()[0]);
+    assert_eq!(payload["details"]["reviewed_counts"], json!({"MEDIUM": 2}));
+    assert!(payload["details"]["approve_command"]
+        .as_str()
+        .unwrap()
+        .contains(r#"\"reviewed-counts\":{\"MEDIUM\":2}"#));
+}
+
+#[tokio::test]
+async fn a_late_copy_of_a_completion_never_deploys_over_the_next_rollout() {
+    let busy: &[(&str, &str)] = &[("PRIMARY", "IN_PROGRESS"), ("ACTIVE", "COMPLETED")];
+    let r = rig_with(&[], v123(), busy);
+    r.gate
+        .handle(scan(&["v1.2.4"], CLEAN, json!({})))
+        .await
+        .unwrap();
+    r.aws.world().findings.insert(
+        CLEAN.into(),
+        (
+            "v1.2.4".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    // ECS still shows the rollout in progress when its completion arrives: the
+    // completion is believed for what it names.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deployed, "{}", out.reason);
+    // v1.2.5 arrives during v1.2.4's own rollout: it waits.
+    let out = r
+        .gate
+        .handle(scan(&["v1.2.5"], OTHER, json!({})))
+        .await
+        .unwrap();
+    assert_eq!(out.decision, Decision::Deferred);
+    r.aws.world().findings.insert(
+        OTHER.into(),
+        (
+            "v1.2.5".into(),
+            findings("COMPLETE", &[], "2026-11-25T09:46:41Z"),
+        ),
+    );
+    // EventBridge delivers the old completion again: v1.2.4's rollout, started after
+    // it, still counts, so v1.2.5 keeps waiting.
+    let out = r.gate.handle(completed("ecs-svc/0")).await.unwrap();
+    assert_eq!(out.decision, Decision::Deferred, "{}", out.reason);
+    assert!(r
+        .aws
+        .tag("menotime:deploy-deferred")
+        .unwrap()
+        .contains("tag=v1.2.5"));
+    assert_eq!(r.aws.running().image, format!("{REGISTRY}@{CLEAN}"));
 }

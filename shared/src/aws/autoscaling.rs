@@ -66,7 +66,7 @@ impl AutoScaling {
 
     /// A client from a loaded SDK configuration (for callers that do not depend on the
     /// Application Auto Scaling crate themselves, such as the e2e harness).
-    pub fn from_conf(conf: &aws_config::SdkConfig) -> Self {
+    pub fn from_conf(conf: &aws_types::SdkConfig) -> Self {
         Self::new(aws_sdk_applicationautoscaling::Client::new(conf))
     }
 }

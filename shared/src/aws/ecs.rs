@@ -10,8 +10,8 @@ use super::aws_error;
 use crate::arn::Arn;
 use crate::domain::deploy::{RevisionFacts, RevisionSummary};
 use crate::domain::service::{
-    CircuitBreaker, DeploymentAlarms, DeploymentConfiguration, DeploymentState, ServiceState,
-    ServiceTags,
+    CircuitBreaker, DeploymentAlarms, DeploymentConfiguration, DeploymentState, ServiceEvent,
+    ServiceState, ServiceTags,
 };
 use crate::error::Error;
 
@@ -91,6 +91,13 @@ pub trait EcsApi {
     fn tag_service(
         &self,
         service_arn: &str,
+        tags: &[(String, String)],
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// TagResource on a task-definition revision (`menotime:deployed`).
+    fn tag_revision(
+        &self,
+        task_definition_arn: &str,
         tags: &[(String, String)],
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
@@ -297,6 +304,8 @@ async fn describe_service(
                 status: d.status().unwrap_or_default().to_owned(),
                 rollout_state: d.rollout_state().map(|r| r.as_str().to_owned()),
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
+                created_at: d.created_at().and_then(super::to_chrono),
+                updated_at: d.updated_at().and_then(super::to_chrono),
             })
             .collect(),
         desired_count: svc.desired_count(),
@@ -322,6 +331,7 @@ async fn describe_service(
             .and_then(|n| n.awsvpc_configuration())
             .map(|v| v.security_groups().to_vec())
             .unwrap_or_default(),
+        events: latest_events(svc.events()),
     })
 }
 
@@ -336,6 +346,23 @@ fn primary_deployment(
             .and_then(|d| d.id())
             .map(str::to_owned)
     })
+}
+
+/// The service's latest events, newest first (ECS lists them so), at most
+/// [`ServiceState::EVENTS_KEPT`].
+fn latest_events(events: &[aws_sdk_ecs::types::ServiceEvent]) -> Vec<ServiceEvent> {
+    let mut out: Vec<ServiceEvent> = events
+        .iter()
+        .filter_map(|e| {
+            Some(ServiceEvent {
+                at: e.created_at().and_then(super::to_chrono),
+                message: e.message()?.to_owned(),
+            })
+        })
+        .collect();
+    out.sort_by_key(|e| std::cmp::Reverse(e.at));
+    out.truncate(ServiceState::EVENTS_KEPT);
+    out
 }
 
 impl EcsApi for Ecs {
@@ -474,6 +501,11 @@ impl EcsApi for Ecs {
         Ok(())
     }
 
+    async fn tag_revision(&self, arn: &str, tags: &[(String, String)]) -> Result<(), Error> {
+        // The same call as on the service; the ARN says what is tagged.
+        self.tag_service(arn, tags).await
+    }
+
     async fn untag_service(&self, service_arn: &str, keys: &[String]) -> Result<(), Error> {
         self.client
             .untag_resource()
@@ -547,6 +579,37 @@ mod tests {
             .split(", ")
             .map(|f| f.split(':').next().unwrap().trim().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn the_latest_service_events_are_kept_newest_first() {
+        let event = |secs: i64, message: &str| {
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id(format!("e{secs}"))
+                .created_at(aws_smithy_types::DateTime::from_secs(secs))
+                .message(message)
+                .build()
+        };
+        let mut events: Vec<_> = (0..8)
+            .map(|i| event(1_764_180_000 + i * 60, &format!("event {i}")))
+            .collect();
+        events.push(
+            aws_sdk_ecs::types::ServiceEvent::builder()
+                .id("no-message")
+                .build(),
+        );
+        events.reverse();
+        events.swap(0, 3);
+        let kept = latest_events(&events);
+        assert_eq!(kept.len(), ServiceState::EVENTS_KEPT);
+        assert_eq!(
+            kept.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(),
+            ["event 7", "event 6", "event 5", "event 4", "event 3"]
+        );
+        assert_eq!(
+            kept[0].at,
+            chrono::DateTime::from_timestamp(1_764_180_000 + 7 * 60, 0)
+        );
     }
 
     #[test]

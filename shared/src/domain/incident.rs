@@ -4,17 +4,24 @@
 //! The marker is a tag on the service (docs/reference.md §3: all state is kept there), one per
 //! incident kind: `menotime:deploy-incident` for a failed deployment and
 //! `menotime:service-incident` for an impaired service. It records what was sent for
-//! the incident, whether the incident is open, the time of its last change, and the
-//! Lambda request that wrote it:
+//! the incident, what was recorded but not yet confirmed as published, whether the
+//! incident is open, the time of its last change, and the Lambda request that wrote it:
 //!
-//! `deployment=ecs-svc/42 sent=failed+rollback state=open at=2025-06-02T18:01:00Z request=5f0c...`
+//! `deployment=ecs-svc/42 sent=failed pending=rollback state=open at=2025-06-02T18:01:00Z request=5f0c...`
 //!
-//! The marker is written *before* the page is published, in the same TagResource call
-//! as the freeze. A Lambda retry of that same invocation keeps its request id (the
-//! Lambda docs: an errored invocation retried with the same request id is a Lambda
-//! retry), so it finds its own marker and publishes again; any other delivery of the
-//! same event finds a marker written by another request and stays silent. That is how
-//! a duplicate never pages twice and a failed Publish is never a lost page.
+//! Two phases, so that a page is never lost and never doubled:
+//!
+//! 1. **Record**: the notification is written `pending` (with the freeze, in the same
+//!    TagResource call) *before* it is published.
+//! 2. **Confirm**: once Publish succeeded it moves to `sent`.
+//!
+//! Any delivery that finds its notification `pending` publishes it and confirms it:
+//! a Lambda retry (same request id), a redrive from the failure queue (a new request
+//! id), or, for impairments and steady states, the next repeat ECS sends. Reserved
+//! concurrency 1 makes a pending entry of another request mean "that attempt died".
+//! A `sent` entry makes every other delivery a duplicate. A resolve first publishes
+//! the incident's pages still pending, so no resolve ever precedes its page and no
+//! page arrives after its resolve.
 
 use std::collections::BTreeSet;
 
@@ -24,18 +31,38 @@ use super::ecs_event::{DeploymentChange, DeploymentEvent, ServiceEvent};
 use super::service::ServiceState;
 use crate::tags;
 
+/// The entry of a resolve in a marker's `sent` and `pending`.
+pub const RESOLVE: &str = "resolve";
+
 /// One incident's memory, kept in a tag value (letters, digits, spaces, `+ - = . _ : / @`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Marker {
     /// The deployment a deployment incident is about (none for service incidents).
     pub deployment: Option<String>,
-    /// What was sent: deployment changes (`failed`, `rollback`) or service event names.
+    /// The deployment of the incident this one replaced, so that a late copy of its
+    /// events (even one with the same time as this incident's) never reopens it.
+    pub previous: Option<String>,
+    /// What was published: deployment changes (`failed`, `rollback`) or service event
+    /// names, and `resolve`.
     pub sent: BTreeSet<String>,
+    /// What was recorded to be published and not yet confirmed as published.
+    pub pending: BTreeSet<String>,
     pub open: bool,
     /// The time of the incident's last change (the source event's own time).
     pub at: DateTime<Utc>,
     /// The Lambda request that wrote the marker.
     pub request: String,
+}
+
+fn joined(set: &BTreeSet<String>) -> String {
+    set.iter().cloned().collect::<Vec<_>>().join("+")
+}
+
+fn split(v: &str) -> BTreeSet<String> {
+    v.split('+')
+        .filter(|x| !x.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Marker {
@@ -44,10 +71,13 @@ impl Marker {
         if let Some(d) = &self.deployment {
             parts.push(format!("deployment={d}"));
         }
-        parts.push(format!(
-            "sent={}",
-            self.sent.iter().cloned().collect::<Vec<_>>().join("+")
-        ));
+        if let Some(d) = &self.previous {
+            parts.push(format!("previous={d}"));
+        }
+        parts.push(format!("sent={}", joined(&self.sent)));
+        if !self.pending.is_empty() {
+            parts.push(format!("pending={}", joined(&self.pending)));
+        }
         parts.push(format!(
             "state={}",
             if self.open { "open" } else { "resolved" }
@@ -61,23 +91,19 @@ impl Marker {
     }
 
     /// Reads a marker back; `Err` says what is wrong with a value someone edited.
+    /// A marker without `pending` has everything it lists sent.
     pub fn parse(s: &str) -> Result<Marker, String> {
-        let (mut deployment, mut sent, mut open, mut at, mut request) =
-            (None, None, None, None, None);
+        let (mut deployment, mut previous, mut sent, mut pending) = (None, None, None, None);
+        let (mut open, mut at, mut request) = (None, None, None);
         for part in s.split_whitespace() {
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| format!("{part:?} is not key=value"))?;
             match k {
                 "deployment" => deployment = Some(v.to_owned()),
-                "sent" => {
-                    sent = Some(
-                        v.split('+')
-                            .filter(|x| !x.is_empty())
-                            .map(str::to_owned)
-                            .collect::<BTreeSet<_>>(),
-                    )
-                }
+                "previous" => previous = Some(v.to_owned()),
+                "sent" => sent = Some(split(v)),
+                "pending" => pending = Some(split(v)),
                 "state" => {
                     open = Some(match v {
                         "open" => true,
@@ -98,35 +124,79 @@ impl Marker {
         }
         Ok(Marker {
             deployment,
+            previous,
             sent: sent.ok_or("no sent=")?,
+            pending: pending.unwrap_or_default(),
             open: open.ok_or("no state=")?,
             at: at.ok_or("no at=")?,
             request: request.ok_or("no request=")?,
         })
     }
 
-    fn resolved(&self, at: DateTime<Utc>, request: &str) -> Marker {
+    /// The marker once `published` went out: moved from pending to sent.
+    pub fn confirmed<'a>(&self, published: impl IntoIterator<Item = &'a str>) -> Marker {
+        let mut m = self.clone();
+        for kind in published {
+            m.pending.remove(kind);
+            m.sent.insert(kind.to_owned());
+        }
+        m
+    }
+
+    /// The incident resolved at `at`: the resolve is recorded pending, after the pages
+    /// still pending (the handler publishes them first).
+    fn resolving(&self, at: DateTime<Utc>, request: &str, with_resolve: bool) -> Marker {
+        let mut pending = self.pending.clone();
+        if with_resolve {
+            pending.insert(RESOLVE.to_owned());
+        }
         Marker {
             open: false,
+            pending,
             at: at.max(self.at),
             request: request.to_owned(),
             ..self.clone()
         }
+    }
+
+    /// What is pending, pages first, the resolve last: the order of publication.
+    pub fn pending_in_order(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|k| k.as_str() != RESOLVE)
+            .cloned()
+            .collect();
+        if self.pending.contains(RESOLVE) {
+            v.push(RESOLVE.to_owned());
+        }
+        v
+    }
+
+    /// The same marker with nothing pending, if it had something pending.
+    fn undelivered(&self) -> Option<Marker> {
+        (!self.pending.is_empty()).then(|| self.clone())
     }
 }
 
 /// A failed or rolled-back deployment.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Alarm {
-    /// Write `marker` (and the freeze, when set) in one call, then publish.
+    /// Record `marker` (this page pending; the freeze too, when set) in one
+    /// TagResource, publish, then confirm. `undelivered` is the marker this one replaces
+    /// when it still had notifications pending: they are published first.
     Page {
         marker: Marker,
         freeze: Option<String>,
+        undelivered: Option<Marker>,
     },
-    /// This very request wrote the marker and failed before (or while) publishing:
-    /// publish again, write nothing.
-    Resend,
-    /// Another delivery already sent this.
+    /// This page was recorded and never confirmed as published: an earlier attempt (a
+    /// Lambda retry, or a redrive under a new request id) died before or while
+    /// publishing. Publish it, then confirm; write nothing else.
+    Deliver {
+        marker: Marker,
+    },
+    /// Already published for this incident.
     Duplicate,
     Late(String),
 }
@@ -140,11 +210,12 @@ pub fn on_alarm(
     freeze_on_failure: bool,
 ) -> Alarm {
     let kind = ev.change.name();
+    let request = tags::value(request);
     let same = marker.filter(|m| m.deployment.as_deref() == Some(ev.deployment_id.as_str()));
-    // A Lambda retry of the request that recorded this page resends it, even if ECS
-    // has moved on meanwhile (the rollback finished during the retry's minute).
-    if same.is_some_and(|m| m.sent.contains(kind) && m.request == tags::value(request)) {
-        return Alarm::Resend;
+    // Recorded, never confirmed: published now, even if ECS has moved on meanwhile (the
+    // rollback finished before the retry or the redrive).
+    if let Some(m) = same.filter(|m| m.pending.contains(kind)) {
+        return Alarm::Deliver { marker: m.clone() };
     }
     if matches!(ev.change, DeploymentChange::Rollback { .. }) {
         match service.deployment(&ev.deployment_id) {
@@ -163,14 +234,8 @@ pub fn on_alarm(
             Some(_) => {}
         }
     }
-    let marker = match same {
-        Some(m) if m.sent.contains(kind) => {
-            return if m.request == tags::value(request) {
-                Alarm::Resend
-            } else {
-                Alarm::Duplicate
-            };
-        }
+    let (marker, undelivered) = match same {
+        Some(m) if m.sent.contains(kind) => return Alarm::Duplicate,
         Some(m) if !m.open && ev.at <= m.at => {
             return Alarm::Late(format!(
                 "the incident of deployment {} was resolved at {}, after this event",
@@ -178,15 +243,18 @@ pub fn on_alarm(
             ));
         }
         Some(m) => {
-            let mut sent = m.sent.clone();
-            sent.insert(kind.to_owned());
-            Marker {
-                sent,
+            let mut pending = m.pending.clone();
+            // Reopened: a resolve not yet published is superseded by this page.
+            pending.remove(RESOLVE);
+            pending.insert(kind.to_owned());
+            let m = Marker {
+                pending,
                 open: true,
                 at: ev.at.max(m.at),
-                request: tags::value(request),
+                request,
                 ..m.clone()
-            }
+            };
+            (m, None)
         }
         None => {
             if let Some(m) = marker.filter(|m| ev.at < m.at) {
@@ -197,20 +265,36 @@ pub fn on_alarm(
                     m.at
                 ));
             }
-            Marker {
+            if let Some(m) =
+                marker.filter(|m| m.previous.as_deref() == Some(ev.deployment_id.as_str()))
+            {
+                return Alarm::Late(format!(
+                    "the incident of deployment {} was followed by the incident of deployment {}",
+                    ev.deployment_id,
+                    m.deployment.as_deref().unwrap_or("?")
+                ));
+            }
+            let m = Marker {
                 deployment: Some(ev.deployment_id.clone()),
-                sent: BTreeSet::from([kind.to_owned()]),
+                previous: marker.and_then(|m| m.deployment.clone()),
+                sent: BTreeSet::new(),
+                pending: BTreeSet::from([kind.to_owned()]),
                 open: true,
                 at: ev.at,
-                request: tags::value(request),
-            }
+                request,
+            };
+            (m, marker.and_then(Marker::undelivered))
         }
     };
     // Freeze on the first event of an incident only: a late second event must not
     // re-freeze a service an operator has already reviewed and unfrozen.
     let freeze = (freeze_on_failure && same.is_none() && service.tags.freeze.is_none())
         .then(|| freeze_value(ev));
-    Alarm::Page { marker, freeze }
+    Alarm::Page {
+        marker,
+        freeze,
+        undelivered,
+    }
 }
 
 /// The revision to roll back to after `failed` failed: the one the circuit breaker
@@ -249,12 +333,16 @@ pub fn freeze_value(ev: &DeploymentEvent) -> String {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Completion {
-    /// Write `marker` (resolved), then publish the resolve and `deploy.completed`.
+    /// Record `marker` (resolved; the resolve pending after any page still pending),
+    /// publish those pages, the resolve and `deploy.completed`, then confirm.
     Resolve {
         marker: Marker,
     },
-    /// This request resolved the incident before failing to publish: publish both again.
-    ResendResolve,
+    /// A resolve (and perhaps pages) recorded and never confirmed as published:
+    /// publish them and `deploy.completed`, then confirm.
+    Deliver {
+        marker: Marker,
+    },
     /// `deploy.completed` to the team only.
     Info,
     Late(String),
@@ -274,8 +362,8 @@ pub fn on_completed(
     let Some(m) = marker else {
         return Completion::Info;
     };
-    if !m.open && m.request == tags::value(request) {
-        return Completion::ResendResolve;
+    if !m.open && !m.pending.is_empty() {
+        return Completion::Deliver { marker: m.clone() };
     }
     if ev.at <= m.at {
         return Completion::Late(format!(
@@ -287,7 +375,7 @@ pub fn on_completed(
         return Completion::Info;
     }
     Completion::Resolve {
-        marker: m.resolved(ev.at, &tags::value(request)),
+        marker: m.resolving(ev.at, &tags::value(request), true),
     }
 }
 
@@ -312,8 +400,17 @@ pub fn in_progress_is_late(ev: &DeploymentEvent, service: &ServiceState) -> Opti
 /// An impaired service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Impairment {
-    Page { marker: Marker },
-    Resend,
+    /// Record `marker` (this event name pending), publish what `undelivered` still
+    /// holds (an earlier incident's resolve), then the page, then confirm.
+    Page {
+        marker: Marker,
+        undelivered: Option<Marker>,
+    },
+    /// Recorded, never confirmed as published: publish it, then confirm. ECS repeats
+    /// an impairment while it lasts, so the repeat delivers what an attempt left.
+    Deliver {
+        marker: Marker,
+    },
     Duplicate,
     Late(String),
 }
@@ -322,59 +419,66 @@ pub enum Impairment {
 /// the repeats ECS sends while the service stays impaired are duplicates.
 pub fn on_impaired(ev: &ServiceEvent, marker: Option<&Marker>, request: &str) -> Impairment {
     let request = tags::value(request);
+    let name = &ev.event_name;
     match marker {
-        Some(m) if m.open && m.sent.contains(&ev.event_name) => {
-            if m.request == request {
-                Impairment::Resend
-            } else {
-                Impairment::Duplicate
-            }
-        }
+        Some(m) if m.open && m.pending.contains(name) => Impairment::Deliver { marker: m.clone() },
+        Some(m) if m.open && m.sent.contains(name) => Impairment::Duplicate,
         Some(m) if !m.open && ev.at <= m.at => Impairment::Late(format!(
             "the service recovered at {}, after this event",
             m.at
         )),
         Some(m) if m.open => {
-            let mut sent = m.sent.clone();
-            sent.insert(ev.event_name.clone());
+            let mut pending = m.pending.clone();
+            pending.insert(name.clone());
             Impairment::Page {
                 marker: Marker {
-                    sent,
+                    pending,
                     at: ev.at.max(m.at),
                     request,
                     ..m.clone()
                 },
+                undelivered: None,
             }
         }
         _ => Impairment::Page {
             marker: Marker {
                 deployment: None,
-                sent: BTreeSet::from([ev.event_name.clone()]),
+                previous: None,
+                sent: BTreeSet::new(),
+                pending: BTreeSet::from([name.clone()]),
                 open: true,
                 at: ev.at,
                 request,
             },
+            undelivered: marker.and_then(Marker::undelivered),
         },
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recovery {
-    /// Write `marker` (resolved); publish `service.recovered` where pages exist.
-    Resolve {
-        marker: Marker,
-    },
-    ResendResolve,
+    /// Record `marker` (resolved; outside prod without a resolve, since nothing paged),
+    /// publish what it has pending (pages first), then confirm.
+    Resolve { marker: Marker },
+    /// A resolve recorded and never confirmed as published: publish it, then confirm.
+    Deliver { marker: Marker },
     /// Nothing was open: steady-state events repeat and must never spam.
     Quiet(String),
 }
 
-pub fn on_steady(ev: &ServiceEvent, marker: Option<&Marker>, request: &str) -> Recovery {
+/// Decides what a steady state does. `pages` is false outside prod: the impairment is
+/// closed, but there is no page to resolve.
+pub fn on_steady(
+    ev: &ServiceEvent,
+    marker: Option<&Marker>,
+    request: &str,
+    pages: bool,
+) -> Recovery {
     let request = tags::value(request);
     match marker {
-        Some(m) if !m.open && m.request == request => Recovery::ResendResolve,
+        Some(m) if !m.open && !m.pending.is_empty() => Recovery::Deliver { marker: m.clone() },
         Some(m) if m.open && ev.at > m.at => Recovery::Resolve {
-            marker: m.resolved(ev.at, &request),
+            marker: m.resolving(ev.at, &request, pages),
         },
         Some(m) if m.open => Recovery::Quiet(format!(
             "this steady state ({}) is older than the impairment ({})",
@@ -447,22 +551,36 @@ mod tests {
 
     fn page(a: Alarm) -> (Marker, Option<String>) {
         match a {
-            Alarm::Page { marker, freeze } => (marker, freeze),
+            Alarm::Page { marker, freeze, .. } => (marker, freeze),
             other => panic!("expected a page, got {other:?}"),
         }
+    }
+
+    /// The marker once everything it has pending went out.
+    fn sent(m: Marker) -> Marker {
+        let all: Vec<String> = m.pending.iter().cloned().collect();
+        m.confirmed(all.iter().map(String::as_str))
     }
 
     #[test]
     fn marker_round_trips_and_fits_a_tag() {
         let m = Marker {
             deployment: Some("ecs-svc/4231880795355584839".into()),
-            sent: BTreeSet::from(["failed".into(), "rollback".into()]),
+            previous: None,
+            sent: BTreeSet::from(["failed".into()]),
+            pending: BTreeSet::from(["rollback".into()]),
             open: true,
             at: t("18:01:00.114"),
             request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
         };
         let s = m.render();
-        assert_eq!(s, "deployment=ecs-svc/4231880795355584839 sent=failed+rollback state=open at=2025-06-02T18:01:00.114Z request=8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        assert_eq!(s, "deployment=ecs-svc/4231880795355584839 sent=failed pending=rollback state=open at=2025-06-02T18:01:00.114Z request=8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        // A marker written before pending existed: everything it lists was sent.
+        let old = Marker::parse(
+            "deployment=ecs-svc/1 sent=failed state=open at=2025-06-02T18:01:00Z request=r",
+        )
+        .unwrap();
+        assert!(old.pending.is_empty() && old.sent.contains("failed"));
         assert_eq!(Marker::parse(&s).unwrap(), m);
         assert_eq!(tags::value(&s), s, "only characters ECS tags allow");
         let svc_marker = Marker {
@@ -471,6 +589,7 @@ mod tests {
                 .iter()
                 .map(|s| s.to_string())
                 .collect(),
+            pending: BTreeSet::from([RESOLVE.to_owned()]),
             open: false,
             ..m
         };
@@ -500,7 +619,7 @@ mod tests {
             true,
         ));
         assert_eq!(m.deployment.as_deref(), Some("ecs-svc/1"));
-        assert!(m.open && m.sent.contains("failed"));
+        assert!(m.open && m.pending.contains("failed") && m.sent.is_empty());
         assert_eq!(m.request, "r1");
         let freeze = freeze.unwrap();
         assert!(freeze.starts_with("deployment ecs-svc/1 failed at 2025-06-02T18:01:00Z: ECS deployment circuit breaker"), "{freeze}");
@@ -531,12 +650,23 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_never_pages_twice_but_a_retry_resends() {
+    fn a_pending_page_is_delivered_by_any_delivery_and_a_sent_one_by_none() {
         let s = svc(&[("ecs-svc/1", "FAILED")], true);
         let ev = failed("ecs-svc/1", "18:01:00");
         let (m, _) = page(on_alarm(&ev, &s, None, "r1", true));
-        assert_eq!(on_alarm(&ev, &s, Some(&m), "r2", true), Alarm::Duplicate);
-        assert_eq!(on_alarm(&ev, &s, Some(&m), "r1", true), Alarm::Resend);
+        assert!(m.pending.contains("failed") && m.sent.is_empty());
+        // Recorded, not confirmed: the Lambda retry and a redrive both deliver it.
+        for request in ["r1", "redrive-7"] {
+            assert_eq!(
+                on_alarm(&ev, &s, Some(&m), request, true),
+                Alarm::Deliver { marker: m.clone() }
+            );
+        }
+        // Confirmed: every other delivery is a duplicate, the retry included.
+        let m = sent(m);
+        for request in ["r1", "r2"] {
+            assert_eq!(on_alarm(&ev, &s, Some(&m), request, true), Alarm::Duplicate);
+        }
     }
 
     #[test]
@@ -563,8 +693,9 @@ mod tests {
         ));
         assert_eq!(freeze2, None);
         assert_eq!(
-            m2.sent,
-            BTreeSet::from(["failed".to_owned(), "rollback".to_owned()])
+            m2.pending,
+            BTreeSet::from(["failed".to_owned(), "rollback".to_owned()]),
+            "the failure's page, not confirmed yet, stays pending beside the rollback's"
         );
         assert_eq!(m2.at, t("18:01:01"));
         // The rollback first, then the failure: one freeze, one incident.
@@ -617,7 +748,8 @@ mod tests {
             "r1",
             true,
         ));
-        let resolved = m.resolved(t("18:30:00"), "r9");
+        let m = sent(m);
+        let resolved = sent(m.resolving(t("18:30:00"), "r9", true));
         // A rollback event of the same deployment, delivered after the resolution.
         assert!(matches!(
             on_alarm(
@@ -643,8 +775,21 @@ mod tests {
             true,
         ));
         assert_eq!(m2.deployment.as_deref(), Some("ecs-svc/2"));
-        assert_eq!(m2.sent, BTreeSet::from(["failed".to_owned()]));
+        assert_eq!(m2.pending, BTreeSet::from(["failed".to_owned()]));
+        assert!(m2.sent.is_empty());
         assert!(freeze.is_some());
+        // The incident it replaces still had a page pending: it goes out first.
+        let pending_old = m.resolving(t("18:30:00"), "r9", true);
+        match on_alarm(
+            &failed("ecs-svc/2", "19:00:00"),
+            &s,
+            Some(&pending_old),
+            "r6",
+            true,
+        ) {
+            Alarm::Page { undelivered, .. } => assert_eq!(undelivered, Some(pending_old)),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
@@ -652,25 +797,40 @@ mod tests {
         let completed = dep(DeploymentChange::Completed, "ecs-svc/2", "19:00:00");
         let s = svc(&[("ecs-svc/1", "FAILED")], false);
         assert_eq!(on_completed(&completed, None, "r", true), Completion::Info);
-        let (open, _) = page(on_alarm(
+        let (recorded, _) = page(on_alarm(
             &failed("ecs-svc/1", "18:01:00"),
             &s,
             None,
             "r1",
             true,
         ));
+        // The page was never confirmed: the resolve publishes it first.
+        match on_completed(&completed, Some(&recorded), "r2", true) {
+            Completion::Resolve { marker } => {
+                assert_eq!(marker.pending_in_order(), ["failed", RESOLVE]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let open = sent(recorded);
         let resolved = match on_completed(&completed, Some(&open), "r2", true) {
             Completion::Resolve { marker } => marker,
             other => panic!("{other:?}"),
         };
         assert!(!resolved.open);
+        assert_eq!(resolved.pending_in_order(), [RESOLVE]);
         assert_eq!(resolved.at, t("19:00:00"));
         assert_eq!(resolved.deployment, open.deployment);
-        // The same request again (publish failed): resend. Another delivery: late.
-        assert_eq!(
-            on_completed(&completed, Some(&resolved), "r2", true),
-            Completion::ResendResolve
-        );
+        // Not yet confirmed: any delivery (the retry, a redrive) publishes the resolve.
+        for request in ["r2", "r3"] {
+            assert_eq!(
+                on_completed(&completed, Some(&resolved), request, true),
+                Completion::Deliver {
+                    marker: resolved.clone()
+                }
+            );
+        }
+        // Confirmed: another delivery is late.
+        let resolved = sent(resolved);
         assert!(matches!(
             on_completed(&completed, Some(&resolved), "r3", true),
             Completion::Late(_)
@@ -700,10 +860,15 @@ mod tests {
         let ev = rollback("ecs-svc/1", "18:01:00");
         let (m, _) = page(on_alarm(&ev, &listed, None, "r1", true));
         let gone = svc(&[("ecs-svc/0", "COMPLETED")], false);
-        assert_eq!(on_alarm(&ev, &gone, Some(&m), "r1", true), Alarm::Resend);
+        for request in ["r1", "r2"] {
+            assert!(matches!(
+                on_alarm(&ev, &gone, Some(&m), request, true),
+                Alarm::Deliver { .. }
+            ));
+        }
         assert!(matches!(
-            on_alarm(&ev, &gone, Some(&m), "r2", true),
-            Alarm::Late(_)
+            on_alarm(&ev, &gone, Some(&sent(m)), "r2", true),
+            Alarm::Duplicate | Alarm::Late(_)
         ));
     }
 
@@ -717,6 +882,7 @@ mod tests {
             status: status.into(),
             rollout_state: None,
             task_definition: td(n),
+            ..Default::default()
         };
         // During a circuit-breaker rollback: the rollback's target.
         let s = ServiceState {
@@ -779,47 +945,77 @@ mod tests {
     #[test]
     fn impairment_pages_once_and_steady_state_resolves_once() {
         let imp = sev("SERVICE_TASK_START_IMPAIRED", "17:58:00");
-        let m = match on_impaired(&imp, None, "r1") {
-            Impairment::Page { marker } => marker,
+        let recorded = match on_impaired(&imp, None, "r1") {
+            Impairment::Page { marker, .. } => marker,
             other => panic!("{other:?}"),
         };
-        // ECS repeats the impairment while it lasts: never a second page.
+        // Recorded, not confirmed: the retry, a redrive or ECS's next repeat delivers it.
         let again = sev("SERVICE_TASK_START_IMPAIRED", "18:03:00");
+        for (e, request) in [(&imp, "r1"), (&imp, "r9"), (&again, "r2")] {
+            assert_eq!(
+                on_impaired(e, Some(&recorded), request),
+                Impairment::Deliver {
+                    marker: recorded.clone()
+                }
+            );
+        }
+        // Confirmed: ECS repeats the impairment while it lasts, never a second page.
+        let m = sent(recorded);
         assert_eq!(on_impaired(&again, Some(&m), "r2"), Impairment::Duplicate);
-        assert_eq!(on_impaired(&imp, Some(&m), "r1"), Impairment::Resend);
+        assert_eq!(on_impaired(&imp, Some(&m), "r1"), Impairment::Duplicate);
         // Another kind of impairment updates the same incident.
         let other = sev("SERVICE_TASK_PLACEMENT_FAILURE", "18:04:00");
         let m2 = match on_impaired(&other, Some(&m), "r3") {
-            Impairment::Page { marker } => marker,
+            Impairment::Page { marker, .. } => sent(marker),
             o => panic!("{o:?}"),
         };
         assert_eq!(m2.sent.len(), 2);
         // A steady state older than the impairment is late; a newer one resolves.
         assert!(matches!(
-            on_steady(&sev("SERVICE_STEADY_STATE", "17:50:00"), Some(&m2), "r4"),
+            on_steady(
+                &sev("SERVICE_STEADY_STATE", "17:50:00"),
+                Some(&m2),
+                "r4",
+                true
+            ),
             Recovery::Quiet(_)
         ));
-        let resolved = match on_steady(&sev("SERVICE_STEADY_STATE", "18:10:00"), Some(&m2), "r5") {
+        let resolving = match on_steady(
+            &sev("SERVICE_STEADY_STATE", "18:10:00"),
+            Some(&m2),
+            "r5",
+            true,
+        ) {
             Recovery::Resolve { marker } => marker,
             o => panic!("{o:?}"),
         };
-        // Repeated steady states: quiet. The resolving request retried: resend.
+        assert_eq!(resolving.pending_in_order(), [RESOLVE]);
+        // Until it is confirmed, the next steady state (ECS repeats them) delivers it.
+        assert_eq!(
+            on_steady(
+                &sev("SERVICE_STEADY_STATE", "18:20:00"),
+                Some(&resolving),
+                "rx",
+                true
+            ),
+            Recovery::Deliver {
+                marker: resolving.clone()
+            }
+        );
+        let resolved = sent(resolving);
         for at in ["18:20:00", "18:30:00", "18:40:00"] {
             assert!(matches!(
-                on_steady(&sev("SERVICE_STEADY_STATE", at), Some(&resolved), "rx"),
+                on_steady(
+                    &sev("SERVICE_STEADY_STATE", at),
+                    Some(&resolved),
+                    "rx",
+                    true
+                ),
                 Recovery::Quiet(_)
             ));
         }
-        assert_eq!(
-            on_steady(
-                &sev("SERVICE_STEADY_STATE", "18:10:00"),
-                Some(&resolved),
-                "r5"
-            ),
-            Recovery::ResendResolve
-        );
         assert!(matches!(
-            on_steady(&sev("SERVICE_STEADY_STATE", "18:10:00"), None, "r6"),
+            on_steady(&sev("SERVICE_STEADY_STATE", "18:10:00"), None, "r6", true),
             Recovery::Quiet(_)
         ));
         // A late impairment from before the recovery does not reopen it; a new one does.
@@ -833,7 +1029,20 @@ mod tests {
                 Some(&resolved),
                 "r8"
             ),
-            Impairment::Page { .. }
+            Impairment::Page {
+                undelivered: None,
+                ..
+            }
         ));
+        // Outside prod the impairment closes without a resolve to send.
+        match on_steady(
+            &sev("SERVICE_STEADY_STATE", "18:10:00"),
+            Some(&m2),
+            "r5",
+            false,
+        ) {
+            Recovery::Resolve { marker } => assert!(!marker.open && marker.pending.is_empty()),
+            o => panic!("{o:?}"),
+        }
     }
 }

@@ -293,41 +293,167 @@ pub struct Targets {
 pub enum SkipReason {
     /// The service carries `menotime:offhours=skip`.
     Excluded,
+    /// The service carries `menotime:offhours=skip-until=<until>`, a hold that has not
+    /// ended: it stays at full capacity.
+    Held { until: DateTime<Utc> },
     /// The service is already at or below the night capacity.
     AlreadyDown,
     /// No snapshot: the service was not scaled down (or was already restored).
     NothingSaved,
+    /// A `scale-down` that arrived during uptime (late, or redriven) without
+    /// `"force": true`. `scheduled` is the input's `scheduledTime`.
+    Stale { scheduled: Option<DateTime<Utc>> },
+}
+
+impl SkipReason {
+    /// The key of `details.skip_reason` (docs/reference.md §4.7).
+    pub fn key(&self) -> &'static str {
+        match self {
+            Self::Excluded => "excluded",
+            Self::Held { .. } => "held",
+            Self::AlreadyDown => "already_down",
+            Self::NothingSaved => "nothing_saved",
+            Self::Stale { .. } => "stale",
+        }
+    }
 }
 
 impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Excluded => "the service is tagged menotime:offhours=skip",
-            Self::AlreadyDown => "the service is already at or below its off-hours capacity",
-            Self::NothingSaved => {
-                "no off-hours snapshot is saved on the service (not scaled down, or already restored)"
+        match self {
+            Self::Excluded => f.write_str("the service is tagged menotime:offhours=skip"),
+            Self::Held { until } => write!(
+                f,
+                "the service is held at full capacity until {} ({}={})",
+                utc_second(*until),
+                tags::OFFHOURS,
+                OffhoursTag::SkipUntil(*until).render()
+            ),
+            Self::AlreadyDown => {
+                f.write_str("the service is already at or below its off-hours capacity")
             }
-        })
+            Self::NothingSaved => f.write_str(
+                "no off-hours snapshot is saved on the service (not scaled down, or already restored)",
+            ),
+            Self::Stale { scheduled: Some(at) } => write!(
+                f,
+                "the scale-down scheduled for {} arrived during uptime, too late to lower the \
+                 service (a late or redriven delivery); \"force\": true lowers it anyway",
+                utc_second(*at)
+            ),
+            Self::Stale { scheduled: None } => f.write_str(
+                "a scale-down arrived during uptime; \"force\": true lowers the service anyway",
+            ),
+        }
     }
 }
 
-/// The value of the `menotime:offhours` tag, set by an operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OffhoursTag {
-    /// `skip`: the scaler leaves the service alone.
-    Skip,
+/// `2026-12-01T18:00:00Z`: RFC 3339 in UTC, to the second unless the instant has a
+/// fraction.
+pub fn utc_second(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
+/// The value of the `menotime:offhours` tag, set by an operator (or by
+/// `menotime-ops offhours hold`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OffhoursTag {
+    /// `skip`: the scaler leaves the service alone, except that a service excluded while
+    /// scaled down is restored when its day begins, or by a scale-up.
+    Skip,
+    /// `skip-until=<UTC time>`: the service is held at full capacity until then (a
+    /// service held while scaled down is restored at once); after it the hold means
+    /// nothing and the scaler removes the tag.
+    SkipUntil(DateTime<Utc>),
+}
+
+const OFFHOURS_VALUES: &str = "`skip` excludes the service; `skip-until=<UTC time>`, e.g. \
+                               `skip-until=2026-12-01T18:00:00Z`, holds it at full capacity \
+                               until then";
+
 impl OffhoursTag {
-    /// `skip`, in any case, surrounding spaces ignored. Any other value is refused (and
-    /// so means nothing), so that a typo never silently excludes a service.
+    /// `skip`, or `skip-until=<RFC 3339 time>` (an offset other than `Z` is read as
+    /// the same instant); the words in any case, spaces around them ignored. Anything
+    /// else is refused with what the scaler accepts.
     pub fn parse(s: &str) -> Result<OffhoursTag, String> {
-        if s.trim().eq_ignore_ascii_case("skip") {
-            Ok(OffhoursTag::Skip)
-        } else {
-            Err(format!(
-                "`{s}` is not a value the scaler knows (`skip` excludes the service); it is ignored"
-            ))
+        let v = s.trim();
+        if v.eq_ignore_ascii_case("skip") {
+            return Ok(OffhoursTag::Skip);
+        }
+        match v.split_once('=') {
+            Some((key, time)) if key.trim().eq_ignore_ascii_case("skip-until") => {
+                let time = time.trim();
+                DateTime::parse_from_rfc3339(time)
+                    .map(|t| OffhoursTag::SkipUntil(t.with_timezone(&Utc)))
+                    .map_err(|e| {
+                        format!(
+                            "`{time}` in `{v}` is not an RFC 3339 time such as \
+                             2026-12-01T18:00:00Z ({e})"
+                        )
+                    })
+            }
+            _ => Err(format!(
+                "`{v}` is not a value the scaler knows: {OFFHOURS_VALUES}"
+            )),
+        }
+    }
+
+    /// The tag value: `skip`, or `skip-until=2026-12-01T18:00:00Z` (UTC).
+    /// `parse(render(t)) == t`.
+    pub fn render(&self) -> String {
+        match self {
+            OffhoursTag::Skip => "skip".to_owned(),
+            OffhoursTag::SkipUntil(t) => format!("skip-until={}", utc_second(*t)),
+        }
+    }
+}
+
+impl fmt::Display for OffhoursTag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+/// What the `menotime:offhours` tag means at one instant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exclusion {
+    /// No tag: the window decides.
+    None,
+    /// `skip`.
+    Skip,
+    /// A hold that has not ended: full capacity until `until`.
+    Held { until: DateTime<Utc> },
+    /// A hold that has ended: it means nothing, and the tag is removed.
+    Expired { until: DateTime<Utc> },
+    /// A value that cannot be read. The scaler never lowers the service while it is
+    /// there (it may be a hold written wrong); restoring at day is still done.
+    Unreadable { value: String, problem: String },
+}
+
+impl Exclusion {
+    /// The tag as read, at `at`: a hold holds while `at` is before its time.
+    pub fn at(tag: Option<&Tagged<OffhoursTag>>, at: DateTime<Utc>) -> Exclusion {
+        match tag {
+            None => Exclusion::None,
+            Some(Tagged::Read(OffhoursTag::Skip)) => Exclusion::Skip,
+            Some(Tagged::Read(OffhoursTag::SkipUntil(until))) if at < *until => {
+                Exclusion::Held { until: *until }
+            }
+            Some(Tagged::Read(OffhoursTag::SkipUntil(until))) => {
+                Exclusion::Expired { until: *until }
+            }
+            Some(Tagged::Unreadable { value, problem }) => Exclusion::Unreadable {
+                value: value.clone(),
+                problem: problem.clone(),
+            },
+        }
+    }
+
+    /// The end of a hold that has ended (its tag is to be removed).
+    pub fn expired(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Exclusion::Expired { until } => Some(*until),
+            _ => None,
         }
     }
 }
@@ -338,8 +464,10 @@ pub enum DownPlan {
     /// A deployment is rolling out: lowering capacity under it would fight it. Nothing
     /// is changed; the scale-down is retried later.
     Postpone(Rollout),
-    /// The snapshot tag cannot be read: nothing is changed until a human fixes it.
+    /// A tag cannot be read (`tag`: the snapshot, or the `menotime:offhours` tag that
+    /// may be a hold written wrong): nothing is changed until a human fixes it.
     Hold {
+        tag: &'static str,
         problem: String,
     },
     /// Write `save` to the snapshot tag first, if given (tag it with
@@ -356,6 +484,7 @@ pub enum UpPlan {
     Skip(SkipReason),
     /// The snapshot tag cannot be read: nothing is changed until a human fixes it.
     Hold {
+        tag: &'static str,
         problem: String,
     },
     /// Set the service to `to`, then remove the snapshot tag. `snapshot` is what was
@@ -368,11 +497,6 @@ pub enum UpPlan {
     },
 }
 
-/// `menotime:offhours=skip`. Any other value means nothing.
-fn excluded(exclude: Option<&Tagged<OffhoursTag>>) -> bool {
-    matches!(exclude, Some(Tagged::Read(OffhoursTag::Skip)))
-}
-
 /// Why a snapshot that cannot be read stops the scaler, and what to do.
 fn unreadable(value: &str, problem: &str, advice: &str) -> String {
     format!(
@@ -382,30 +506,52 @@ fn unreadable(value: &str, problem: &str, advice: &str) -> String {
     )
 }
 
+/// Why an off-hours tag that cannot be read keeps the scaler from lowering the
+/// service, and what to do.
+pub fn unreadable_exclusion(value: &str, problem: &str) -> String {
+    format!(
+        "the service's tag {key} has the value `{value}`, which cannot be read: {problem}. \
+         It may be a hold written wrong, so the scaler does not lower the service while it \
+         is there (restoring it for the day is still done). Write `skip` or \
+         `skip-until=<UTC time>`, or remove the tag (aws ecs untag-resource --resource-arn \
+         <service ARN> --tag-keys {key})",
+        key = tags::OFFHOURS
+    )
+}
+
 /// Decide the night's scale-down.
 ///
-/// `snapshot` and `exclude` are the `menotime:offhours-snapshot` and
-/// `menotime:offhours` tags as read; `rollout` a deployment still rolling out
-/// ([`ServiceState::rollout`](super::service::ServiceState::rollout)); `floor` the
-/// fewest tasks the environment may run (1 in prod), which raises targets configured
-/// below it.
+/// `snapshot` is the `menotime:offhours-snapshot` tag as read, `exclusion` what the
+/// `menotime:offhours` tag means now ([`Exclusion::at`]); `rollout` a deployment still
+/// rolling out ([`ServiceState::rollout`](super::service::ServiceState::rollout));
+/// `floor` the fewest tasks the environment may run (1 in prod), which raises targets
+/// configured below it.
 ///
-/// Rules, in order: an excluded service is skipped; a rollout postpones it (lowering
-/// capacity under a deployment would fight it; Lambda retries); an unreadable
-/// snapshot holds it for a human; a snapshot already present is kept (an earlier run
+/// Rules, in order: an excluded or held service is skipped; an off-hours tag that
+/// cannot be read holds it for a human (it may be a hold written wrong); a rollout
+/// postpones it (lowering capacity under a deployment would fight it; it is tried
+/// again later); an unreadable snapshot holds it for a human; a snapshot already present is kept (an earlier run
 /// saved it and may have died before lowering: only the lowering is done); and a
 /// service that would not change is skipped without saving anything, since there is
 /// nothing to restore.
 pub fn plan_down(
     current: &Capacity,
     snapshot: Option<&Tagged<Snapshot>>,
-    exclude: Option<&Tagged<OffhoursTag>>,
+    exclusion: &Exclusion,
     rollout: Option<Rollout>,
     targets: Targets,
     floor: i32,
 ) -> DownPlan {
-    if excluded(exclude) {
-        return DownPlan::Skip(SkipReason::Excluded);
+    match exclusion {
+        Exclusion::Skip => return DownPlan::Skip(SkipReason::Excluded),
+        Exclusion::Held { until } => return DownPlan::Skip(SkipReason::Held { until: *until }),
+        Exclusion::Unreadable { value, problem } => {
+            return DownPlan::Hold {
+                tag: tags::OFFHOURS,
+                problem: unreadable_exclusion(value, problem),
+            }
+        }
+        Exclusion::None | Exclusion::Expired { .. } => {}
     }
     if let Some(rollout) = rollout {
         return DownPlan::Postpone(rollout);
@@ -413,6 +559,7 @@ pub fn plan_down(
     let save = match snapshot {
         Some(Tagged::Unreadable { value, problem }) => {
             return DownPlan::Hold {
+                tag: tags::OFFHOURS_SNAPSHOT,
                 problem: unreadable(
                     value,
                     problem,
@@ -433,6 +580,31 @@ pub fn plan_down(
         return DownPlan::Skip(SkipReason::AlreadyDown);
     }
     DownPlan::Lower { save, to }
+}
+
+/// At night, with a snapshot saved: finish a lowering that a run could not complete
+/// (it saved the snapshot and died, or a call failed after it), and nothing else. A
+/// scalable target whose minimum is still above the night's is lowered as
+/// [`plan_down`] would; once the minimum is the night's, the desired count is the
+/// autoscaler's to manage (a spike at night is absorbed up to the maximum, and reconcile
+/// does not fight it). Without a scalable target nothing else lowers the count, so it is
+/// lowered. A rollout postpones it, as it does a scale-down.
+pub fn plan_keep_down(
+    current: &Capacity,
+    rollout: Option<Rollout>,
+    targets: Targets,
+    floor: i32,
+) -> DownPlan {
+    let to = lowered(current, targets, floor);
+    let unfinished = match (current.target, to.target) {
+        (Some(now), Some(night)) => now.min > night.min,
+        _ => current.desired > to.desired,
+    };
+    match (unfinished, rollout) {
+        (false, _) => DownPlan::Skip(SkipReason::AlreadyDown),
+        (true, Some(rollout)) => DownPlan::Postpone(rollout),
+        (true, None) => DownPlan::Lower { save: None, to },
+    }
 }
 
 /// The night capacity for `current`: nothing is ever raised. The minimum drops to the
@@ -456,11 +628,13 @@ fn lowered(current: &Capacity, targets: Targets, floor: i32) -> Capacity {
     Capacity { target, desired }
 }
 
-/// Decide the morning's scale-up.
+/// Decide the morning's scale-up (or a restore that reconcile wants).
 ///
-/// An excluded service is skipped (even with a snapshot: the operator who excluded it
-/// owns it now). Without a snapshot there is nothing to restore, so a second scale-up
-/// is a no-op. An unreadable snapshot holds it for a human.
+/// Without a snapshot there is nothing to restore, so a second scale-up is a no-op
+/// (`Excluded` for a service tagged `skip`, else `NothingSaved`). An unreadable snapshot
+/// holds it for a human. A snapshot is restored whatever the `menotime:offhours` tag
+/// says: a service excluded or held while scaled down gets its day back, and `notes`
+/// says why.
 ///
 /// Otherwise min, max and the suspended state are restored as saved (the suspended
 /// state as it is now, if the snapshot does not record it), and the desired count
@@ -471,15 +645,14 @@ fn lowered(current: &Capacity, targets: Targets, floor: i32) -> Capacity {
 pub fn plan_up(
     current: &Capacity,
     snapshot: Option<&Tagged<Snapshot>>,
-    exclude: Option<&Tagged<OffhoursTag>>,
+    exclusion: &Exclusion,
 ) -> UpPlan {
-    if excluded(exclude) {
-        return UpPlan::Skip(SkipReason::Excluded);
-    }
     let snapshot = match snapshot {
+        None if *exclusion == Exclusion::Skip => return UpPlan::Skip(SkipReason::Excluded),
         None => return UpPlan::Skip(SkipReason::NothingSaved),
         Some(Tagged::Unreadable { value, problem }) => {
             return UpPlan::Hold {
+                tag: tags::OFFHOURS_SNAPSHOT,
                 problem: unreadable(
                     value,
                     problem,
@@ -496,6 +669,26 @@ pub fn plan_up(
     };
     let wanted = snapshot.desired.max(current.desired);
     let mut notes = Vec::new();
+    match exclusion {
+        Exclusion::Skip => notes.push(format!(
+            "The service is tagged {}=skip but was scaled down when it was excluded: it gets \
+             its daytime capacity back (an excluded service is restored when its day begins, \
+             or by a scale-up) and is then left alone",
+            tags::OFFHOURS
+        )),
+        Exclusion::Held { until } => notes.push(format!(
+            "Held at full capacity until {} ({}={})",
+            utc_second(*until),
+            tags::OFFHOURS,
+            OffhoursTag::SkipUntil(*until).render()
+        )),
+        Exclusion::Unreadable { value, .. } => notes.push(format!(
+            "The tag {}=`{value}` cannot be read; the service is restored all the same, and \
+             never lowered while the tag is there",
+            tags::OFFHOURS
+        )),
+        Exclusion::None | Exclusion::Expired { .. } => {}
+    }
     let to = match (snapshot.target, current.target) {
         (Some(saved), Some(now)) => Capacity {
             target: Some(ScalableTarget {
@@ -513,9 +706,10 @@ pub fn plan_up(
                  autoscale",
                 saved.min, saved.max
             ));
+            // No target, so no maximum to keep to: only the day's minimum counts.
             Capacity {
                 target: None,
-                desired: within(wanted, saved.min, saved.max),
+                desired: wanted.max(saved.min),
             }
         }
         (None, Some(now)) => {
@@ -597,14 +791,18 @@ mod tests {
         })
     }
 
-    fn excl(v: Option<&str>) -> Option<Tagged<OffhoursTag>> {
-        v.map(|v| match OffhoursTag::parse(v) {
+    /// The instant the tests decide at.
+    const NOW: &str = "2026-01-05T20:00:00Z";
+
+    fn excl(v: Option<&str>) -> Exclusion {
+        let tag = v.map(|v| match OffhoursTag::parse(v) {
             Ok(t) => Tagged::Read(t),
             Err(problem) => Tagged::Unreadable {
                 value: v.to_owned(),
                 problem,
             },
-        })
+        });
+        Exclusion::at(tag.as_ref(), t(NOW))
     }
 
     /// [`super::plan_down`] over raw tag values; the plans that change nothing and
@@ -620,7 +818,7 @@ mod tests {
         match super::plan_down(
             current,
             snap(snapshot).as_ref(),
-            excl(exclude).as_ref(),
+            &excl(exclude),
             rollout,
             targets,
             floor,
@@ -635,7 +833,7 @@ mod tests {
         snapshot: Option<&str>,
         exclude: Option<&str>,
     ) -> Result<UpPlan, UpPlan> {
-        match super::plan_up(current, snap(snapshot).as_ref(), excl(exclude).as_ref()) {
+        match super::plan_up(current, snap(snapshot).as_ref(), &excl(exclude)) {
             p @ UpPlan::Hold { .. } => Err(p),
             p => Ok(p),
         }
@@ -1008,6 +1206,52 @@ mod tests {
     }
 
     #[test]
+    fn keeping_the_night_finishes_a_lowering_but_leaves_the_autoscaler_alone() {
+        // The run saved the snapshot and died: the minimum is still the day's.
+        assert_eq!(
+            plan_keep_down(&cap(2, 4, 2), None, PROD, 1),
+            DownPlan::Lower {
+                save: None,
+                to: cap(1, 4, 1)
+            }
+        );
+        // Lowered: nothing more, even when the autoscaler grew the count at night.
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 1), None, PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 3), None, PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        // Without a scalable target nothing else lowers the count.
+        assert_eq!(
+            plan_keep_down(&manual(1), None, DEV, 0),
+            DownPlan::Lower {
+                save: None,
+                to: manual(0)
+            }
+        );
+        assert_eq!(
+            plan_keep_down(&manual(0), None, DEV, 0),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+        // A rollout postpones what is left to do, and only that.
+        let rollout = Rollout {
+            deployment: "ecs-svc/1".into(),
+            state: "IN_PROGRESS".into(),
+        };
+        assert_eq!(
+            plan_keep_down(&cap(2, 4, 2), Some(rollout.clone()), PROD, 1),
+            DownPlan::Postpone(rollout.clone())
+        );
+        assert_eq!(
+            plan_keep_down(&cap(1, 4, 1), Some(rollout), PROD, 1),
+            DownPlan::Skip(SkipReason::AlreadyDown)
+        );
+    }
+
+    #[test]
     fn a_crash_between_save_and_lower_is_finished_by_the_next_run() {
         let day = cap(2, 4, 2);
         let DownPlan::Lower {
@@ -1033,8 +1277,18 @@ mod tests {
                 DownPlan::Skip(SkipReason::Excluded)
             );
             assert_eq!(
-                plan_up(&cap(1, 4, 1), Some("min=2 max=4 desired=2"), Some(value)).unwrap(),
+                plan_up(&cap(2, 4, 2), None, Some(value)).unwrap(),
                 UpPlan::Skip(SkipReason::Excluded)
+            );
+            // Excluded while scaled down: a scale-up gives the day back, and says why.
+            let (to, notes) = restore(
+                plan_up(&cap(1, 4, 1), Some("min=2 max=4 desired=2"), Some(value)).unwrap(),
+            );
+            assert_eq!(to, cap(2, 4, 2));
+            assert!(
+                notes[0].contains("excluded while scaled down")
+                    || notes[0].contains("scaled down when it was excluded"),
+                "{notes:?}"
             );
         }
         // Exclusion wins over everything else, even a rollout or a broken snapshot.
@@ -1054,12 +1308,108 @@ mod tests {
             .unwrap(),
             DownPlan::Skip(SkipReason::Excluded)
         );
-        // Any other value is ignored.
-        for value in ["", "no", "skip please", "true"] {
-            assert!(matches!(
-                plan_down(&cap(2, 4, 2), None, Some(value), None, PROD, 1),
-                Ok(DownPlan::Lower { .. })
-            ));
+        // Any other value may be a hold written wrong: the service is never lowered
+        // while it is there, and the reason names the tag and what it accepts.
+        for value in [
+            "",
+            "no",
+            "skip please",
+            "true",
+            "skip-until=tomorrow",
+            "skip-until=2026-12-01",
+        ] {
+            let Err(DownPlan::Hold { tag, problem }) =
+                plan_down(&cap(2, 4, 2), None, Some(value), None, PROD, 1)
+            else {
+                panic!("{value:?} lowers the service")
+            };
+            assert_eq!(tag, "menotime:offhours");
+            assert!(
+                problem.contains(&format!("`{value}`")) || value.is_empty(),
+                "{problem}"
+            );
+            assert!(problem.contains("skip-until=<UTC time>"), "{problem}");
+            // ... but the day is still restored.
+            let (to, notes) = restore(
+                plan_up(&cap(1, 4, 1), Some("min=2 max=4 desired=2"), Some(value)).unwrap(),
+            );
+            assert_eq!(to, cap(2, 4, 2), "{value:?}");
+            assert!(notes[0].contains("cannot be read"), "{notes:?}");
+        }
+    }
+
+    #[test]
+    fn a_hold_keeps_full_capacity_until_it_ends_then_means_nothing() {
+        // NOW is 2026-01-05T20:00:00Z.
+        let held = "skip-until=2026-01-06T06:00:00Z";
+        assert_eq!(
+            plan_down(&cap(2, 4, 2), None, Some(held), None, PROD, 1).unwrap(),
+            DownPlan::Skip(SkipReason::Held {
+                until: t("2026-01-06T06:00:00Z")
+            })
+        );
+        // Held while scaled down: restored.
+        let (to, notes) =
+            restore(plan_up(&cap(1, 4, 1), Some("min=2 max=4 desired=2"), Some(held)).unwrap());
+        assert_eq!(to, cap(2, 4, 2));
+        assert!(
+            notes[0].contains("Held at full capacity until 2026-01-06T06:00:00Z"),
+            "{notes:?}"
+        );
+        assert_eq!(
+            plan_up(&cap(2, 4, 2), None, Some(held)).unwrap(),
+            UpPlan::Skip(SkipReason::NothingSaved)
+        );
+        // Ended (at its very second, or before): ignored, and reported as expired.
+        for ended in [
+            "skip-until=2026-01-05T20:00:00Z",
+            "skip-until=2026-01-05T12:00:00-08:00",
+            "SKIP-UNTIL = 2025-12-24T00:00:00Z",
+        ] {
+            assert!(
+                matches!(
+                    plan_down(&cap(2, 4, 2), None, Some(ended), None, PROD, 1),
+                    Ok(DownPlan::Lower { .. })
+                ),
+                "{ended}"
+            );
+            assert!(excl(Some(ended)).expired().is_some(), "{ended}");
+        }
+        assert_eq!(excl(Some(held)).expired(), None);
+        assert_eq!(excl(None), Exclusion::None);
+    }
+
+    #[test]
+    fn offhours_tag_values_round_trip_and_are_valid_tag_values() {
+        for (text, tag) in [
+            ("skip", OffhoursTag::Skip),
+            (
+                "skip-until=2026-12-01T18:00:00Z",
+                OffhoursTag::SkipUntil(t("2026-12-01T18:00:00Z")),
+            ),
+            (
+                "skip-until=2026-12-01T18:00:00.500Z",
+                OffhoursTag::SkipUntil(t("2026-12-01T18:00:00.500Z")),
+            ),
+        ] {
+            assert_eq!(OffhoursTag::parse(text), Ok(tag));
+            assert_eq!(tag.render(), text);
+            assert_eq!(tags::value(text), text);
+        }
+        // Offsets are read as the same instant and rendered in UTC.
+        assert_eq!(
+            OffhoursTag::parse(" Skip-Until=2026-12-01T10:00:00-08:00 ").map(|t| t.render()),
+            Ok("skip-until=2026-12-01T18:00:00Z".to_owned())
+        );
+        for bad in [
+            "skip-until=",
+            "skip-until=2026-12-01",
+            "skip-until=18:00",
+            "skip until 2026-12-01T18:00:00Z",
+            "hold",
+        ] {
+            let e = OffhoursTag::parse(bad).unwrap_err();
+            assert!(e.contains("2026-12-01T18:00:00Z"), "{bad}: {e}");
         }
     }
 
@@ -1076,7 +1426,7 @@ mod tests {
     #[test]
     fn a_malformed_snapshot_is_never_overwritten_nor_restored() {
         let bad = "min=2,max=4";
-        let Err(DownPlan::Hold { problem: text }) =
+        let Err(DownPlan::Hold { problem: text, .. }) =
             plan_down(&cap(2, 4, 2), Some(bad), None, None, PROD, 1)
         else {
             panic!("a malformed snapshot holds the scale-down")
@@ -1085,7 +1435,8 @@ mod tests {
         assert!(text.contains(bad), "{text}");
         assert!(text.contains("untag-resource"), "{text}");
 
-        let Err(UpPlan::Hold { problem: text }) = plan_up(&cap(1, 4, 1), Some(bad), None) else {
+        let Err(UpPlan::Hold { problem: text, .. }) = plan_up(&cap(1, 4, 1), Some(bad), None)
+        else {
             panic!("a malformed snapshot holds the scale-up")
         };
         assert!(text.contains("menotime:offhours-snapshot"), "{text}");
@@ -1189,6 +1540,10 @@ mod tests {
         assert_eq!(to, manual(2));
         assert_eq!(notes.len(), 1);
         assert!(notes[0].contains("has none now"), "{notes:?}");
+        // Nothing enforces the saved maximum any more: a service someone raised by hand
+        // keeps its tasks (found by the reconcile properties).
+        let (to, _) = restore(plan_up(&manual(6), Some("min=0 max=0 desired=0"), None).unwrap());
+        assert_eq!(to, manual(6));
         // Saved without one; one was registered at night: left as it is.
         let mut now = cap(1, 3, 1);
         now.target.as_mut().unwrap().suspended.dynamic_out = true;

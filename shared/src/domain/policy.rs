@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use super::severity::{Severity, SeverityCounts};
+use super::severity::{ReviewedCounts, Severity, SeverityCounts};
 
 /// Why the gate stopped (or held) an image.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -105,6 +105,43 @@ pub fn gate(
     } else {
         Gate::Review(held)
     }
+}
+
+/// A review severity whose count grew past what the approver reviewed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grown {
+    pub severity: Severity,
+    pub now: u64,
+    pub reviewed: u64,
+}
+
+impl fmt::Display for Grown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} now, {} reviewed",
+            self.now, self.severity, self.reviewed
+        )
+    }
+}
+
+/// An approval covers the image only while, for every review severity, the current
+/// count is no higher than the reviewed one; the severities that grew, if any.
+/// (Blocking severities are never waived, whatever was reviewed: see [`gate`].)
+pub fn approval_not_covering(
+    counts: &SeverityCounts,
+    reviewed: &ReviewedCounts,
+    review: &BTreeSet<Severity>,
+) -> Vec<Grown> {
+    review
+        .iter()
+        .filter(|s| counts.get(**s) > reviewed.get(**s))
+        .map(|s| Grown {
+            severity: *s,
+            now: counts.get(*s),
+            reviewed: reviewed.get(*s),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -233,6 +270,35 @@ mod tests {
                 }
             ]),
             "1 CRITICAL, 2 of unreported severity (may be LOW/INFORMATIONAL)"
+        );
+    }
+
+    #[test]
+    fn an_approval_covers_only_what_was_reviewed() {
+        let review = set(&[Medium, Low]);
+        let reviewed = ReviewedCounts::new([(Medium, 2)]);
+        assert!(
+            approval_not_covering(&basic(&[(Medium, 2), (High, 1)]), &reviewed, &review).is_empty()
+        );
+        assert!(approval_not_covering(&basic(&[(Medium, 1)]), &reviewed, &review).is_empty());
+        assert_eq!(
+            approval_not_covering(
+                &basic(&[(Medium, 3), (Low, 1), (Informational, 9)]),
+                &reviewed,
+                &review
+            ),
+            vec![
+                Grown {
+                    severity: Medium,
+                    now: 3,
+                    reviewed: 2
+                },
+                Grown {
+                    severity: Low,
+                    now: 1,
+                    reviewed: 0
+                }
+            ]
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Routing: which of an image's tags, if any, belongs to this environment.
 
-use regex::Regex;
+use regex_lite::Regex;
 
 use super::image::{compare_releases, valid_tag};
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::image::{valid_digest, valid_tag};
-use super::severity::{Severity, SeverityCounts};
+use super::severity::{ReviewedCounts, Severity, SeverityCounts};
 use crate::arn::Arn;
 use crate::error::Error;
 
@@ -73,6 +73,8 @@ pub struct Approval {
     pub tag: String,
     pub approved_by: String,
     pub reason: String,
+    /// The counts the approver reviewed (`reviewed-counts`).
+    pub reviewed: ReviewedCounts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -328,6 +330,7 @@ struct ApprovalDetail {
     image_tag: Option<String>,
     approved_by: Option<String>,
     reason: Option<String>,
+    reviewed_counts: Option<Value>,
 }
 
 /// Free text from a human: trimmed, one line, bounded, no control characters.
@@ -373,12 +376,25 @@ fn parse_approval(head: Envelope, detail: &Value, expect: Expect<'_>) -> Result<
             head.detail_type, head.id
         )));
     }
+    let reviewed = d.reviewed_counts.ok_or_else(|| {
+        Error::rejected(format!(
+            "{} event {} has no reviewed-counts: an approval names the finding counts its approver reviewed, e.g. \"reviewed-counts\": {{\"MEDIUM\": 2}}; the command in the review notification fills them in",
+            head.detail_type, head.id
+        ))
+    })?;
+    let reviewed = ReviewedCounts::from_json(&reviewed).map_err(|why| {
+        Error::rejected(format!(
+            "{} event {} has unreadable reviewed-counts: {why}",
+            head.detail_type, head.id
+        ))
+    })?;
     Ok(Trigger::Approval(Approval {
         envelope: head,
         digest,
         tag,
         approved_by,
         reason,
+        reviewed,
     }))
 }
 
@@ -415,7 +431,8 @@ mod tests {
     fn approval_detail() -> Value {
         json!({
             "repository-name": "menotime/backend", "image-digest": DIGEST, "image-tag": "v1.2.4",
-            "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API"
+            "approved-by": "jdoe", "reason": "MEDIUM CVE-2026-1234 not reachable from the API",
+            "reviewed-counts": {"MEDIUM": 2}
         })
     }
 
@@ -503,6 +520,10 @@ mod tests {
         assert_eq!(a.tag, "v1.2.4");
         assert_eq!(a.approved_by, "jdoe");
         assert_eq!(a.digest, DIGEST);
+        assert_eq!(a.reviewed.get(Severity::Medium), 2);
+        let mut d = approval_detail();
+        d["reviewed-counts"] = json!({"MEDIUM": "two"});
+        assert!(rejected(&approval(d)).contains("reviewed-counts"));
         // The rule matches the plain name only (docs/reference.md §5); an ARN is refused.
         let mut d = approval_detail();
         d["repository-name"] =
@@ -518,6 +539,7 @@ mod tests {
             "image-tag",
             "approved-by",
             "reason",
+            "reviewed-counts",
         ] {
             let mut d = approval_detail();
             d.as_object_mut().unwrap().remove(f);

@@ -4,8 +4,12 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
+
+use super::deploy::Deferred;
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
+use super::wake::Wake;
 use super::watch::Watch;
 use crate::tags;
 
@@ -25,6 +29,9 @@ pub struct ServiceState {
     pub deployment_configuration: Option<DeploymentConfiguration>,
     /// The security groups of the service's tasks (`awsvpc` network configuration).
     pub security_groups: Vec<String>,
+    /// The service's latest events (DescribeServices `events`), newest first, at most
+    /// [`ServiceState::EVENTS_KEPT`]: why ECS cannot start or place tasks.
+    pub events: Vec<ServiceEvent>,
 }
 
 /// How ECS rolls a deployment out, as DescribeServices reports it.
@@ -54,6 +61,14 @@ pub struct DeploymentAlarms {
     pub rollback: bool,
 }
 
+/// One of the service's events, e.g. `(service menotime-prod-service) was unable to
+/// place a task because no container instance met all of its requirements.`
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServiceEvent {
+    pub at: Option<DateTime<Utc>>,
+    pub message: String,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DeploymentState {
     pub id: String,
@@ -63,6 +78,10 @@ pub struct DeploymentState {
     pub rollout_state: Option<String>,
     /// The revision this deployment runs.
     pub task_definition: String,
+    /// When ECS created the deployment (the service moved to its revision then).
+    pub created_at: Option<DateTime<Utc>>,
+    /// When ECS last changed the deployment.
+    pub updated_at: Option<DateTime<Utc>>,
 }
 
 /// A deployment still rolling out, and in what state.
@@ -74,6 +93,9 @@ pub struct Rollout {
 }
 
 impl ServiceState {
+    /// How many of the service's latest events are kept.
+    pub const EVENTS_KEPT: usize = 5;
+
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
     }
@@ -125,6 +147,28 @@ impl ServiceState {
         })
     }
 
+    /// The service as it is once deployment `completed` has completed at `at`: ECS may
+    /// still show that rollout in progress for a moment after its completion event.
+    /// Unless the PRIMARY deployment is another one, created after `at` (a rollout
+    /// started since), the PRIMARY deployment is complete and the older ones drained.
+    pub fn after_completion(&self, completed: &str, at: DateTime<Utc>) -> ServiceState {
+        let mut s = self.clone();
+        let newer_rollout = s
+            .primary()
+            .is_some_and(|p| p.id != completed && p.created_at.is_some_and(|t| t > at));
+        if newer_rollout {
+            return s;
+        }
+        for d in &mut s.deployments {
+            match d.status.as_str() {
+                "PRIMARY" => d.rollout_state = Some("COMPLETED".to_owned()),
+                "ACTIVE" => d.status = "INACTIVE".to_owned(),
+                _ => {}
+            }
+        }
+        s
+    }
+
     /// `2 running of 2 desired` (with pending ones when there are).
     pub fn tasks_line(&self) -> String {
         let mut line = format!(
@@ -172,6 +216,9 @@ pub struct ServiceTags {
     /// `menotime:deploy-freeze`: present means scan-gate deploys nothing; the value
     /// says why (free text).
     pub freeze: Option<String>,
+    /// `menotime:deploy-unfrozen`: who lifted the last freeze, when and why (free text,
+    /// written by `menotime-ops unfreeze`).
+    pub unfrozen: Option<String>,
     /// `menotime:deploy-incident`: deploy-notifier's memory of a failed deployment.
     pub deploy_incident: Option<Tagged<Marker>>,
     /// `menotime:service-incident`: deploy-notifier's memory of an impairment.
@@ -184,8 +231,13 @@ pub struct ServiceTags {
     pub task_start_incident: Option<Tagged<Marker>>,
     /// `menotime:offhours-snapshot`: the capacity saved for the morning.
     pub offhours_snapshot: Option<Tagged<Snapshot>>,
-    /// `menotime:offhours`: an operator's exclusion.
+    /// `menotime:offhours`: an operator's exclusion (`skip`) or hold (`skip-until=`).
     pub offhours: Option<Tagged<OffhoursTag>>,
+    /// `menotime:deploy-deferred`: an image scan-gate deploys when the rollout under
+    /// way completes.
+    pub deferred: Option<Tagged<Deferred>>,
+    /// `menotime:offhours-wake`: a scale-up waiting for its tasks to run.
+    pub offhours_wake: Option<Tagged<Wake>>,
     /// Every tag as ECS returned it.
     pub raw: BTreeMap<String, String>,
 }
@@ -196,6 +248,7 @@ impl ServiceTags {
         let get = |k: &str| raw.get(k).map(String::as_str);
         ServiceTags {
             freeze: get(tags::DEPLOY_FREEZE).map(str::to_owned),
+            unfrozen: get(tags::DEPLOY_UNFROZEN).map(str::to_owned),
             deploy_incident: get(tags::DEPLOY_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
             service_incident: get(tags::SERVICE_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
             watch: get(tags::DEPLOY_WATCH).map(|v| Tagged::parse(v, Watch::parse)),
@@ -205,6 +258,8 @@ impl ServiceTags {
             offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
                 .map(|v| Tagged::parse(v, Snapshot::parse)),
             offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),
+            deferred: get(tags::DEPLOY_DEFERRED).map(|v| Tagged::parse(v, Deferred::parse)),
+            offhours_wake: get(tags::OFFHOURS_WAKE).map(|v| Tagged::parse(v, Wake::parse)),
             raw,
         }
     }
@@ -273,6 +328,30 @@ mod tests {
             deployments(&[("PRIMARY", None), ("INACTIVE", None)]).rollout(),
             None
         );
+    }
+
+    #[test]
+    fn a_completed_rollout_is_over_whatever_ecs_still_shows() {
+        let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+        let mut s = deployments(&[("PRIMARY", Some("IN_PROGRESS")), ("ACTIVE", None)]);
+        s.deployments[0].created_at = Some(t("2026-11-26T10:00:00Z"));
+        assert!(s.rollout().is_some());
+        // Its completion (named, or older than the event): no rollout left.
+        assert_eq!(
+            s.after_completion("ecs-svc/0", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        assert_eq!(
+            s.after_completion("ecs-svc/9", t("2026-11-26T10:30:00Z"))
+                .rollout(),
+            None
+        );
+        // A rollout started after that completion still counts.
+        assert!(s
+            .after_completion("ecs-svc/9", t("2026-11-26T09:00:00Z"))
+            .rollout()
+            .is_some());
     }
 
     #[test]

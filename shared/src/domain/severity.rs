@@ -146,6 +146,59 @@ impl fmt::Display for SeverityCounts {
     }
 }
 
+/// What an approver reviewed: a count per severity (`reviewed-counts` of a Deploy
+/// Approval, docs/reference.md §5.2). A severity left out was reviewed at 0.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReviewedCounts(BTreeMap<Severity, u64>);
+
+impl ReviewedCounts {
+    pub fn new(counts: impl IntoIterator<Item = (Severity, u64)>) -> Self {
+        ReviewedCounts(counts.into_iter().collect())
+    }
+
+    /// Reads `{"MEDIUM": 2}`: keys are severities (any case), values non-negative
+    /// integers. `Err` says what is wrong.
+    pub fn from_json(v: &serde_json::Value) -> Result<Self, String> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| format!("{v} is not an object such as {{\"MEDIUM\": 2}}"))?;
+        let mut out = BTreeMap::new();
+        for (k, n) in obj {
+            let sev = Severity::parse(k)
+                .ok_or_else(|| format!("{k:?} is not a severity (CRITICAL, HIGH, MEDIUM, LOW, INFORMATIONAL, UNDEFINED)"))?;
+            let n = n
+                .as_u64()
+                .ok_or_else(|| format!("{k} = {n} is not a non-negative integer"))?;
+            out.insert(sev, n);
+        }
+        Ok(ReviewedCounts(out))
+    }
+
+    pub fn get(&self, s: Severity) -> u64 {
+        self.0.get(&s).copied().unwrap_or(0)
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.0
+                .iter()
+                .map(|(s, n)| (s.as_str().to_owned(), (*n).into()))
+                .collect(),
+        )
+    }
+}
+
+/// `2 MEDIUM, 0 LOW`, or `nothing`.
+impl fmt::Display for ReviewedCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("nothing");
+        }
+        let parts: Vec<String> = self.0.iter().map(|(s, n)| format!("{n} {s}")).collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +235,23 @@ mod tests {
         assert_eq!(c.total(), 6);
         assert!(!c.reports(Severity::Low));
         assert_eq!(SeverityCounts::complete([], 0).to_string(), "no findings");
+    }
+
+    #[test]
+    fn reviewed_counts_are_read_strictly() {
+        let r = ReviewedCounts::from_json(&serde_json::json!({"medium": 2, "LOW": 0})).unwrap();
+        assert_eq!(r.get(Severity::Medium), 2);
+        assert_eq!(r.get(Severity::High), 0);
+        assert_eq!(r.to_json(), serde_json::json!({"MEDIUM": 2, "LOW": 0}));
+        assert_eq!(r.to_string(), "2 MEDIUM, 0 LOW");
+        for bad in [
+            serde_json::json!([]),
+            serde_json::json!("MEDIUM=2"),
+            serde_json::json!({"SEVERE": 1}),
+            serde_json::json!({"MEDIUM": -1}),
+            serde_json::json!({"MEDIUM": "2"}),
+        ] {
+            assert!(ReviewedCounts::from_json(&bad).is_err(), "{bad}");
+        }
     }
 }

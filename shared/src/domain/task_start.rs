@@ -71,7 +71,9 @@ pub fn on_start_failed(
         _ => StartFailed::Notify {
             marker: Marker {
                 deployment: Some(deployment),
+                previous: None,
                 sent: BTreeSet::from([key.to_owned()]),
+                pending: BTreeSet::new(),
                 open: true,
                 at,
                 request,

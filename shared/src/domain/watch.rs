@@ -436,7 +436,9 @@ impl AlarmIncident {
         }
         Marker {
             deployment: self.deployment.clone(),
+            previous: None,
             sent,
+            pending: BTreeSet::new(),
             open: self.open,
             at: self.at,
             request: self.request.clone(),
@@ -752,12 +754,14 @@ mod tests {
             status: "PRIMARY".into(),
             rollout_state: Some("COMPLETED".into()),
             task_definition: td(n),
+            ..Default::default()
         }];
         deployments.extend(others.iter().map(|(id, n)| DeploymentState {
             id: id.to_string(),
             status: "ACTIVE".into(),
             rollout_state: Some("COMPLETED".into()),
             task_definition: td(*n),
+            ..Default::default()
         }));
         ServiceState {
             task_definition: td(n),

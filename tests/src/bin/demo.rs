@@ -5,11 +5,15 @@
 //! events in `events/`: for each step the decision, the notifications that reached
 //! the topics' subscribers, and the service before and after.
 //!
-//! 1. scan-gate: scans of releases, a block, a review and its approval.
+//! 1. scan-gate: scans of releases, an operator's rollback that a redelivered scan
+//!    does not undo, a block, a review and its approval.
 //! 2. deploy-notifier with scan-gate: a failed prod deployment pages on-call and
 //!    freezes deploys; the rollback completes and the page is resolved, deploys stay
 //!    frozen; after review the freeze is lifted and the next deployment goes out.
-//! 3. offhours-scaler: a night and a morning of all three environments.
+//! 3. offhours-scaler: a week of prod under its window (`Mon-Fri 07:00-20:00
+//!    America/Los_Angeles`, Thanksgiving a holiday), reconciled every five minutes:
+//!    weekday nights, the weekend, the holiday, a redriven scale-down skipped as stale,
+//!    a hold for a launch that expires, and missed runs healed by the next one.
 //! 4. The manual's watch after a deploy (deploy-notifier and scan-gate, each run on a
 //!    freshly seeded moto): v1.2.4 deploys, three minutes later the 5xx alarm fires
 //!    and the page names the way back, the alarm recovers and the page resolves;
@@ -20,17 +24,32 @@
 
 use serde_json::{json, Value};
 
+use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
+
 use menotime_e2e::alarms::{alarm, completed};
 use menotime_e2e::http::Receiver;
-use menotime_e2e::offhours::{offhours_env, snapshot, Capacities};
+use menotime_e2e::offhours::{windowed_env, Capacities, InProcessScaler};
+use menotime_e2e::proxy::Proxy;
 use menotime_e2e::{
     build_binary, event, notifier_env, scan_gate_env, Aws, Delivered, Function, Invocation, Moto,
     SeedEnv, ServiceView,
 };
+use menotime_shared::domain::uptime::{Holidays, Uptime, Window, Zone};
+
+/// A step that is an operator's hand, not an event.
+const ROLL_BACK_BY_HAND: &str = "!roll-back";
 
 const STEPS: &[(&str, &str)] = &[
     (
         "A clean v1.2.4 finishes its ECR scan (3 LOW, 4 INFORMATIONAL)",
+        "scan-clean-v1.2.4.json",
+    ),
+    (
+        "An operator does not like v1.2.4 and rolls back to the previous revision by hand",
+        ROLL_BACK_BY_HAND,
+    ),
+    (
+        "Hours later, EventBridge redelivers v1.2.4's scan (or it is redriven, or ECR rescans it)",
         "scan-clean-v1.2.4.json",
     ),
     ("v1.2.5 has a CRITICAL finding", "scan-critical-v1.2.5.json"),
@@ -138,8 +157,32 @@ async fn main() {
 
     let revisions_before = aws.revisions(&prod.family).await.len();
     for (n, (what, file)) in STEPS.iter().enumerate() {
-        println!("{}. {what}   (events/{file})", n + 1);
         let before = aws.service(&prod).await;
+        if *file == ROLL_BACK_BY_HAND {
+            println!("{}. {what}", n + 1);
+            show_service("before", &before);
+            let revisions = aws.revisions(&prod.family).await;
+            let previous = revisions[revisions.len() - 2].clone();
+            println!(
+                "   $ aws ecs update-service --cluster {} --service {} --task-definition {}",
+                prod.cluster,
+                prod.service,
+                short_td(&previous)
+            );
+            aws.ecs
+                .update_service()
+                .cluster(&prod.cluster)
+                .service(&prod.service)
+                .task_definition(&previous)
+                .force_new_deployment(true)
+                .send()
+                .await
+                .expect("the operator's rollback");
+            show_service("after", &aws.service(&prod).await);
+            println!();
+            continue;
+        }
+        println!("{}. {what}   (events/{file})", n + 1);
         show_service("before", &before);
         match gate.invoke(&event(file)).await {
             Invocation::Ok(out) => {
@@ -337,7 +380,7 @@ async fn act_two(
     show_service("running", &aws.service(prod).await);
     let mut approval = event("approval-v1.2.6.json");
     approval["id"] = json!("demo-approval-2");
-    approval["time"] = json!("2026-11-26T03:20:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(40));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
 
@@ -371,7 +414,7 @@ async fn act_two(
 
     println!("\n6. jdoe approves v1.2.6 once more");
     approval["id"] = json!("demo-approval-3");
-    approval["time"] = json!("2026-11-26T03:40:00Z");
+    approval["time"] = json!(menotime_e2e::now_minus(20));
     decision(gate.invoke(&approval).await);
     show_delivered(aws, prod).await;
     show_service("running", &aws.service(prod).await);
@@ -402,75 +445,306 @@ async fn act_two(
     notifier.stop().await;
 }
 
-/// A night and a morning of the three environments.
+/// A week of prod under its window, run every five minutes as the schedule would, in
+/// seconds: the handler runs in this process against moto with the real SDK adapters
+/// and a clock the demo moves (the deployed binary reads the real clock).
 async fn act_three(aws: &Aws, moto: &Moto, seed: &menotime_e2e::Seed) {
-    println!("\n== offhours-scaler: a night and a morning of dev, staging and prod ==\n");
-    let bin = build_binary("offhours-scaler", "offhours-scaler");
+    const UPTIME: &str = "Mon-Fri 07:00-20:00 America/Los_Angeles";
+    const THANKSGIVING: &str = "2026-11-26";
+    println!("\n== offhours-scaler: a week of prod, reconciled every 5 minutes ==\n");
+    println!("   OFFHOURS_UPTIME={UPTIME}, OFFHOURS_HOLIDAYS={THANKSGIVING} (Thanksgiving)");
+    println!(
+        "   The schedule sends {{\"action\": \"reconcile\"}} every 5 minutes; the handler runs in this\n   process against moto, on a clock the demo moves. Times are America/Los_Angeles.\n"
+    );
+    let prod = seed.env("prod");
     let caps = Capacities::new(moto).await;
-    let mut rows = Vec::new();
-    for name in ["dev", "staging", "prod"] {
-        let env = seed.env(name);
-        let mut scaler = Function::start(
-            &bin,
-            &format!("menotime-{name}-offhours-scaler"),
-            &offhours_env(moto, seed, name),
-        )
-        .await;
-        let before = caps.capacity(aws, env).await;
-        println!("{name}: before the night  {before}");
-        for (label, action, at) in [
-            ("20:00 scale-down", "scale-down", "2026-11-26T04:00:00Z"),
-            (
-                "20:05 scale-down again (a retried schedule)",
-                "scale-down",
-                "2026-11-26T04:05:00Z",
-            ),
-        ] {
-            let input = json!({"action": action, "executionId": format!("{name}-{action}-{at}"), "scheduledTime": at});
-            println!("   {label}");
-            decision(scaler.invoke(&input).await);
-            show_delivered(aws, env).await;
+    let proxy = Proxy::start(&moto.endpoint).await;
+    let vars = windowed_env(moto, seed, "prod", UPTIME, THANKSGIVING);
+    let window = Window {
+        uptime: Uptime::parse(UPTIME).expect("the demo's window"),
+        holidays: Holidays::parse(THANKSGIVING).expect("the demo's holiday"),
+    };
+    let zone = window.uptime.zone().clone();
+    let local = |at: DateTime<Utc>| zone.local(at).format("%a %m-%d %H:%M").to_string();
+    let pacific = |s: &str| -> DateTime<Utc> {
+        let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("a local time");
+        zone.instant(naive).expect("a time the clock shows")
+    };
+
+    // Sunday evening, the weekend still on, to Monday morning a week later.
+    let start = pacific("2026-11-22 18:00");
+    let end = pacific("2026-11-30 07:30");
+    let scaler = InProcessScaler::new(&vars, &proxy.url, start).await;
+    // Besides the schedule: a late delivery, an operator's hold, lost runs.
+    let redrive_at = pacific("2026-11-23 10:00");
+    let hold_at = pacific("2026-11-24 17:00");
+    let hold_until = pacific("2026-11-24 22:00");
+    let missed = (pacific("2026-11-25 20:00"), pacific("2026-11-25 20:25"));
+
+    println!(
+        "   {:<16} {:<36} {:<12} capacity after",
+        "when", "what", "outcome"
+    );
+    let mut week = Week::new(zone.clone());
+    let mut tick = start;
+    let mut before: Option<(bool, Option<String>)> = None;
+    proxy.take_calls();
+    while tick <= end {
+        if tick == redrive_at {
+            week.flush_idle();
+            let friday = pacific("2026-11-20 20:00");
+            let event = json!({"action": "scale-down", "scheduledTime": friday.to_rfc3339(), "executionId": "redriven-friday"});
+            scaler.set_time(tick);
+            let out = scaler.invoke(&event, "demo-redrive").await;
+            proxy.take_calls();
+            week.row(
+                &local(tick),
+                "Friday's scale-down, redriven",
+                out,
+                &caps,
+                aws,
+                prod,
+            )
+            .await;
         }
-        let night = caps.capacity(aws, env).await;
-        println!("   at night           {night}");
-        println!(
-            "   snapshot           {}",
-            snapshot(aws, env).await.unwrap_or_else(|| "(none)".into())
-        );
-        for (label, action, at) in [
-            ("07:00 scale-up", "scale-up", "2026-11-26T15:00:00Z"),
-            ("07:05 scale-up again", "scale-up", "2026-11-26T15:05:00Z"),
-        ] {
-            let input = json!({"action": action, "executionId": format!("{name}-{action}-{at}"), "scheduledTime": at});
-            println!("   {label}");
-            decision(scaler.invoke(&input).await);
-            show_delivered(aws, env).await;
+        if tick == hold_at {
+            week.flush_idle();
+            let until = hold_until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let step = menotime_shared::runbook::hold(
+                &common_config(&vars),
+                &prod.service_arn,
+                hold_until,
+            );
+            aws.tag_service(prod, "menotime:offhours", &format!("skip-until={until}"))
+                .await;
+            println!(
+                "   {:<16} an operator holds prod up until {} for a launch:\n   {:<16}   $ {}",
+                local(tick),
+                local(hold_until),
+                "",
+                step.command
+            );
         }
-        let after = caps.capacity(aws, env).await;
-        println!(
-            "   in the morning     {after}   {}\n",
-            if after == before {
-                "(exactly as before)"
-            } else {
-                "(DIFFERS from before)"
+        if (missed.0..=missed.1).contains(&tick) {
+            if tick == missed.0 {
+                week.flush_idle();
+                println!(
+                    "   {:<16} the schedule's runs from {} to {} are lost (throttled, say)",
+                    local(tick),
+                    local(missed.0),
+                    local(missed.1)
+                );
             }
-        );
-        rows.push((name, before, night, after));
-        scaler.stop().await;
+            tick += TimeDelta::minutes(5);
+            continue;
+        }
+
+        scaler.set_time(tick);
+        let event = json!({"action": "reconcile", "scheduledTime": tick.to_rfc3339(), "executionId": format!("tick-{}", tick.timestamp())});
+        let out = scaler
+            .invoke(&event, &format!("demo-{}", tick.timestamp()))
+            .await;
+        week.runs += 1;
+        let calls = proxy.take_calls().len();
+        // A row when something was done or said, or the window turned.
+        let now = out.as_ref().ok().map(|o| {
+            (
+                o["window"]["up"] == true,
+                o["window"]["holiday"].as_str().map(str::to_owned),
+            )
+        });
+        // Day turned to night or back, or a holiday began.
+        let turned = match (&before, &now) {
+            (Some((up, holiday)), Some((up_now, holiday_now))) => {
+                up != up_now || (holiday.is_none() && holiday_now.is_some())
+            }
+            _ => false,
+        };
+        before = now.or(before);
+        let quiet = matches!(&out, Ok(o) if o["notifications"].as_array().is_some_and(|n| n.is_empty())
+            && (o["wake"].is_null() || o["wake"] == "waiting")
+            && o["hold_removed"] == false);
+        if quiet && !turned {
+            week.idle += 1;
+            week.idle_calls += calls;
+            tick += TimeDelta::minutes(5);
+            continue;
+        }
+        week.flush_idle();
+        let what = match &out {
+            Ok(o) if o["wake"] == "reached" => "reconcile: the tasks run".to_owned(),
+            Ok(o) if o["hold_removed"] == true => "reconcile: the hold has ended".to_owned(),
+            Ok(_) if tick == missed.1 + TimeDelta::minutes(5) => {
+                "reconcile: the first run after them".to_owned()
+            }
+            Ok(o) if o["window"]["holiday"].is_string() && turned => {
+                format!("reconcile: {THANKSGIVING} is a holiday")
+            }
+            Ok(o) if turned && o["window"]["up"] == true => "reconcile: the day begins".to_owned(),
+            Ok(_) if turned => "reconcile: the night begins".to_owned(),
+            _ => "reconcile".to_owned(),
+        };
+        week.row(&local(tick), &what, out, &caps, aws, prod).await;
+        tick += TimeDelta::minutes(5);
+    }
+    week.flush_idle();
+
+    println!("\n   {:<16} {:>8} {:>10}", "night from", "hours", "saved");
+    let (mut hours, mut usd) = (0.0, 0.0);
+    for (at, h, d) in &week.nights {
+        println!("   {at:<16} {h:>8.2} {:>10}", format!("${d:.2}"));
+        hours += h;
+        usd += d;
     }
     println!(
-        "{:<8} {:<36} {:<36} {:<36}",
-        "", "before", "night", "morning"
+        "   {:<16} {hours:>8.2} {:>10}   one task of 1 vCPU and 2 GB, at the manual's Fargate prices",
+        "in all",
+        format!("${usd:.2}")
     );
-    for (name, before, night, after) in rows {
-        println!(
-            "{name:<8} {:<36} {:<36} {:<36}",
-            before.to_string(),
-            night.to_string(),
-            after.to_string()
-        );
-    }
+    println!(
+        "\n   {} reconcile runs, {} of them with nothing to do ({} reads, nothing sent);\n   the team got {} message(s) in the week, on-call {}.",
+        week.runs, week.idle_runs, week.idle_reads, week.messages, week.pages
+    );
+    proxy.stop();
     println!();
+}
+
+/// The configuration the demo's commands are written with (prod's names).
+fn common_config(vars: &[(String, String)]) -> menotime_shared::config::CommonConfig {
+    use menotime_shared::config::{CommonConfig, Vars};
+    CommonConfig::from_vars(&Vars(|k: &str| {
+        vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }))
+    .expect("prod's configuration")
+}
+
+/// The week as it is told: runs with nothing to do are counted and summed up in one
+/// line; the others get a row.
+struct Week {
+    /// The window's zone, for local times.
+    zone: Zone,
+    runs: usize,
+    idle: usize,
+    idle_calls: usize,
+    idle_runs: usize,
+    idle_reads: usize,
+    messages: usize,
+    pages: usize,
+    /// (from, hours, USD) of each scale-down's night, from its notification.
+    nights: Vec<(String, f64, f64)>,
+}
+
+impl Week {
+    fn new(zone: Zone) -> Week {
+        Week {
+            zone,
+            runs: 0,
+            idle: 0,
+            idle_calls: 0,
+            idle_runs: 0,
+            idle_reads: 0,
+            messages: 0,
+            pages: 0,
+            nights: Vec::new(),
+        }
+    }
+
+    /// `Mon 11-23 20:00`, on the window's clock.
+    fn local(&self, at: DateTime<Utc>) -> String {
+        self.zone.local(at).format("%a %m-%d %H:%M").to_string()
+    }
+
+    /// How many runs in a row had nothing to do, and what they cost.
+    fn flush_idle(&mut self) {
+        if self.idle > 0 {
+            println!(
+                "   {:<16} {} run(s) with nothing to do: {} read(s), nothing sent",
+                "...", self.idle, self.idle_calls
+            );
+        }
+        self.idle_runs += self.idle;
+        self.idle_reads += self.idle_calls;
+        self.idle = 0;
+        self.idle_calls = 0;
+    }
+
+    /// One row: when, what, the outcome and the capacity after; then what was said (the
+    /// notifications' subjects), or why nothing was.
+    #[allow(clippy::too_many_arguments)]
+    async fn row(
+        &mut self,
+        when: &str,
+        what: &str,
+        out: Result<Value, (String, String)>,
+        caps: &Capacities,
+        aws: &Aws,
+        env: &SeedEnv,
+    ) {
+        let capacity = caps.capacity(aws, env).await.to_string();
+        let o = match out {
+            Ok(o) => o,
+            Err((kind, message)) => {
+                println!(
+                    "   {when:<16} {what:<36} {kind:<12} {capacity}\n   {:<16}   {message}",
+                    ""
+                );
+                return;
+            }
+        };
+        println!(
+            "   {when:<16} {what:<36} {:<12} {capacity}",
+            o["outcome"].as_str().unwrap_or("?")
+        );
+        let notify = aws.drain(&env.notify_queue_url).await;
+        let oncall = aws.drain(&env.oncall_queue_url).await;
+        self.messages += notify.len();
+        self.pages += oncall.len();
+        for m in notify.iter().chain(&oncall) {
+            println!(
+                "   {:<16}   said: {}   [{} {}]",
+                "",
+                m.subject,
+                m.event_type(),
+                m.attribute("action").unwrap_or("?")
+            );
+            let d = &m.payload["details"];
+            if m.event_type() == "scale.down" {
+                let (h, usd) = (
+                    d["night_hours"].as_f64().unwrap_or(0.0),
+                    d["estimated_saving_usd"].as_f64().unwrap_or(0.0),
+                );
+                println!(
+                    "   {:<16}         a night of {h} h, until the window's next day: ${usd:.2} saved",
+                    ""
+                );
+                self.nights.push((when.to_owned(), h, usd));
+            }
+            if d["hold_removed"] == true {
+                println!("   {:<16}         the ended hold's tag was removed", "");
+            }
+            if d["skip_reason"] == "stale" {
+                let scheduled = d["scheduled_time"]
+                    .as_str()
+                    .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                    .map(|t| t.with_timezone(&Utc));
+                if let Some(t) = scheduled {
+                    println!(
+                        "   {:<16}         scheduled for {}, arrived during uptime: left alone",
+                        "",
+                        self.local(t)
+                    );
+                }
+            }
+        }
+        if notify.is_empty() && oncall.is_empty() {
+            let why = if o["wake"] == "reached" {
+                "the scale-up's tasks run, so its wake-up check ends (marker removed)"
+            } else {
+                o["reason"].as_str().unwrap_or_default()
+            };
+            println!("   {:<16}   nothing sent: {why}", "");
+        }
+    }
 }
 
 /// A freshly seeded moto with prod's scan-gate and deploy-notifier, and an on-call
