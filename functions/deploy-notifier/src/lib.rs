@@ -276,7 +276,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             },
         );
         // 2. Publish, 3. confirm.
-        let out = vec![(Some(d.change.name().to_owned()), n)];
+        let out = vec![(vec![d.change.name().to_owned()], n)];
         let missing_freeze = freeze.as_deref().filter(|_| state_error.is_some());
         self.publish_and_confirm(
             service,
@@ -375,9 +375,9 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             } else {
                 notes::undelivered(&self.cfg, &kind, &found, service, &d.envelope.id)
             };
-            out.push((Some(kind), n));
+            out.push((vec![kind], n));
         }
-        out.push((None, info_note));
+        out.push((Vec::new(), info_note));
         self.publish_and_confirm(service, tags::DEPLOY_INCIDENT, &found, out, None, &mut o)
             .await?;
         if state_error.is_some() {
@@ -478,7 +478,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             None => None,
         };
         let out = vec![(
-            Some(s.event_name.clone()),
+            vec![s.event_name.clone()],
             notes::impaired(&self.cfg, s, service),
         )];
         self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
@@ -537,7 +537,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             } else {
                 notes::undelivered(&self.cfg, &kind, &found, service, &s.envelope.id)
             };
-            out.push((Some(kind), n));
+            out.push((vec![kind], n));
         }
         self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
             .await?;
@@ -637,14 +637,14 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         service: &ServiceState,
         key: &str,
         base: &Marker,
-        out: Vec<(Option<String>, Notification)>,
+        out: Vec<(Vec<String>, Notification)>,
         missing_freeze: Option<&str>,
         o: &mut Outcome,
     ) -> Result<(), Error> {
         let mut published = Vec::new();
-        for (kind, n) in &out {
+        for (entries, n) in &out {
             self.send(n, o).await?;
-            published.extend(kind.as_deref());
+            published.extend(entries.iter().map(String::as_str));
         }
         let confirmed = base.confirmed(published);
         let mut new_tags = marker_tag(key, &confirmed);
@@ -676,14 +676,14 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         undelivered: Option<&Marker>,
         service: &ServiceState,
         event_id: &str,
-    ) -> Vec<(Option<String>, Notification)> {
+    ) -> Vec<(Vec<String>, Notification)> {
         undelivered
             .map(|m| {
                 m.pending_in_order()
                     .iter()
                     .map(|kind| {
                         (
-                            None,
+                            Vec::new(),
                             notes::undelivered(&self.cfg, kind, m, service, event_id),
                         )
                     })

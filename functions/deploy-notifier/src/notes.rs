@@ -989,6 +989,53 @@ pub fn start_failed(
         .with_detail("security_groups", service.security_groups.clone())
 }
 
+/// A `task.start_failed` an earlier attempt recorded (`pending` in the task-start
+/// marker) and never confirmed as published, sent before the next deployment's. It is
+/// composed from the marker: the task that failed is not at hand.
+pub fn start_failed_undelivered(
+    cfg: &NotifierConfig,
+    key: &str,
+    marker: &Marker,
+    service: &ServiceState,
+    event_id: &str,
+) -> Notification {
+    let c = &cfg.common;
+    let cause = StartCause::from_key(key).unwrap_or(StartCause::Other);
+    let deployment = marker.deployment.as_deref().unwrap_or("unknown");
+    Notification::new(
+        EventType::TaskStartFailed,
+        c,
+        format!("Tasks fail to start: {}, {}", c.service, cause_short(cause)),
+        marker.at,
+        event_id,
+        dedup_key(
+            c.environment,
+            &c.service,
+            &format!("task-start/{deployment}/{key}"),
+        ),
+    )
+    .with_fact("Cause", cause.describe())
+    .with_fact("Deployment", deployment)
+    .with_fact(
+        "Delivered late",
+        format!(
+            "recorded at {} by an attempt that could not publish it; sent now, before the next deployment's",
+            marker.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+    )
+    .with_fact("Tasks", service.tasks_line())
+    .with_step(runbook::service_events(c))
+    .with_step(runbook::tail_logs(c))
+    .with_console(runbook::service_console(c))
+    .with_detail("cause", key.to_owned())
+    .with_detail("deployment_id", marker.deployment.clone())
+    .with_detail("delivered_late", true)
+    .with_detail(
+        "recorded_at",
+        marker.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    )
+}
+
 fn cause_short(cause: StartCause) -> &'static str {
     match cause {
         StartCause::ImagePull => "image cannot be pulled",

@@ -11,14 +11,22 @@
 //! 3. **Read the service** (DescribeServices with tags): the watch, the alarm incident,
 //!    the freeze, the revision it runs and any rollout.
 //! 4. **Decide** with `domain::watch`: open an incident (a regression of the watched
-//!    deployment, or a service alarm), join the open one, resend, duplicate, late,
-//!    resolve, or nothing.
-//! 5. **Page**: read the revision (DescribeTaskDefinition), write the incident (and,
-//!    for an automatic rollback, the freeze) in one TagResource, roll back
-//!    (UpdateService with a new deployment) when `AUTO_ROLLBACK_ON_REGRESSION` says
-//!    so, then publish.
-//! 6. **Resolve**: write the incident resolved, then publish the resolve.
+//!    deployment, or a service alarm), join the open one, deliver what an earlier
+//!    attempt recorded and never confirmed, duplicate, late, resolve, or nothing.
+//! 5. **Page**, in the two phases of every incident marker: read the revision
+//!    (DescribeTaskDefinition); publish what the last incident left pending if a new
+//!    one replaces it; *record* the incident with this page `pending` (and, for an
+//!    automatic rollback, `rollback` pending and the freeze) in one TagResource; roll
+//!    back (UpdateService with a new deployment) when `AUTO_ROLLBACK_ON_REGRESSION`
+//!    says so; publish every page pending, in order; *confirm* (TagResource). A
+//!    rollback found pending by a later delivery is finished the same way, once. If
+//!    the record fails the page still goes out and nothing rolls back; the freeze is
+//!    then written with the confirmation, and if it still cannot be, the invocation
+//!    fails so that Lambda's retry writes it.
+//! 6. **Resolve**: record the resolve pending, publish any page of the incident still
+//!    pending, then the resolve, then confirm.
 
+use chrono::{DateTime, SecondsFormat};
 use serde_json::Value;
 use tracing::{error, info, warn};
 
@@ -31,9 +39,10 @@ use menotime_shared::domain::deploy::RevisionSummary;
 use menotime_shared::domain::ecs_event::DeploymentEvent;
 use menotime_shared::domain::service::{ServiceState, Tagged};
 use menotime_shared::domain::watch::{
-    self, AlarmDecision, AlarmIncident, Attribution, Rollback, Watch, WatchStart, WayBack,
+    self, AlarmDecision, AlarmIncident, AlarmNote, Attribution, PendingRollback, Rollback, Watch,
+    WatchStart, WayBack,
 };
-use menotime_shared::notify::Publisher;
+use menotime_shared::notify::{Notification, Publisher};
 use menotime_shared::{runbook, tags, Error};
 
 use crate::notes::{self, AlarmPage, RollbackReport};
@@ -177,341 +186,548 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             incident.as_ref(),
             || watch::attribute(a.at, watched.as_ref(), &service, minutes),
             request_id,
+            self.pages(),
         );
         info!(?decision, alarm = %a.name, "alarm decision");
         let mut o = self.alarm_outcome(&a, incident.as_ref());
+        let mut step = Step {
+            record: None,
+            found: None,
+            undelivered: None,
+            opening: None,
+            why: String::new(),
+        };
         match decision {
             AlarmDecision::Duplicate(why) => {
                 o.decision = Decision::Duplicate;
                 o.reason = format!("{why}; nothing sent");
-                Ok(o)
             }
             AlarmDecision::Late(why) => {
                 o.decision = Decision::Late;
                 o.reason = format!("late event, nothing sent: {why}");
-                Ok(o)
             }
             AlarmDecision::Quiet(why) => {
                 o.reason = format!("{why}; nothing sent");
-                Ok(o)
+            }
+            AlarmDecision::Deliver { incident } => {
+                o.resent = true;
+                step.found = Some(incident);
             }
             AlarmDecision::Record { incident } => {
-                self.write_incident(&service, &incident).await?;
-                o.reason = format!(
-                    "{} is OK and no ALARM of it was seen: recorded, so a late delivery of that ALARM pages nobody; nothing sent",
+                step.why = format!(
+                    "{} is OK and no ALARM of it was seen: recorded, so a late delivery of that ALARM pages nobody",
                     a.name
                 );
-                Ok(o)
+                step.record = Some(incident.clone());
+                step.found = Some(incident);
             }
             AlarmDecision::StillFiring { incident } => {
-                self.write_incident(&service, &incident).await?;
-                o.reason = format!(
-                    "{} is OK; {} still in ALARM, so the page stays open; nothing sent",
+                step.why = format!(
+                    "{} is OK; {} still in ALARM, so the page stays open",
                     a.name,
                     incident.firing().join(", ")
                 );
-                Ok(o)
+                step.record = Some(incident.clone());
+                step.found = Some(incident);
             }
-            // 6. Resolve.
-            AlarmDecision::Resolve { incident } => {
-                self.write_incident(&service, &incident).await?;
-                self.resolve(&a, &incident, &service, o, false).await
+            AlarmDecision::Resolve { incident } | AlarmDecision::Join { incident } => {
+                step.record = Some(incident.clone());
+                step.found = Some(incident);
             }
-            AlarmDecision::ResendResolve { incident } => {
-                self.resolve(&a, &incident, &service, o, true).await
-            }
-            // 5. Page.
             AlarmDecision::Open {
                 incident,
                 attribution,
+                undelivered,
             } => {
-                self.raise(
-                    &a,
-                    incident,
-                    Some(attribution),
-                    &service,
-                    watched,
-                    o,
-                    Raise::Open,
-                )
-                .await
-            }
-            AlarmDecision::Join { incident } => {
-                self.raise(&a, incident, None, &service, watched, o, Raise::Join)
-                    .await
-            }
-            AlarmDecision::Resend { incident } => {
-                self.raise(&a, incident, None, &service, watched, o, Raise::Resend)
-                    .await
+                step.record = Some(incident.clone());
+                step.found = Some(incident);
+                step.undelivered = undelivered.map(|b| *b);
+                step.opening = Some(attribution);
             }
         }
+        if step.found.is_none() {
+            // Nothing new: anything an earlier attempt left pending still goes out.
+            match incident.filter(|i| !i.pending.is_empty()) {
+                None => return Ok(o),
+                Some(i) => {
+                    o.resent = true;
+                    step.why = o
+                        .reason
+                        .replace("; nothing sent", "")
+                        .replace(", nothing sent", "");
+                    step.found = Some(i);
+                }
+            }
+        }
+        self.deliver_alarm_incident(&a, &service, watched, step, o)
+            .await
     }
 
-    /// Pages (or, outside prod, tells the team) about an ALARM: a regression of the
-    /// watched deployment, rolled back when configured, or a service alarm.
-    #[allow(clippy::too_many_arguments)]
-    async fn raise(
+    /// Phases 1 to 3 for the alarm incident: what the last incident left pending goes
+    /// out first; then the incident is recorded (its new notification pending, with the
+    /// freeze of an automatic rollback, in one TagResource), the rollback is done, every
+    /// notification pending is published in order, and all of it is confirmed.
+    async fn deliver_alarm_incident(
         &self,
         a: &AlarmEvent,
-        mut incident: AlarmIncident,
-        attribution: Option<Attribution>,
         service: &ServiceState,
         watched: Option<Watch>,
+        step: Step,
         mut o: Outcome,
-        how: Raise,
     ) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
-        // Whether this alarm joined an incident another alarm opened (for a retry: an
-        // alarm of the incident was in ALARM before this one).
-        let key = watch::alarm_key(a.kind.suffix());
-        let since = incident.alarms.get(&key).map(|m| m.since);
-        let joined = match how {
-            Raise::Open => false,
-            Raise::Join => true,
-            Raise::Resend => incident
-                .alarms
-                .iter()
-                .any(|(k, m)| *k != key && m.firing && Some(m.since) < since),
+        let Step {
+            record,
+            found,
+            undelivered,
+            opening,
+            why,
+        } = step;
+        let Some(mut found) = found else {
+            return Ok(o);
         };
-        // The watch the incident is about (a regression), and why it is not (a
-        // service alarm that opens now).
-        let watch = match (&attribution, &incident.deployment) {
+        o.deployment_id = found.deployment.clone();
+        // The watch the incident is about (a regression), and why a new incident is
+        // not one (a service alarm).
+        let watch = match (&opening, &found.deployment) {
             (Some(Attribution::Regression(w)), _) => Some(w.clone()),
             (_, Some(d)) => watched.filter(|w| &w.deployment == d),
             _ => None,
         };
-        let not_a_regression = match &attribution {
+        let not_a_regression = match &opening {
             Some(Attribution::Regression(_)) | None => None,
             Some(other) => Some(other.why_not(self.cfg.watch.minutes)),
         };
-        // The revision the page is about.
-        let td = watch
-            .as_ref()
-            .map(|w| w.revision.clone())
-            .unwrap_or_else(|| service.task_definition.clone());
-        let revision = match self.ecs.describe_task_definition(&td).await {
-            Ok(r) => Some(r),
-            Err(e) => {
-                warn!(error = %e, "could not read the revision; paging without its image");
-                None
+        let has_pages = |i: &AlarmIncident| {
+            i.pending_in_order()
+                .iter()
+                .any(|n| matches!(n, AlarmNote::Page { .. }))
+        };
+        // The revision the pages are about, read only when there is a page to compose.
+        let revision = if has_pages(&found) || undelivered.as_ref().is_some_and(has_pages) {
+            let td = watch
+                .as_ref()
+                .map(|w| w.revision.clone())
+                .unwrap_or_else(|| service.task_definition.clone());
+            match self.ecs.describe_task_definition(&td).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    warn!(error = %e, "could not read the revision; paging without its image");
+                    None
+                }
             }
+        } else {
+            None
         };
         let way_back = match &watch {
             Some(w) => WayBack::of(w, revision.as_ref().and_then(RevisionSummary::replaces)),
             None => WayBack::Unknown,
         };
-        // The automatic rollback: decided by the alarm that opens a regression; a
-        // Lambda retry of that request finishes it if ECS still runs the deployment.
         let auto = self.cfg.watch.auto_rollback;
-        let plan = match (&how, &watch) {
-            (Raise::Join, _) => Rollback::Off,
-            (_, _) if incident.deployment.is_none() || joined => Rollback::Off,
-            (_, None) if auto => {
-                Rollback::Cannot("the deployment's watch is no longer recorded".into())
-            }
-            (_, None) => Rollback::Off,
-            (Raise::Open, Some(_)) => {
+        // A new regression decides the automatic rollback: recorded pending with the
+        // incident, and deploys frozen in the same call.
+        let plan = match (&opening, &watch) {
+            (Some(_), Some(_)) if found.deployment.is_some() => {
                 watch::rollback(auto, c.dry_run, &way_back, service.tags.freeze.as_deref())
             }
-            (Raise::Resend, Some(w)) if incident.rolled_back => match way_back.revision() {
-                Some(to) if watch::runs(service, w) => Rollback::Now { to: to.to_owned() },
-                // Already under way: reported as done below.
-                _ => Rollback::Off,
-            },
-            (Raise::Resend, Some(_)) => {
-                match watch::rollback(auto, c.dry_run, &way_back, service.tags.freeze.as_deref()) {
-                    Rollback::Now { .. } => Rollback::Cannot(
-                        "the first attempt at this alarm did not start one, and a retry does not"
-                            .into(),
-                    ),
-                    other => other,
-                }
-            }
+            _ => Rollback::Off,
         };
-        // State first: the incident, and for a rollback the freeze, in one call.
-        let mut froze = false;
-        let mut state_error = None;
-        if matches!(how, Raise::Open | Raise::Join) {
-            let rolling_to = match &plan {
-                Rollback::Now { to } => Some(to.clone()),
-                _ => None,
-            };
-            if matches!(how, Raise::Open) {
-                incident.rolled_back = rolling_to.is_some();
-            }
-            let mut new_tags = vec![(
-                tags::ALARM_INCIDENT.to_owned(),
-                incident.to_marker().render(),
-            )];
-            let freeze = match (&rolling_to, &watch) {
-                (Some(to), Some(w)) if service.tags.freeze.is_none() => {
-                    Some(watch::freeze_value(w, &a.name, a.at, to))
-                }
-                _ => None,
-            };
-            if let Some(f) = &freeze {
-                new_tags.push((tags::DEPLOY_FREEZE.to_owned(), f.clone()));
-            }
-            match self.write(service, new_tags).await {
-                Ok(()) => froze = freeze.is_some() && !c.dry_run,
-                Err(e) => {
-                    error!(error = %e, error_type = e.kind(), "could not record the alarm incident; paging anyway, without an automatic rollback");
-                    state_error = Some(e);
-                }
-            }
-        } else {
-            o.resent = true;
+        let mut freeze = None;
+        let mut record = record;
+        if let (Rollback::Now { to }, Some(w), Some(r)) = (&plan, &watch, record.as_mut()) {
+            r.pending.insert(watch::ROLLBACK.to_owned());
+            r.rolled_back = true;
+            found = r.clone();
+            freeze = Some(watch::freeze_value(w, &a.name, a.at, to));
         }
-        // Then the rollback, only once the incident that remembers it is recorded.
-        let report = match (&plan, &state_error) {
-            (Rollback::Now { to }, None) => {
-                let arn = runbook::task_definition_arn(c, to);
-                match self.ecs.force_deploy(&c.cluster, &c.service, &arn).await {
-                    Ok(deployment) => {
-                        info!(%to, ?deployment, "rolled back");
-                        RollbackReport::Done {
-                            to: to.clone(),
-                            deployment,
-                        }
-                    }
-                    Err(e) => {
-                        error!(error = %e, error_type = e.kind(), "the automatic rollback failed; paging with the command to do it by hand");
-                        RollbackReport::Failed {
-                            to: to.clone(),
-                            error: e.to_string(),
-                        }
-                    }
-                }
+
+        // What the last incident left pending goes out before this one replaces it.
+        if let Some(old) = &undelivered {
+            for (_, n) in self.alarm_notes(a, old, service, None, &way_back, &revision) {
+                self.send(&n, &mut o).await?;
             }
-            (Rollback::Now { to }, Some(_)) => RollbackReport::Cannot(format!(
-                "the incident could not be recorded, so a rollback to {to} could happen twice; roll back by hand"
-            )),
-            (Rollback::DryRun { to }, _) => RollbackReport::DryRun { to: to.clone() },
-            (Rollback::Cannot(why), _) => RollbackReport::Cannot(why.clone()),
-            // The rollback the incident decided did not take (UpdateService failed):
-            // ECS still runs the deployment.
-            (Rollback::Off, _)
-                if incident.rolled_back && watch.as_ref().is_some_and(|w| watch::runs(service, w)) =>
-            {
-                RollbackReport::Cannot(
-                    "the rollback decided when the incident opened did not happen (UpdateService failed); roll back by hand".into(),
+        }
+        // 1. Record.
+        let state_error = match &record {
+            Some(r) => {
+                self.record(
+                    service,
+                    tags::ALARM_INCIDENT,
+                    &r.to_marker(),
+                    freeze.as_deref(),
                 )
+                .await
             }
-            (Rollback::Off, _) if incident.rolled_back && joined => {
-                RollbackReport::Earlier {
-                    to: way_back
-                        .revision()
-                        .unwrap_or("the previous revision")
-                        .to_owned(),
-                }
-            }
-            (Rollback::Off, _) if incident.rolled_back => RollbackReport::Done {
-                to: way_back
-                    .revision()
-                    .unwrap_or("the previous revision")
-                    .to_owned(),
-                deployment: service.primary().map(|d| d.id.clone()),
-            },
-            (Rollback::Off, _) if auto && incident.deployment.is_some() => {
-                RollbackReport::NotThisEvent
-            }
-            (Rollback::Off, _) => RollbackReport::Off,
+            None => None,
         };
-        let n = notes::alarm_page(
-            &self.cfg,
-            &AlarmPage {
-                alarm: a,
-                incident: &incident,
-                service,
-                watch: watch.as_ref(),
+        let froze = state_error.is_none() && freeze.is_some() && !c.dry_run;
+        if state_error.is_some() && found.pending.remove(watch::ROLLBACK) {
+            // Unrecorded, a rollback could happen twice: none now. The freeze is
+            // written with the confirmation below, or the invocation fails for it.
+            found.rolled_back = false;
+        }
+        let missing_freeze = freeze.as_deref().filter(|_| state_error.is_some());
+
+        // 2. The rollback, then the pages and the resolve, in order; 3. confirm.
+        let ctx = PageContext {
+            watch: watch.as_ref(),
+            way_back: &way_back,
+            revision: revision.as_ref(),
+            opening: opening.as_ref().map(|_| Opening {
+                alarm: watch::alarm_key(a.kind.suffix()),
+                since: a.at.timestamp(),
+                plan: &plan,
                 not_a_regression: not_a_regression.clone(),
-                revision: revision.as_ref(),
-                way_back: &way_back,
-                rollback: &report,
-                joined,
-                froze,
                 state_error: state_error.as_ref(),
-            },
-        );
-        self.send(&n, &mut o).await?;
-        o.froze = froze;
-        o.deployment_id = incident.deployment.clone();
-        o.state_recorded = state_error.is_none();
-        o.rolled_back_to = report.done_to().map(str::to_owned);
-        o.decision = match &report {
-            RollbackReport::Done { .. } => Decision::RolledBack,
+            }),
+            froze,
+        };
+        let (out, report) = self.alarm_pages(a, &found, service, &ctx).await;
+        if out.is_empty() {
+            // Recorded, nothing to publish (an OK while others fire, an OK recorded).
+            if let Some(e) = state_error {
+                return Err(e);
+            }
+            o.reason = format!("{why}; nothing sent");
+            return Ok(o);
+        }
+        self.publish_and_confirm(
+            service,
+            tags::ALARM_INCIDENT,
+            &found.to_marker(),
+            out,
+            missing_freeze,
+            &mut o,
+        )
+        .await?;
+        if state_error.is_some() {
+            o.state_recorded = false;
+        }
+        o.froze = o.froze || froze;
+        o.rolled_back_to = report.as_ref().and_then(|r| r.done_to()).map(str::to_owned);
+        let ok = a.state != AlarmState::Alarm;
+        o.decision = match (&report, o.decision) {
+            (Some(RollbackReport::Done { .. }), _) => Decision::RolledBack,
+            _ if ok && o.resolved() => Decision::Resolved,
             _ if o.paged() => Decision::Paged,
-            _ => Decision::Notified,
+            _ if o.resolved() => Decision::Resolved,
+            (_, d @ (Decision::Duplicate | Decision::Late)) => d,
+            _ if !o.notifications.is_empty() => Decision::Notified,
+            (_, d) => d,
         };
-        o.reason = match (&incident.deployment, &report) {
-            (Some(d), RollbackReport::Done { to, .. }) => format!(
-                "{} in ALARM within {} minutes after deployment {d} completed: regression; deploys frozen and the service rolled back to {to}",
-                a.name, self.cfg.watch.minutes
-            ),
-            (Some(d), r) => format!(
-                "{} in ALARM within {} minutes after deployment {d} completed: regression{}; automatic rollback: {}",
-                a.name,
-                self.cfg.watch.minutes,
-                if joined { " (joins the open incident)" } else { "" },
-                match r {
-                    RollbackReport::Off => "off".to_owned(),
-                    RollbackReport::NotThisEvent => "not for a joining alarm".to_owned(),
-                    RollbackReport::DryRun { to } => format!("dry run, would have gone to {to}"),
-                    RollbackReport::Cannot(why) => format!("not done, {why}"),
-                    RollbackReport::Failed { error, .. } => format!("FAILED ({error})"),
-                    RollbackReport::Done { .. } => "done".to_owned(),
-                    RollbackReport::Earlier { to } => format!("already done by this incident, to {to}"),
-                }
-            ),
-            (None, _) => format!(
-                "{} in ALARM: service alarm{}{}",
-                a.name,
-                not_a_regression
-                    .as_deref()
-                    .map(|w| format!(" ({w})"))
-                    .unwrap_or_default(),
-                if joined { ", joins the open incident" } else { "" }
-            ),
-        };
+        o.reason = self.alarm_reason(a, &found, report.as_ref(), &not_a_regression, &why, &o);
         if let Some(e) = state_error {
             o.reason.push_str(&format!(
-                "; the incident could NOT be recorded ({e}): a duplicate may page again"
+                "; the incident could NOT be recorded before publishing ({})",
+                e.kind()
             ));
+        }
+        if !o.state_recorded {
+            o.reason.push_str(
+                "; the incident's state could not be recorded: a later delivery may notify again (same dedup_key)",
+            );
         }
         Ok(o)
     }
 
-    /// The last alarm of the incident is OK: resolve the page (prod); elsewhere nothing
-    /// paged, so nothing is sent.
-    async fn resolve(
+    /// The notifications `incident` has pending, composed in order; for a page that
+    /// carries a pending rollback, the rollback is done first. Returns them with the
+    /// marker entries each one confirms, and what became of the rollback of the page
+    /// about this event (if it is one).
+    async fn alarm_pages(
         &self,
         a: &AlarmEvent,
         incident: &AlarmIncident,
         service: &ServiceState,
-        mut o: Outcome,
-        resent: bool,
-    ) -> Result<Outcome, Error> {
-        o.resent = resent;
-        o.deployment_id = incident.deployment.clone();
-        if !self.pages() {
-            o.reason = format!(
-                "{} is OK again; outside prod alarms notify the team and page nobody, so there is nothing to resolve",
-                a.name
+        ctx: &PageContext<'_>,
+    ) -> (Vec<(Vec<String>, Notification)>, Option<RollbackReport>) {
+        let c = &self.cfg.common;
+        let frozen = ctx.froze || service.tags.freeze.is_some();
+        let mut rolled_back_now: Option<String> = None;
+        let mut this_report = None;
+        let mut out = Vec::new();
+        for note in incident.pending_in_order() {
+            let entries = AlarmIncident::entries_of(&note);
+            let (alarm, since, rollback) = match &note {
+                AlarmNote::Resolve => {
+                    let ok = self.alarm_of(a, incident.last_ok().as_deref(), None, false);
+                    out.push((
+                        entries,
+                        notes::alarm_resolved(&self.cfg, &ok, incident, service),
+                    ));
+                    continue;
+                }
+                AlarmNote::Page {
+                    alarm,
+                    since,
+                    rollback,
+                } => (alarm, *since, *rollback),
+            };
+            let ev = self.alarm_of(a, Some(alarm), Some(since), true);
+            let opening = ctx
+                .opening
+                .as_ref()
+                .filter(|op| op.alarm == *alarm && op.since == since);
+            let joined = opening.is_none() && incident.joined(alarm, since);
+            let to = || {
+                ctx.way_back
+                    .revision()
+                    .unwrap_or("the previous revision")
+                    .to_owned()
+            };
+            let report = if rollback {
+                match watch::finish_rollback(ctx.watch, ctx.way_back, service, frozen, c.dry_run) {
+                    PendingRollback::Now { to } => {
+                        let arn = runbook::task_definition_arn(c, &to);
+                        match self.ecs.force_deploy(&c.cluster, &c.service, &arn).await {
+                            Ok(deployment) => {
+                                info!(%to, ?deployment, "rolled back");
+                                rolled_back_now = Some(to.clone());
+                                RollbackReport::Done { to, deployment }
+                            }
+                            Err(e) => {
+                                error!(error = %e, error_type = e.kind(), "the automatic rollback failed; paging with the command to do it by hand");
+                                RollbackReport::Failed {
+                                    to,
+                                    error: e.to_string(),
+                                }
+                            }
+                        }
+                    }
+                    PendingRollback::Done { to } => RollbackReport::Done {
+                        to,
+                        deployment: service.primary().map(|d| d.id.clone()),
+                    },
+                    PendingRollback::DryRun { to } => RollbackReport::DryRun { to },
+                    PendingRollback::Cannot(why) => RollbackReport::Cannot(why),
+                }
+            } else if let Some(op) = opening {
+                match op.plan {
+                    Rollback::Off => RollbackReport::Off,
+                    Rollback::DryRun { to } => RollbackReport::DryRun { to: to.clone() },
+                    Rollback::Cannot(why) => RollbackReport::Cannot(why.clone()),
+                    Rollback::Now { to } => RollbackReport::Cannot(format!(
+                        "the incident could not be recorded, so a rollback to {to} could happen twice; roll back by hand"
+                    )),
+                }
+            } else if let Some(to) = &rolled_back_now {
+                RollbackReport::Earlier { to: to.clone() }
+            } else if incident.rolled_back && ctx.watch.is_some_and(|w| watch::runs(service, w)) {
+                // The rollback the incident decided did not take (UpdateService failed):
+                // ECS still runs the deployment.
+                RollbackReport::Cannot(
+                    "the rollback decided when the incident opened did not happen (UpdateService failed); roll back by hand".into(),
+                )
+            } else if incident.rolled_back {
+                RollbackReport::Earlier { to: to() }
+            } else if incident.deployment.is_none() || !self.cfg.watch.auto_rollback {
+                RollbackReport::Off
+            } else if joined {
+                RollbackReport::NotThisEvent
+            } else {
+                // The first page of a regression, delivered late without a rollback:
+                // the attempt that recorded it decided none, and a later one does not.
+                match watch::rollback(
+                    true,
+                    c.dry_run,
+                    ctx.way_back,
+                    service.tags.freeze.as_deref(),
+                ) {
+                    Rollback::Now { .. } | Rollback::Off => RollbackReport::Cannot(
+                        "the attempt that recorded this page did not start one, and a later delivery does not".into(),
+                    ),
+                    Rollback::DryRun { to } => RollbackReport::DryRun { to },
+                    Rollback::Cannot(why) => RollbackReport::Cannot(why),
+                }
+            };
+            let n = notes::alarm_page(
+                &self.cfg,
+                &AlarmPage {
+                    alarm: &ev,
+                    incident,
+                    service,
+                    watch: ctx.watch,
+                    not_a_regression: opening.and_then(|op| op.not_a_regression.clone()),
+                    revision: ctx.revision,
+                    way_back: ctx.way_back,
+                    rollback: &report,
+                    joined,
+                    froze: ctx.froze,
+                    state_error: opening.and_then(|op| op.state_error),
+                },
             );
-            return Ok(o);
-        }
-        let n = notes::alarm_resolved(&self.cfg, a, incident, service);
-        self.send(&n, &mut o).await?;
-        o.decision = Decision::Resolved;
-        o.reason = format!(
-            "{} is OK again and nothing else of the incident is in ALARM: the {} page was resolved",
-            a.name,
-            match &incident.deployment {
-                Some(d) => format!("regression (deployment {d})"),
-                None => "service alarm".to_owned(),
+            // The report of this event's own page, else of a rollback done by another.
+            let this = ev.at == a.at && ev.kind == a.kind && a.state == AlarmState::Alarm;
+            if this || (this_report.is_none() && report.done_to().is_some()) {
+                this_report = Some(report.clone());
             }
-        );
-        Ok(o)
+            out.push((entries, n));
+        }
+        (out, this_report)
+    }
+
+    /// The alarm event a notification is about: this event when it is the one, else
+    /// the change the incident recorded (an earlier attempt's, delivered now).
+    fn alarm_of(
+        &self,
+        a: &AlarmEvent,
+        alarm: Option<&str>,
+        since: Option<i64>,
+        firing: bool,
+    ) -> AlarmEvent {
+        let this = alarm.is_none_or(|k| k == watch::alarm_key(a.kind.suffix()))
+            && since.is_none_or(|s| s == a.at.timestamp())
+            && (a.state == AlarmState::Alarm) == firing;
+        if this {
+            return a.clone();
+        }
+        let suffix = alarm.unwrap_or(a.kind.suffix());
+        let at = since
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .unwrap_or(a.at);
+        AlarmEvent {
+            envelope: a.envelope.clone(),
+            name: format!("{}{suffix}", self.cfg.watch.alarm_prefix),
+            kind: AlarmKind::from_suffix(suffix),
+            state: if firing {
+                AlarmState::Alarm
+            } else {
+                AlarmState::Ok
+            },
+            previous: None,
+            reason: format!(
+                "recorded at {} by an attempt that could not publish it; sent now",
+                at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ),
+            at,
+        }
+    }
+
+    /// The notes of an incident this one replaces, still pending there: published
+    /// before the new incident is recorded, never confirmed (the new marker replaces it).
+    fn alarm_notes(
+        &self,
+        a: &AlarmEvent,
+        old: &AlarmIncident,
+        service: &ServiceState,
+        watch: Option<&Watch>,
+        way_back: &WayBack,
+        revision: &Option<RevisionSummary>,
+    ) -> Vec<(Vec<String>, Notification)> {
+        old.pending_in_order()
+            .iter()
+            .map(|note| {
+                let n = match note {
+                    AlarmNote::Resolve => {
+                        let ok = self.alarm_of(a, old.last_ok().as_deref(), None, false);
+                        notes::alarm_resolved(&self.cfg, &ok, old, service)
+                    }
+                    AlarmNote::Page { alarm, since, .. } => {
+                        let ev = self.alarm_of(a, Some(alarm), Some(*since), true);
+                        let report = if old.rolled_back {
+                            RollbackReport::Earlier {
+                                to: way_back
+                                    .revision()
+                                    .unwrap_or("the previous revision")
+                                    .to_owned(),
+                            }
+                        } else {
+                            RollbackReport::Off
+                        };
+                        notes::alarm_page(
+                            &self.cfg,
+                            &AlarmPage {
+                                alarm: &ev,
+                                incident: old,
+                                service,
+                                watch: watch.filter(|_| old.deployment.is_some()),
+                                not_a_regression: None,
+                                revision: revision.as_ref(),
+                                way_back,
+                                rollback: &report,
+                                joined: old.joined(alarm, *since),
+                                froze: false,
+                                state_error: None,
+                            },
+                        )
+                    }
+                };
+                (AlarmIncident::entries_of(note), n)
+            })
+            .collect()
+    }
+
+    /// The invocation's reason: what this event did, and what else went out.
+    fn alarm_reason(
+        &self,
+        a: &AlarmEvent,
+        incident: &AlarmIncident,
+        report: Option<&RollbackReport>,
+        not_a_regression: &Option<String>,
+        why: &str,
+        o: &Outcome,
+    ) -> String {
+        let minutes = self.cfg.watch.minutes;
+        let mut reason = if !why.is_empty() {
+            why.to_owned()
+        } else if a.state == AlarmState::Ok {
+            match (o.resolved(), &incident.deployment) {
+                (true, Some(d)) => format!(
+                    "{} is OK again and nothing else of the incident is in ALARM: the regression (deployment {d}) page was resolved",
+                    a.name
+                ),
+                (true, None) => format!(
+                    "{} is OK again and nothing else of the incident is in ALARM: the service alarm page was resolved",
+                    a.name
+                ),
+                (false, _) => format!(
+                    "{} is OK again; outside prod alarms notify the team and page nobody, so there is nothing to resolve",
+                    a.name
+                ),
+            }
+        } else {
+            let joined = incident.joined(&watch::alarm_key(a.kind.suffix()), a.at.timestamp());
+            match (&incident.deployment, report) {
+                (Some(d), Some(RollbackReport::Done { to, .. })) => format!(
+                    "{} in ALARM within {minutes} minutes after deployment {d} completed: regression; deploys frozen and the service rolled back to {to}",
+                    a.name
+                ),
+                (Some(d), r) => format!(
+                    "{} in ALARM within {minutes} minutes after deployment {d} completed: regression{}; automatic rollback: {}",
+                    a.name,
+                    if joined { " (joins the open incident)" } else { "" },
+                    match r {
+                        None | Some(RollbackReport::Off) => "off".to_owned(),
+                        Some(RollbackReport::NotThisEvent) => "not for a joining alarm".to_owned(),
+                        Some(RollbackReport::DryRun { to }) => {
+                            format!("dry run, would have gone to {to}")
+                        }
+                        Some(RollbackReport::Cannot(why)) => format!("not done, {why}"),
+                        Some(RollbackReport::Failed { error, .. }) => format!("FAILED ({error})"),
+                        Some(RollbackReport::Done { .. }) => "done".to_owned(),
+                        Some(RollbackReport::Earlier { to }) => {
+                            format!("already done by this incident, to {to}")
+                        }
+                    }
+                ),
+                (None, _) => format!(
+                    "{} in ALARM: service alarm{}{}",
+                    a.name,
+                    not_a_regression
+                        .as_deref()
+                        .map(|w| format!(" ({w})"))
+                        .unwrap_or_default(),
+                    if joined { ", joins the open incident" } else { "" }
+                ),
+            }
+        };
+        if o.resent {
+            reason.push_str(&format!(
+                "; delivered what an earlier attempt recorded and could not publish ({})",
+                o.notifications.join(", ")
+            ));
+        }
+        reason
     }
 
     /// `<prefix>memory-high`: a warning to the team, never a page.
@@ -562,21 +778,6 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
-    async fn write_incident(
-        &self,
-        service: &ServiceState,
-        incident: &AlarmIncident,
-    ) -> Result<(), Error> {
-        self.write(
-            service,
-            vec![(
-                tags::ALARM_INCIDENT.to_owned(),
-                incident.to_marker().render(),
-            )],
-        )
-        .await
-    }
-
     fn alarm_outcome(&self, a: &AlarmEvent, incident: Option<&AlarmIncident>) -> Outcome {
         self.outcome(
             &a.envelope.id,
@@ -586,12 +787,35 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     }
 }
 
-/// How an ALARM raises the page.
-enum Raise {
-    /// It opens the incident.
-    Open,
-    /// It joins the open incident.
-    Join,
-    /// A Lambda retry of the request that recorded it.
-    Resend,
+/// What an alarm event leads to, before the incident's notifications go out.
+pub(crate) struct Step {
+    /// The incident to record (phase 1), if this event changes it.
+    record: Option<AlarmIncident>,
+    /// The incident whose pending notifications are published and confirmed.
+    found: Option<AlarmIncident>,
+    /// The last incident's notifications still pending, when a new one replaces it.
+    undelivered: Option<AlarmIncident>,
+    /// Whose alarm a new incident is (only when this event opens one).
+    opening: Option<Attribution>,
+    /// Why, when this event itself sends nothing new.
+    why: String,
+}
+
+/// This event's page, when it opens the incident.
+struct Opening<'a> {
+    alarm: String,
+    since: i64,
+    plan: &'a Rollback,
+    not_a_regression: Option<String>,
+    state_error: Option<&'a Error>,
+}
+
+/// What every page of the incident needs.
+struct PageContext<'a> {
+    watch: Option<&'a Watch>,
+    way_back: &'a WayBack,
+    revision: Option<&'a RevisionSummary>,
+    opening: Option<Opening<'a>>,
+    /// This invocation froze deploys.
+    froze: bool,
 }

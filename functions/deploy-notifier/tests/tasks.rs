@@ -87,9 +87,20 @@ async fn a_task_that_cannot_pull_its_image_is_reported_with_the_manuals_checks()
         .await
         .unwrap();
     assert_eq!(o.decision, Decision::Notified, "{}", o.reason);
+    // Recorded pending, published, confirmed.
     assert_eq!(
         rig.calls(),
-        ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
+        [
+            "ecs:DescribeServices",
+            "ecs:TagResource",
+            "sns:Publish",
+            "ecs:TagResource"
+        ]
+    );
+    let marker = rig.aws.world().tags[menotime_shared::tags::TASK_START_INCIDENT].clone();
+    assert!(
+        marker.starts_with("deployment=ecs-svc/1 sent=image-pull state=open"),
+        "confirmed, nothing pending: {marker}"
     );
     let sent = rig.aws.sent();
     assert_eq!(sent.len(), 1);
@@ -205,21 +216,93 @@ async fn each_cause_carries_its_own_checks() {
 }
 
 #[tokio::test]
-async fn a_failed_publish_is_resent_by_the_retry_only() {
+async fn a_notice_recorded_and_never_published_goes_out_with_the_next_delivery_once() {
+    for (retry, next_task) in [("req-1", false), ("redrive-1", false), ("req-2", true)] {
+        let rig = Rig::new(Environment::Prod);
+        let ev = failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1");
+        rig.aws.fail_always("sns:Publish");
+        let err = rig.handle(ev.clone(), "req-1").await.unwrap_err();
+        assert_eq!(err.retry(), Retry::Later);
+        rig.aws.heal("sns:Publish");
+        rig.calls();
+        // The Lambda retry, a redrive under a new request id, or the next task of the
+        // deployment failing the same way: each publishes it, once.
+        let again = if next_task {
+            failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-2")
+        } else {
+            ev.clone()
+        };
+        let o = rig.handle(again.clone(), retry).await.unwrap();
+        assert_eq!(o.decision, Decision::Notified, "{retry}: {}", o.reason);
+        assert!(o.resent, "{retry}");
+        assert_eq!(
+            rig.calls(),
+            ["ecs:DescribeServices", "sns:Publish", "ecs:TagResource"],
+            "{retry}"
+        );
+        assert_eq!(rig.aws.sent().len(), 1, "{retry}");
+        // Confirmed: every later delivery is a duplicate.
+        for request in [retry, "req-9"] {
+            assert_eq!(
+                rig.handle(again.clone(), request).await.unwrap().decision,
+                Decision::Duplicate
+            );
+        }
+        assert!(rig.aws.sent().is_empty(), "{retry}");
+    }
+}
+
+#[tokio::test]
+async fn the_next_deployments_failure_first_publishes_what_the_last_one_left_pending() {
     let rig = Rig::new(Environment::Prod);
-    let ev = failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1");
     rig.aws.fail_always("sns:Publish");
-    let err = rig.handle(ev.clone(), "req-1").await.unwrap_err();
-    assert_eq!(err.retry(), Retry::Later);
+    rig.handle(
+        failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1"),
+        "req-1",
+    )
+    .await
+    .unwrap_err();
     rig.aws.heal("sns:Publish");
-    assert_eq!(
-        rig.handle(ev.clone(), "req-2").await.unwrap().decision,
-        Decision::Duplicate
+    let mut ev = failed_to_start(Environment::Prod, PULL, "ecs-svc/2", "t-9");
+    ev["time"] = json!("2026-11-26T05:00:00Z");
+    ev["detail"]["stoppedAt"] = json!("2026-11-26T05:00:00Z");
+    rig.aws.sent();
+    let o = rig.handle(ev, "req-2").await.unwrap();
+    assert_eq!(o.decision, Decision::Notified, "{}", o.reason);
+    let sent = rig.aws.sent();
+    assert_eq!(sent.len(), 2);
+    assert!(
+        text(&sent[0]).contains("Delivered late"),
+        "{}",
+        text(&sent[0])
     );
-    let o = rig.handle(ev, "req-1").await.unwrap();
+    assert!(text(&sent[0]).contains("ecs-svc/1"));
+    assert!(text(&sent[1]).contains("ecs-svc/2"));
+    // The late straggler of the first deployment changes nothing now.
+    let o = rig
+        .handle(
+            failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1"),
+            "redrive",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Late, "{}", o.reason);
+    assert!(rig.aws.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_notice_whose_marker_cannot_be_written_still_goes_out() {
+    let rig = Rig::new(Environment::Prod);
+    rig.aws.fail_always("ecs:TagResource");
+    let o = rig
+        .handle(
+            failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1"),
+            "req-1",
+        )
+        .await
+        .unwrap();
     assert_eq!(o.decision, Decision::Notified);
-    assert!(o.resent);
-    assert_eq!(rig.calls(), ["ecs:DescribeServices", "sns:Publish"]);
+    assert!(!o.state_recorded);
     assert_eq!(rig.aws.sent().len(), 1);
 }
 

@@ -155,11 +155,21 @@ fn is_oncall(r: &Rendered) -> bool {
     r.topic_arn.ends_with("-oncall")
 }
 
-const PAGE: [&str; 4] = [
+/// A page: read, record it pending, publish, confirm it sent.
+const PAGE: [&str; 5] = [
     "ecs:DescribeServices",
     "ecs:DescribeTaskDefinition",
     "ecs:TagResource",
     "sns:Publish",
+    "ecs:TagResource",
+];
+
+/// A resolve: read, record it pending, publish, confirm it sent.
+const RESOLVE: [&str; 4] = [
+    "ecs:DescribeServices",
+    "ecs:TagResource",
+    "sns:Publish",
+    "ecs:TagResource",
 ];
 
 #[tokio::test]
@@ -316,10 +326,7 @@ async fn an_alarm_one_minute_outside_the_window_is_a_service_alarm() {
             .await
             .unwrap();
         assert_eq!(ok.decision, Decision::Resolved);
-        assert_eq!(
-            rig.calls(),
-            ["ecs:DescribeServices", "ecs:TagResource", "sns:Publish"]
-        );
+        assert_eq!(rig.calls(), RESOLVE);
         let r = payload(&rig.take_sent()[0]);
         assert_eq!(r["event_type"], "service.alarm");
         assert_eq!(r["action"], "resolve");
@@ -501,32 +508,74 @@ async fn two_alarms_make_one_regression_that_resolves_when_both_are_ok() {
 }
 
 #[tokio::test]
-async fn a_failed_publish_is_retried_by_lambda_and_pages_exactly_once() {
+async fn a_page_recorded_and_never_published_goes_out_with_the_next_delivery_once() {
+    // The Lambda retry (same request id), a redrive (a new one), or a duplicate
+    // delivery of the same ALARM: whichever comes first pages, once.
+    for request in ["req-1", "redrive-1"] {
+        let rig = Rig::watching(PROD, |_| {}).await;
+        let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
+        rig.aws.fail_always("sns:Publish");
+        let err = rig.handle(fired.clone(), "req-1").await.unwrap_err();
+        assert_eq!(err.retry(), Retry::Later);
+        rig.aws.heal("sns:Publish");
+        assert!(
+            rig.tag(tags::ALARM_INCIDENT)
+                .unwrap()
+                .contains("pending=5xx@A"),
+            "recorded pending"
+        );
+        let o = rig.handle(fired.clone(), request).await.unwrap();
+        assert_eq!(o.decision, Decision::Paged, "{request}: {}", o.reason);
+        assert!(o.resent);
+        assert_eq!(
+            rig.calls(),
+            [
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "sns:Publish",
+                "ecs:TagResource"
+            ],
+            "no second record, one confirmation"
+        );
+        assert_eq!(rig.take_sent().len(), 1);
+        assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
+        // Confirmed: every later delivery is a duplicate, the retry included.
+        for again in ["req-1", "redrive-2"] {
+            let o = rig.handle(fired.clone(), again).await.unwrap();
+            assert_eq!(o.decision, Decision::Duplicate, "{again}");
+        }
+        assert!(rig.take_sent().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_resolve_publishes_the_page_an_earlier_attempt_left_pending_first() {
     let rig = Rig::watching(PROD, |_| {}).await;
-    let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
     rig.aws.fail_always("sns:Publish");
-    let err = rig.handle(fired.clone(), "req-1").await.unwrap_err();
-    assert_eq!(err.retry(), Retry::Later);
+    rig.handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap_err();
     rig.aws.heal("sns:Publish");
-    // Another delivery meanwhile is silent; Lambda's retry (same request) pages.
-    assert_eq!(
-        rig.handle(fired.clone(), "req-2").await.unwrap().decision,
-        Decision::Duplicate
-    );
+    // The alarm recovers before anything redelivered its ALARM.
+    let o = rig
+        .handle(alarm(PROD, "5xx", "OK", "09:10", "ok-1"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 2, "the page, then its resolve");
+    let (page, resolve) = (payload(&sent[0]), payload(&sent[1]));
+    assert_eq!(page["action"], "trigger");
+    assert_eq!(page["event_type"], "deploy.regression");
+    assert_eq!(resolve["action"], "resolve");
+    assert_eq!(page["dedup_key"], resolve["dedup_key"]);
+    // The redrive of the ALARM now is late: never a page after its resolve.
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "redrive")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Late, "{}", o.reason);
     assert!(rig.take_sent().is_empty());
-    let o = rig.handle(fired, "req-1").await.unwrap();
-    assert_eq!(o.decision, Decision::Paged);
-    assert!(o.resent);
-    assert_eq!(
-        rig.calls(),
-        [
-            "ecs:DescribeServices",
-            "ecs:DescribeTaskDefinition",
-            "sns:Publish"
-        ],
-        "no second TagResource"
-    );
-    assert_eq!(rig.take_sent().len(), 1);
 }
 
 #[tokio::test]
@@ -550,7 +599,8 @@ async fn auto_rollback_freezes_then_rolls_back_once_and_says_so() {
             "ecs:DescribeTaskDefinition",
             "ecs:TagResource",
             "ecs:UpdateService",
-            "sns:Publish"
+            "sns:Publish",
+            "ecs:TagResource"
         ]
     );
     assert_eq!(
@@ -562,7 +612,7 @@ async fn auto_rollback_freezes_then_rolls_back_once_and_says_so() {
     let freeze = rig.tag(tags::DEPLOY_FREEZE).unwrap();
     assert_eq!(
         freeze,
-        format!("deployment {DEPLOYMENT} regressed at 2026-11-26T09:03:00Z: menotime-prod-5xx in ALARM - rolled back to menotime-backend-prod:48")
+        format!("deployment {DEPLOYMENT} regressed at 2026-11-26T09:03:00Z: menotime-prod-5xx in ALARM - automatic rollback to menotime-backend-prod:48")
     );
     let sent = rig.take_sent();
     let p = payload(&sent[0]);
@@ -618,32 +668,40 @@ async fn auto_rollback_freezes_then_rolls_back_once_and_says_so() {
 
 #[tokio::test]
 async fn a_retry_after_the_rollback_pages_without_rolling_back_again() {
-    let rig = Rig::watching(PROD, |c| c.watch.auto_rollback = true).await;
-    let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
-    rig.aws.fail_always("sns:Publish");
-    assert!(rig.handle(fired.clone(), "req-1").await.is_err());
-    rig.aws.heal("sns:Publish");
-    assert_eq!(
-        rig.aws.world().service.task_definition,
-        td(48),
-        "rolled back"
-    );
-    let o = rig.handle(fired, "req-1").await.unwrap();
-    assert_eq!(o.decision, Decision::RolledBack, "{}", o.reason);
-    assert!(o.resent);
-    assert_eq!(
-        rig.calls(),
-        [
-            "ecs:DescribeServices",
-            "ecs:DescribeTaskDefinition",
-            "sns:Publish"
-        ],
-        "no second TagResource, no second UpdateService"
-    );
-    assert_eq!(
-        payload(&rig.take_sent()[0])["event_type"],
-        "deploy.rolled_back"
-    );
+    for request in ["req-1", "redrive-1"] {
+        let rig = Rig::watching(PROD, |c| c.watch.auto_rollback = true).await;
+        let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
+        rig.aws.fail_always("sns:Publish");
+        assert!(rig.handle(fired.clone(), "req-1").await.is_err());
+        rig.aws.heal("sns:Publish");
+        assert_eq!(
+            rig.aws.world().service.task_definition,
+            td(48),
+            "rolled back"
+        );
+        let o = rig.handle(fired.clone(), request).await.unwrap();
+        assert_eq!(o.decision, Decision::RolledBack, "{}", o.reason);
+        assert!(o.resent);
+        assert_eq!(
+            rig.calls(),
+            [
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "sns:Publish",
+                "ecs:TagResource"
+            ],
+            "no second record, no second UpdateService"
+        );
+        assert_eq!(
+            payload(&rig.take_sent()[0])["event_type"],
+            "deploy.rolled_back"
+        );
+        // Confirmed: nothing more, ever.
+        let o = rig.handle(fired, "req-9").await.unwrap();
+        assert_eq!(o.decision, Decision::Duplicate);
+        assert!(!rig.calls().contains(&"ecs:UpdateService"));
+        assert!(rig.take_sent().is_empty());
+    }
 }
 
 #[tokio::test]
@@ -672,7 +730,8 @@ async fn a_retry_finishes_a_rollback_its_first_attempt_did_not_get_to() {
             "ecs:DescribeServices",
             "ecs:DescribeTaskDefinition",
             "ecs:UpdateService",
-            "sns:Publish"
+            "sns:Publish",
+            "ecs:TagResource"
         ]
     );
 }
@@ -692,7 +751,8 @@ async fn auto_rollback_never_in_a_dry_run() {
         .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
         .await
         .unwrap();
-    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    // A dry run never pages: the would-be page goes to the team, marked.
+    assert_eq!(o.decision, Decision::Notified, "{}", o.reason);
     assert!(o.dry_run && !o.froze);
     assert_eq!(
         rig.calls(),
@@ -704,7 +764,12 @@ async fn auto_rollback_never_in_a_dry_run() {
     );
     assert_eq!(rig.aws.world().service.task_definition, td(49));
     assert!(rig.tag(tags::DEPLOY_FREEZE).is_none());
-    let t = text(&rig.take_sent()[0]);
+    let sent = rig.take_sent();
+    assert!(!is_oncall(&sent[0]));
+    let p = payload(&sent[0]);
+    assert_eq!(p["action"], "notify");
+    assert_eq!(p["details"]["would_page"]["action"], "trigger");
+    let t = text(&sent[0]);
     assert!(
         t.contains(
             "dry run: would have frozen deploys and rolled back to menotime-backend-prod:48"
@@ -809,16 +874,43 @@ async fn a_refused_rollback_still_pages_with_the_command() {
 async fn a_page_whose_incident_cannot_be_written_still_goes_out_without_a_rollback() {
     let rig = Rig::watching(PROD, |c| c.watch.auto_rollback = true).await;
     rig.aws.fail_always("ecs:TagResource");
+    let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
+    let err = rig.handle(fired.clone(), "req-1").await.unwrap_err();
+    // The page is out; the freeze the rollback needed could not be written, so the
+    // invocation fails and Lambda's retry writes it.
+    assert_eq!(err.retry(), Retry::Later, "{err}");
+    assert!(!rig.calls().contains(&"ecs:UpdateService"));
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 1);
+    let first = payload(&sent[0]);
+    let t = text(&sent[0]);
+    assert!(t.contains("NOT RECORDED"), "{t}");
+    assert!(t.contains("could happen twice; roll back by hand"), "{t}");
+    assert!(
+        t.contains("aws ecs tag-resource"),
+        "the freeze by hand: {t}"
+    );
+    // The retry, once ECS takes tags again: recorded, frozen, rolled back; its page
+    // has the same dedup_key (the one case where an incident pages twice).
+    rig.aws.heal("ecs:TagResource");
+    let o = rig.handle(fired, "req-1").await.unwrap();
+    assert_eq!(o.decision, Decision::RolledBack, "{}", o.reason);
+    assert!(o.froze);
+    let second = payload(&rig.take_sent()[0]);
+    assert_eq!(second["dedup_key"], first["dedup_key"]);
+    assert!(rig.tag(tags::DEPLOY_FREEZE).is_some());
+
+    // Without a rollback there is no freeze to write: the page goes out and the
+    // invocation succeeds, saying the incident is not recorded.
+    let rig = Rig::watching(PROD, |_| {}).await;
+    rig.aws.fail_always("ecs:TagResource");
     let o = rig
         .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
         .await
         .unwrap();
     assert_eq!(o.decision, Decision::Paged);
     assert!(!o.state_recorded);
-    assert!(!rig.calls().contains(&"ecs:UpdateService"));
-    let t = text(&rig.take_sent()[0]);
-    assert!(t.contains("NOT RECORDED"), "{t}");
-    assert!(t.contains("could happen twice; roll back by hand"), "{t}");
+    assert_eq!(rig.take_sent().len(), 1);
 }
 
 #[tokio::test]
@@ -997,4 +1089,34 @@ async fn a_completion_naming_an_id_ecs_does_not_list_watches_what_runs() {
         .unwrap();
     assert!(!o.reason.contains("watching"), "{}", o.reason);
     assert_eq!(rig.tag(tags::DEPLOY_WATCH), None);
+}
+
+#[tokio::test]
+async fn a_new_incident_first_publishes_the_resolve_the_last_one_left_pending() {
+    let rig = Rig::watching(PROD, |_| {}).await;
+    rig.handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    rig.take_sent();
+    rig.aws.fail_always("sns:Publish");
+    rig.handle(alarm(PROD, "5xx", "OK", "09:10", "ok-1"), "req-2")
+        .await
+        .unwrap_err();
+    rig.aws.heal("sns:Publish");
+    // Hours later, another alarm: the old incident's resolve goes out first, so the
+    // pager never keeps an incident open that is over.
+    let o = rig
+        .handle(alarm(PROD, "latency", "ALARM", "11:00", "a-2"), "req-3")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    let sent = rig.take_sent();
+    assert_eq!(sent.len(), 2);
+    let (resolve, page) = (payload(&sent[0]), payload(&sent[1]));
+    assert_eq!(resolve["action"], "resolve");
+    assert_eq!(resolve["event_type"], "deploy.regression");
+    assert_eq!(page["action"], "trigger");
+    assert_eq!(page["event_type"], "service.alarm");
+    assert_ne!(page["dedup_key"], resolve["dedup_key"]);
+    assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
 }

@@ -247,6 +247,19 @@ impl StartCause {
         }
     }
 
+    /// The cause of a [`StartCause::key`], as a marker keeps it (a resource-init cause
+    /// without what it named).
+    pub fn from_key(key: &str) -> Option<StartCause> {
+        match key {
+            "image-pull" => Some(StartCause::ImagePull),
+            "resource-init" => Some(StartCause::ResourceInit(ResourceInit::Unspecified)),
+            "container-start" => Some(StartCause::ContainerStart),
+            "capacity" => Some(StartCause::Capacity),
+            "other" => Some(StartCause::Other),
+            _ => None,
+        }
+    }
+
     /// The cause in words.
     pub fn describe(self) -> &'static str {
         match self {
@@ -583,6 +596,21 @@ fn parse_task(head: Envelope, detail: &Value, site: Site<'_>) -> Result<EcsEvent
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_cause_key_reads_back() {
+        for cause in [
+            StartCause::ImagePull,
+            StartCause::ResourceInit(ResourceInit::Secrets),
+            StartCause::ContainerStart,
+            StartCause::Capacity,
+            StartCause::Other,
+        ] {
+            let back = StartCause::from_key(cause.key()).unwrap();
+            assert_eq!(back.key(), cause.key());
+        }
+        assert_eq!(StartCause::from_key("nonsense"), None);
+    }
     use serde_json::json;
 
     const SITE: Site<'static> = Site {

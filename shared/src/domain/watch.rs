@@ -21,14 +21,21 @@
 //!
 //! **The alarm incident.** One tag, `menotime:alarm-incident`, holds the open (or last)
 //! incident in the incident marker's format (`domain::incident::Marker`): the
-//! deployment of a regression (none for a service alarm), and in `sent` each alarm of
-//! the incident with its last state change, `5xx@A1795683780` (in ALARM since that
-//! Unix time) or `5xx@O1795684380` (OK since). The incident is open while one of its
-//! alarms is in ALARM; later ALARMs join it; the OK of the last one resolves it. The
-//! per-alarm times recognise duplicates and out-of-order deliveries: an ALARM no newer
-//! than the alarm's last change, or an OK older than its ALARM, changes nothing.
-//! As for every marker, it is written before the page, and a Lambda retry of the
-//! request that wrote it publishes again.
+//! deployment of a regression (none for a service alarm), and each alarm of the
+//! incident with its last state change, `5xx@A1795683780` (in ALARM since that Unix
+//! time) or `5xx@O1795684380` (OK since). The incident is open while one of its alarms
+//! is in ALARM; later ALARMs join it; the OK of the last one resolves it. The per-alarm
+//! times recognise duplicates and out-of-order deliveries: an ALARM no newer than the
+//! alarm's last change, or an OK older than its ALARM, changes nothing.
+//!
+//! It keeps the two phases of every incident marker: an alarm's page is recorded
+//! `pending` (its `<alarm>@A<time>` entry, with `rollback` when the incident decides
+//! an automatic rollback, and the freeze in the same TagResource) *before* it is
+//! published, and confirmed after (the entry moves to `sent`); a resolve likewise
+//! (`resolve`). Any later delivery about the incident that finds something pending (a
+//! Lambda retry, a redrive under a new request id, the next alarm change) publishes it
+//! first, finishing a pending rollback if ECS still runs the regressed deployment; a
+//! new incident publishes what the last one left pending before replacing it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,7 +43,7 @@ use chrono::{DateTime, Duration, SecondsFormat, Utc};
 
 use super::alarm_event::{AlarmEvent, AlarmState};
 use super::ecs_event::DeploymentEvent;
-use super::incident::Marker;
+use super::incident::{Marker, RESOLVE};
 use super::service::ServiceState;
 use crate::arn::{task_definition_short, Arn};
 use crate::tags;
@@ -354,10 +361,61 @@ pub fn rollback(auto: bool, dry_run: bool, way_back: &WayBack, freeze: Option<&s
 /// The freeze value an automatic rollback writes.
 pub fn freeze_value(watch: &Watch, alarm: &str, at: DateTime<Utc>, to: &str) -> String {
     tags::value(&format!(
-        "deployment {} regressed at {}: {alarm} in ALARM - rolled back to {to}",
+        "deployment {} regressed at {}: {alarm} in ALARM - automatic rollback to {to}",
         watch.deployment,
         at.to_rfc3339_opts(SecondsFormat::Secs, true)
     ))
+}
+
+/// What a delivery does about an automatic rollback the incident recorded pending: it
+/// was decided, and deploys frozen, when the incident was recorded; the UpdateService
+/// may or may not have happened before that attempt died.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PendingRollback {
+    /// ECS still runs the regressed deployment, deploys are still frozen: roll back now.
+    Now { to: String },
+    /// ECS already runs `to`: the earlier attempt's UpdateService took.
+    Done { to: String },
+    /// A dry run changes nothing, not even to finish what an earlier run decided.
+    DryRun { to: String },
+    /// Not any more, and why (page instead).
+    Cannot(String),
+}
+
+/// Decides how a delivery finishes a pending rollback. `frozen` is whether deploys are
+/// frozen now (the freeze the incident's record wrote included): an operator who lifted
+/// it has reviewed the regression, and nothing rolls back behind their back.
+pub fn finish_rollback(
+    watch: Option<&Watch>,
+    way_back: &WayBack,
+    service: &ServiceState,
+    frozen: bool,
+    dry_run: bool,
+) -> PendingRollback {
+    let Some(to) = way_back.revision() else {
+        return PendingRollback::Cannot("the previous revision can no longer be determined".into());
+    };
+    let runs_now = task_definition_short(&service.task_definition);
+    if runs_now == to {
+        return PendingRollback::Done { to: to.to_owned() };
+    }
+    if dry_run {
+        return PendingRollback::DryRun { to: to.to_owned() };
+    }
+    match watch {
+        Some(w) if runs(service, w) => {}
+        _ => {
+            return PendingRollback::Cannot(format!(
+                "ECS runs {runs_now} now, not the regressed deployment; nothing was rolled back"
+            ))
+        }
+    }
+    if !frozen {
+        return PendingRollback::Cannot(
+            "deploys were unfrozen after the rollback was decided (someone has reviewed the regression); nothing was rolled back".into(),
+        );
+    }
+    PendingRollback::Now { to: to.to_owned() }
 }
 
 /// One alarm's last state change within an incident.
@@ -368,21 +426,54 @@ pub struct AlarmMark {
     pub since: i64,
 }
 
-/// The alarm incident kept in `menotime:alarm-incident`.
+impl AlarmMark {
+    /// `<alarm>@A<unix time>` (in ALARM since) or `<alarm>@O<unix time>` (OK since).
+    pub fn entry(&self, alarm: &str) -> String {
+        format!(
+            "{alarm}@{}{}",
+            if self.firing { 'A' } else { 'O' },
+            self.since
+        )
+    }
+
+    fn parse(entry: &str) -> Result<(String, AlarmMark), String> {
+        let (name, mark) = entry
+            .rsplit_once('@')
+            .ok_or_else(|| format!("{entry:?} is not <alarm>@<A|O><unix time>"))?;
+        let (firing, secs) = match mark.split_at_checked(1) {
+            Some(("A", s)) => (true, s),
+            Some(("O", s)) => (false, s),
+            _ => return Err(format!("{entry:?}: the state is A (ALARM) or O (OK)")),
+        };
+        let since = secs
+            .parse::<i64>()
+            .map_err(|_| format!("{entry:?}: {secs:?} is not a Unix time"))?;
+        Ok((name.to_owned(), AlarmMark { firing, since }))
+    }
+}
+
+/// The alarm incident kept in `menotime:alarm-incident`, in the two phases of every
+/// incident marker: a notification is recorded `pending` before it is published and
+/// confirmed (dropped from `pending`) after.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlarmIncident {
     /// The deployment whose regression this is; `None` for a service alarm.
     pub deployment: Option<String>,
     /// Each alarm (the name after the prefix) and its last change.
     pub alarms: BTreeMap<String, AlarmMark>,
-    pub open: bool,
-    /// This incident rolled the deployment back (or a retry must finish doing so).
+    /// Recorded and not yet confirmed as published: the page of an alarm that went to
+    /// ALARM (`<alarm>@A<time>`), the automatic rollback (`rollback`), the resolve
+    /// (`resolve`).
+    pub pending: BTreeSet<String>,
+    /// The incident decided an automatic rollback (done, or pending).
     pub rolled_back: bool,
+    pub open: bool,
     pub at: DateTime<Utc>,
     pub request: String,
 }
 
-const ROLLED_BACK: &str = "rollback";
+/// The entry of the automatic rollback in the incident's marker.
+pub const ROLLBACK: &str = "rollback";
 
 /// An alarm's name after the prefix, as it is kept in the marker (no `+` or `@`).
 pub fn alarm_key(suffix: &str) -> String {
@@ -393,31 +484,41 @@ pub fn alarm_key(suffix: &str) -> String {
         .collect()
 }
 
+/// One notification of an alarm incident still to be published.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlarmNote {
+    /// The page of `alarm` going to ALARM at `since` (Unix seconds). `rollback`: the
+    /// automatic rollback is pending and goes with this page, the incident's first.
+    Page {
+        alarm: String,
+        since: i64,
+        rollback: bool,
+    },
+    /// The incident's resolve.
+    Resolve,
+}
+
 impl AlarmIncident {
     pub fn from_marker(m: &Marker) -> Result<AlarmIncident, String> {
-        let mut alarms = BTreeMap::new();
+        let mut alarms: BTreeMap<String, AlarmMark> = BTreeMap::new();
         let mut rolled_back = false;
-        for entry in &m.sent {
-            if entry == ROLLED_BACK {
-                rolled_back = true;
-                continue;
+        for entry in m.sent.iter().chain(&m.pending) {
+            match entry.as_str() {
+                ROLLBACK => rolled_back = true,
+                RESOLVE => {}
+                _ => {
+                    let (name, mark) = AlarmMark::parse(entry)?;
+                    // A page still pending may be older than the alarm's last change.
+                    if alarms.get(&name).is_none_or(|old| mark.since >= old.since) {
+                        alarms.insert(name, mark);
+                    }
+                }
             }
-            let (name, mark) = entry
-                .rsplit_once('@')
-                .ok_or_else(|| format!("{entry:?} is not <alarm>@<A|O><unix time>"))?;
-            let (firing, secs) = match mark.split_at_checked(1) {
-                Some(("A", s)) => (true, s),
-                Some(("O", s)) => (false, s),
-                _ => return Err(format!("{entry:?}: the state is A (ALARM) or O (OK)")),
-            };
-            let since = secs
-                .parse::<i64>()
-                .map_err(|_| format!("{entry:?}: {secs:?} is not a Unix time"))?;
-            alarms.insert(name.to_owned(), AlarmMark { firing, since });
         }
         Ok(AlarmIncident {
             deployment: m.deployment.clone(),
             alarms,
+            pending: m.pending.clone(),
             open: m.open,
             rolled_back,
             at: m.at,
@@ -429,20 +530,111 @@ impl AlarmIncident {
         let mut sent: BTreeSet<String> = self
             .alarms
             .iter()
-            .map(|(name, m)| format!("{name}@{}{}", if m.firing { 'A' } else { 'O' }, m.since))
+            .map(|(name, m)| m.entry(name))
+            .filter(|e| !self.pending.contains(e))
             .collect();
-        if self.rolled_back {
-            sent.insert(ROLLED_BACK.to_owned());
+        if self.rolled_back && !self.pending.contains(ROLLBACK) {
+            sent.insert(ROLLBACK.to_owned());
         }
-        Marker {
+        let mut m = Marker {
             deployment: self.deployment.clone(),
             previous: None,
             sent,
-            pending: BTreeSet::new(),
+            pending: self.pending.clone(),
             open: self.open,
             at: self.at,
             request: self.request.clone(),
+        };
+        // A tag value holds 256 characters. Should every alarm have changed with its
+        // page still pending, the oldest OKs give way first: they only serve to
+        // recognise a late copy of their ALARM.
+        let mut oks: Vec<(i64, String)> = self
+            .alarms
+            .iter()
+            .filter(|(_, mark)| !mark.firing)
+            .map(|(name, mark)| (mark.since, mark.entry(name)))
+            .filter(|(_, e)| m.sent.contains(e))
+            .collect();
+        oks.sort();
+        for (_, entry) in oks {
+            if m.render().len() < 256 {
+                break;
+            }
+            m.sent.remove(&entry);
         }
+        m
+    }
+
+    /// What is pending, in the order of publication: the pages by time (the first one
+    /// carries a pending rollback), then the resolve.
+    pub fn pending_in_order(&self) -> Vec<AlarmNote> {
+        let mut pages: Vec<(i64, String)> = self
+            .pending
+            .iter()
+            .filter_map(|e| AlarmMark::parse(e).ok())
+            .filter(|(_, m)| m.firing)
+            .map(|(name, m)| (m.since, name))
+            .collect();
+        pages.sort();
+        let mut rollback = self.pending.contains(ROLLBACK);
+        let mut out: Vec<AlarmNote> = pages
+            .into_iter()
+            .map(|(since, alarm)| AlarmNote::Page {
+                alarm,
+                since,
+                rollback: std::mem::take(&mut rollback),
+            })
+            .collect();
+        if self.pending.contains(RESOLVE) {
+            out.push(AlarmNote::Resolve);
+        }
+        out
+    }
+
+    /// The pending entries of `note`, once published.
+    pub fn entries_of(note: &AlarmNote) -> Vec<String> {
+        match note {
+            AlarmNote::Page {
+                alarm,
+                since,
+                rollback,
+            } => {
+                let mut v = vec![AlarmMark {
+                    firing: true,
+                    since: *since,
+                }
+                .entry(alarm)];
+                if *rollback {
+                    v.push(ROLLBACK.to_owned());
+                }
+                v
+            }
+            AlarmNote::Resolve => vec![RESOLVE.to_owned()],
+        }
+    }
+
+    /// The incident once `published` went out: those entries are no longer pending.
+    pub fn confirmed<'a>(&self, published: impl IntoIterator<Item = &'a str>) -> AlarmIncident {
+        let mut i = self.clone();
+        for entry in published {
+            i.pending.remove(entry);
+        }
+        i
+    }
+
+    /// Whether `alarm`'s page for the ALARM at `since` joins an incident another alarm
+    /// opened: another alarm went to ALARM before it.
+    pub fn joined(&self, alarm: &str, since: i64) -> bool {
+        let pending_earlier = self
+            .pending
+            .iter()
+            .filter_map(|e| AlarmMark::parse(e).ok())
+            .any(|(k, m)| k != alarm && m.firing && m.since < since);
+        pending_earlier
+            || self
+                .alarms
+                .iter()
+                .any(|(k, m)| k != alarm && m.firing && m.since < since)
     }
 
     /// The alarms still in ALARM.
@@ -458,35 +650,51 @@ impl AlarmIncident {
     pub fn names(&self) -> Vec<String> {
         self.alarms.keys().cloned().collect()
     }
+
+    /// The alarm whose OK came last: the one a resolve is about.
+    pub fn last_ok(&self) -> Option<String> {
+        self.alarms
+            .iter()
+            .filter(|(_, m)| !m.firing)
+            .max_by_key(|(_, m)| m.since)
+            .map(|(n, _)| n.clone())
+    }
 }
 
-/// What an alarm's state change does (memory-high aside: it never pages).
+/// What an alarm's state change does (memory-high aside: it never pages). Every
+/// decision that writes the incident keeps what it had pending; the handler publishes
+/// all of it (`AlarmIncident::pending_in_order`) and then confirms it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlarmDecision {
-    /// A new incident: write it, then page (a regression, or a service alarm).
+    /// A new incident: record it (this page pending), then page (a regression, or a
+    /// service alarm). `undelivered` is the incident it replaces when that one still
+    /// had notifications pending: they are published first.
     Open {
         incident: AlarmIncident,
         attribution: Attribution,
+        undelivered: Option<Box<AlarmIncident>>,
     },
-    /// Another alarm joins the open incident: write it, then update the page.
+    /// Another alarm joins the open incident: record it pending, then update the page.
     Join { incident: AlarmIncident },
-    /// This very request recorded this ALARM and failed before (or while) publishing:
-    /// publish again (and finish a rollback it had started), write nothing.
-    Resend { incident: AlarmIncident },
-    /// Already sent by another delivery: nothing sent.
+    /// This notification was recorded and never confirmed as published: an earlier
+    /// attempt (a Lambda retry, or a redrive under a new request id) died before or
+    /// while publishing. Publish what the incident has pending (finishing a pending
+    /// rollback), then confirm; record nothing.
+    Deliver { incident: AlarmIncident },
+    /// Already published: nothing new (anything else the incident has pending still
+    /// goes out).
     Duplicate(String),
-    /// Older than what the incident already shows: nothing sent.
+    /// Older than what the incident already shows: nothing new.
     Late(String),
-    /// The last alarm of the incident went OK: write it resolved, then resolve.
+    /// The last alarm of the incident went OK: record the resolve pending (in prod),
+    /// then publish the incident's pages still pending and the resolve.
     Resolve { incident: AlarmIncident },
-    /// This request resolved it before failing to publish: resolve again.
-    ResendResolve { incident: AlarmIncident },
-    /// An alarm went OK while others of the incident still fire: write, send nothing.
+    /// An alarm went OK while others of the incident still fire: record, nothing new.
     StillFiring { incident: AlarmIncident },
     /// An OK whose ALARM was never seen: record it (so a late ALARM is recognised),
-    /// send nothing.
+    /// nothing new.
     Record { incident: AlarmIncident },
-    /// Nothing to write or send.
+    /// Nothing to record, nothing new.
     Quiet(String),
 }
 
@@ -498,12 +706,14 @@ fn when(secs: i64) -> String {
 
 /// Decides what an ALARM, OK or INSUFFICIENT_DATA of one of this environment's alarms
 /// does to the alarm incident. `attribution` is asked only when an ALARM opens a new
-/// incident.
+/// incident. `pages` is false outside prod: an incident closes there without a resolve
+/// to send, since nothing paged.
 pub fn on_alarm_change(
     ev: &AlarmEvent,
     incident: Option<&AlarmIncident>,
     attribution: impl FnOnce() -> Attribution,
     request: &str,
+    pages: bool,
 ) -> AlarmDecision {
     let request = tags::value(request);
     let key = alarm_key(ev.kind.suffix());
@@ -517,8 +727,8 @@ pub fn on_alarm_change(
         AlarmState::Alarm => {
             if let (Some(i), Some(m)) = (incident, mark) {
                 if m.firing {
-                    if secs == m.since && i.request == request {
-                        return AlarmDecision::Resend {
+                    if secs == m.since && i.pending.contains(&m.entry(&key)) {
+                        return AlarmDecision::Deliver {
                             incident: i.clone(),
                         };
                     }
@@ -551,6 +761,7 @@ pub fn on_alarm_change(
             match incident {
                 Some(i) if i.open => {
                     let mut joined = i.clone();
+                    joined.pending.insert(firing.entry(&key));
                     joined.alarms.insert(key, firing);
                     joined.at = i.at.max(ev.at);
                     joined.request = request;
@@ -569,6 +780,7 @@ pub fn on_alarm_change(
                                 .collect()
                         })
                         .unwrap_or_default();
+                    let pending = BTreeSet::from([firing.entry(&key)]);
                     alarms.insert(key, firing);
                     let deployment = match &attribution {
                         Attribution::Regression(w) => Some(w.deployment.clone()),
@@ -578,19 +790,23 @@ pub fn on_alarm_change(
                         incident: AlarmIncident {
                             deployment,
                             alarms,
+                            pending,
                             open: true,
                             rolled_back: false,
                             at: ev.at,
                             request,
                         },
                         attribution,
+                        undelivered: incident
+                            .filter(|i| !i.pending.is_empty())
+                            .map(|i| Box::new(i.clone())),
                     }
                 }
             }
         }
         AlarmState::Ok => {
             let Some(i) = incident else {
-                return record_or_quiet(ev, None, key, secs);
+                return record_or_quiet(ev, None, key, secs, &request);
             };
             match mark {
                 Some(m) if m.firing => {
@@ -613,14 +829,17 @@ pub fn on_alarm_change(
                     next.request = request;
                     if next.firing().is_empty() {
                         next.open = false;
+                        if pages {
+                            next.pending.insert(RESOLVE.to_owned());
+                        }
                         AlarmDecision::Resolve { incident: next }
                     } else {
                         AlarmDecision::StillFiring { incident: next }
                     }
                 }
                 Some(m) if secs <= m.since => {
-                    if !i.open && i.request == request && secs == m.since {
-                        AlarmDecision::ResendResolve {
+                    if !i.open && secs == m.since && i.pending.contains(RESOLVE) {
+                        AlarmDecision::Deliver {
                             incident: i.clone(),
                         }
                     } else {
@@ -635,7 +854,7 @@ pub fn on_alarm_change(
                     "{} was already OK; nothing it raised is open",
                     ev.name
                 )),
-                None => record_or_quiet(ev, Some(i), key, secs),
+                None => record_or_quiet(ev, Some(i), key, secs, &request),
             }
         }
     }
@@ -649,6 +868,7 @@ fn record_or_quiet(
     incident: Option<&AlarmIncident>,
     key: String,
     secs: i64,
+    request: &str,
 ) -> AlarmDecision {
     if ev.previous != Some(AlarmState::Alarm) {
         return AlarmDecision::Quiet(format!(
@@ -668,10 +888,11 @@ fn record_or_quiet(
             let mut rec = incident.cloned().unwrap_or(AlarmIncident {
                 deployment: None,
                 alarms: BTreeMap::new(),
+                pending: BTreeSet::new(),
                 open: false,
                 rolled_back: false,
                 at: ev.at,
-                request: String::new(),
+                request: request.to_owned(),
             });
             rec.alarms.insert(
                 key,
@@ -681,9 +902,7 @@ fn record_or_quiet(
                 },
             );
             rec.at = rec.at.max(ev.at);
-            if rec.request.is_empty() {
-                rec.request = "none".into();
-            }
+            rec.request = request.to_owned();
             AlarmDecision::Record { incident: rec }
         }
     }
@@ -996,7 +1215,7 @@ mod tests {
             matches!(rollback(true, false, &to, Some("by hand")), Rollback::Cannot(ref why) if why.contains("frozen"))
         );
         let f = freeze_value(&w, "menotime-prod-5xx", t("09:03:00"), &rev(48));
-        assert_eq!(f, "deployment ecs-svc/2 regressed at 2026-11-26T09:03:00Z: menotime-prod-5xx in ALARM - rolled back to menotime-backend-prod:48");
+        assert_eq!(f, "deployment ecs-svc/2 regressed at 2026-11-26T09:03:00Z: menotime-prod-5xx in ALARM - automatic rollback to menotime-backend-prod:48");
     }
 
     fn alarm(suffix: &str, state: AlarmState, at: &str) -> AlarmEvent {
@@ -1040,9 +1259,18 @@ mod tests {
                 },
             );
         }
+        // memory-high never pages, so it is never part of an incident.
+        alarms.remove("memory-high");
+        // Two pages and the rollback still pending: the incident just recorded.
+        let pending = BTreeSet::from([
+            alarms["5xx"].entry("5xx"),
+            alarms["db-connections"].entry("db-connections"),
+            ROLLBACK.to_owned(),
+        ]);
         let inc = AlarmIncident {
             deployment: Some("ecs-svc/4231880795355584839".into()),
             alarms,
+            pending,
             open: true,
             rolled_back: true,
             at: t("09:03:00.123"),
@@ -1054,9 +1282,24 @@ mod tests {
             "{} > 256: {rendered}",
             rendered.len()
         );
-        assert!(rendered.contains("5xx@A1795683780"), "{rendered}");
+        assert!(rendered.contains("pending=5xx@A1795683780+"), "{rendered}");
         let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
         assert_eq!(back, inc);
+        // Published and confirmed: nothing pending, the same alarms and rollback.
+        let done = inc.confirmed(
+            inc.pending_in_order()
+                .iter()
+                .flat_map(AlarmIncident::entries_of)
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str),
+        );
+        assert!(done.pending.is_empty());
+        let rendered = done.to_marker().render();
+        assert!(!rendered.contains("pending="), "{rendered}");
+        assert!(rendered.contains("+rollback"), "{rendered}");
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back, done);
         for bad in ["5xx", "5xx@X1", "5xx@Asoon"] {
             let m = Marker {
                 sent: BTreeSet::from([bad.to_owned()]),
@@ -1066,51 +1309,123 @@ mod tests {
         }
     }
 
+    /// The incident once everything it has pending went out.
+    fn published(i: AlarmIncident) -> AlarmIncident {
+        let entries: Vec<String> = i
+            .pending_in_order()
+            .iter()
+            .flat_map(AlarmIncident::entries_of)
+            .collect();
+        i.confirmed(entries.iter().map(String::as_str))
+    }
+
+    #[test]
+    fn a_marker_with_every_page_pending_still_fits_a_tag() {
+        // Four alarms fired, none of their pages could be published, all went OK.
+        let mut i = AlarmIncident {
+            deployment: Some("ecs-svc/4231880795355584839".into()),
+            alarms: BTreeMap::new(),
+            pending: BTreeSet::from([ROLLBACK.to_owned(), RESOLVE.to_owned()]),
+            open: false,
+            rolled_back: true,
+            at: t("09:30:00.123"),
+            request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
+        };
+        for (n, name) in ["5xx", "latency", "unhealthy-hosts", "db-connections"]
+            .iter()
+            .enumerate()
+        {
+            let since = 1_795_683_780 + n as i64;
+            i.pending.insert(
+                AlarmMark {
+                    firing: true,
+                    since,
+                }
+                .entry(name),
+            );
+            i.alarms.insert(
+                name.to_string(),
+                AlarmMark {
+                    firing: false,
+                    since: since + 600,
+                },
+            );
+        }
+        let rendered = i.to_marker().render();
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back.request, i.request, "{rendered}");
+        assert_eq!(back.pending, i.pending, "every notification still pending");
+        assert_eq!(back.pending_in_order().len(), 5);
+    }
+
     #[test]
     fn an_alarm_opens_once_and_its_ok_resolves_once() {
         let ev = alarm("5xx", AlarmState::Alarm, "09:03:00");
-        let inc = match on_alarm_change(&ev, None, regression, "r1") {
+        let recorded = match on_alarm_change(&ev, None, regression, "r1", true) {
             AlarmDecision::Open {
                 incident,
                 attribution,
+                undelivered,
             } => {
                 assert!(matches!(attribution, Attribution::Regression(_)));
+                assert_eq!(undelivered, None);
                 incident
             }
             other => panic!("{other:?}"),
         };
-        assert_eq!(inc.deployment.as_deref(), Some("ecs-svc/2"));
-        assert!(inc.open);
-        assert_eq!(inc.firing(), ["5xx"]);
-        // The same ALARM again: a duplicate; from the same request: a resend.
+        assert_eq!(recorded.deployment.as_deref(), Some("ecs-svc/2"));
+        assert!(recorded.open);
+        assert_eq!(recorded.firing(), ["5xx"]);
+        assert_eq!(
+            recorded.pending_in_order(),
+            [AlarmNote::Page {
+                alarm: "5xx".into(),
+                since: t("09:03:00").timestamp(),
+                rollback: false
+            }]
+        );
+        // Recorded, not confirmed: the Lambda retry and a redrive both deliver it.
         let never = || -> Attribution { panic!("not asked") };
-        assert!(matches!(
-            on_alarm_change(&ev, Some(&inc), never, "r2"),
-            AlarmDecision::Duplicate(_)
-        ));
-        assert!(matches!(
-            on_alarm_change(&ev, Some(&inc), never, "r1"),
-            AlarmDecision::Resend { .. }
-        ));
-        // Its OK resolves it; the OK again is a duplicate, the retry a resend.
+        for request in ["r1", "redrive-7"] {
+            assert_eq!(
+                on_alarm_change(&ev, Some(&recorded), never, request, true),
+                AlarmDecision::Deliver {
+                    incident: recorded.clone()
+                }
+            );
+        }
+        // Confirmed: every other delivery is a duplicate, the retry included.
+        let inc = published(recorded);
+        for request in ["r1", "r2"] {
+            assert!(matches!(
+                on_alarm_change(&ev, Some(&inc), never, request, true),
+                AlarmDecision::Duplicate(_)
+            ));
+        }
+        // Its OK resolves it (the resolve pending); until confirmed, the OK again
+        // delivers it; then it is a duplicate.
         let ok = alarm("5xx", AlarmState::Ok, "09:10:00");
-        let resolved = match on_alarm_change(&ok, Some(&inc), never, "r3") {
+        let resolving = match on_alarm_change(&ok, Some(&inc), never, "r3", true) {
             AlarmDecision::Resolve { incident } => incident,
             other => panic!("{other:?}"),
         };
-        assert!(!resolved.open);
-        assert_eq!(resolved.deployment.as_deref(), Some("ecs-svc/2"));
+        assert!(!resolving.open);
+        assert_eq!(resolving.deployment.as_deref(), Some("ecs-svc/2"));
+        assert_eq!(resolving.pending_in_order(), [AlarmNote::Resolve]);
+        for request in ["r3", "r4"] {
+            assert!(matches!(
+                on_alarm_change(&ok, Some(&resolving), never, request, true),
+                AlarmDecision::Deliver { .. }
+            ));
+        }
+        let resolved = published(resolving);
         assert!(matches!(
-            on_alarm_change(&ok, Some(&resolved), never, "r4"),
+            on_alarm_change(&ok, Some(&resolved), never, "r3", true),
             AlarmDecision::Duplicate(_)
-        ));
-        assert!(matches!(
-            on_alarm_change(&ok, Some(&resolved), never, "r3"),
-            AlarmDecision::ResendResolve { .. }
         ));
         // The ALARM delivered again after its OK: late, never a second page.
         assert!(matches!(
-            on_alarm_change(&ev, Some(&resolved), never, "r5"),
+            on_alarm_change(&ev, Some(&resolved), never, "r5", true),
             AlarmDecision::Late(_)
         ));
         // A new ALARM later: a new incident, attributed afresh.
@@ -1120,16 +1435,140 @@ mod tests {
             Some(&resolved),
             || Attribution::NoWatch,
             "r6",
+            true,
         ));
         assert_eq!(inc2.deployment, None);
+        // Outside prod the incident closes without a resolve to send.
+        match on_alarm_change(&ok, Some(&inc), never, "r3", false) {
+            AlarmDecision::Resolve { incident } => {
+                assert!(!incident.open && incident.pending.is_empty())
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_resolve_publishes_the_pages_still_pending_first_and_a_new_incident_the_last_ones() {
+        let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        let recorded = opened(on_alarm_change(&five, None, regression, "r1", true));
+        // The page was never confirmed; the OK comes: page first, then the resolve.
+        let ok = alarm("5xx", AlarmState::Ok, "09:10:00");
+        let resolving = match on_alarm_change(&ok, Some(&recorded), || panic!(), "r2", true) {
+            AlarmDecision::Resolve { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            resolving.pending_in_order(),
+            [
+                AlarmNote::Page {
+                    alarm: "5xx".into(),
+                    since: t("09:03:00").timestamp(),
+                    rollback: false
+                },
+                AlarmNote::Resolve
+            ]
+        );
+        // Its parse keeps the alarm OK (the later change) and the page pending.
+        let back =
+            AlarmIncident::from_marker(&Marker::parse(&resolving.to_marker().render()).unwrap())
+                .unwrap();
+        assert_eq!(back, resolving);
+        assert!(back.firing().is_empty());
+        // Neither confirmed, a new ALARM opens the next incident: they go out first.
+        let next = alarm("latency", AlarmState::Alarm, "10:00:00");
+        match on_alarm_change(&next, Some(&resolving), || Attribution::NoWatch, "r3", true) {
+            AlarmDecision::Open { undelivered, .. } => {
+                assert_eq!(undelivered.as_deref(), Some(&resolving))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_pending_rollback_goes_with_the_first_page() {
+        let mut i = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        ));
+        i.pending.insert(ROLLBACK.to_owned());
+        i.rolled_back = true;
+        let joined = opened(on_alarm_change(
+            &alarm("latency", AlarmState::Alarm, "09:04:00"),
+            Some(&i),
+            || panic!(),
+            "r2",
+            true,
+        ));
+        let notes = joined.pending_in_order();
+        assert_eq!(
+            notes,
+            [
+                AlarmNote::Page {
+                    alarm: "5xx".into(),
+                    since: t("09:03:00").timestamp(),
+                    rollback: true
+                },
+                AlarmNote::Page {
+                    alarm: "latency".into(),
+                    since: t("09:04:00").timestamp(),
+                    rollback: false
+                }
+            ]
+        );
+        assert!(!joined.joined("5xx", t("09:03:00").timestamp()));
+        assert!(joined.joined("latency", t("09:04:00").timestamp()));
+        assert_eq!(
+            AlarmIncident::entries_of(&notes[0]),
+            ["5xx@A1795683780", "rollback"]
+        );
+        let done = published(joined);
+        assert!(done.rolled_back && done.pending.is_empty());
+    }
+
+    #[test]
+    fn a_pending_rollback_is_finished_only_while_it_still_makes_sense() {
+        let w = watch("ecs-svc/2", 49, Some(48), "09:00:00");
+        let back = WayBack::To(rev(48));
+        let runs_it = service("ecs-svc/2", 49, &[]);
+        assert_eq!(
+            finish_rollback(Some(&w), &back, &runs_it, true, false),
+            PendingRollback::Now { to: rev(48) }
+        );
+        // The earlier attempt's UpdateService took: ECS runs the way back.
+        let moved = service("ecs-svc/rb", 48, &[("ecs-svc/2", 49)]);
+        assert_eq!(
+            finish_rollback(Some(&w), &back, &moved, true, false),
+            PendingRollback::Done { to: rev(48) }
+        );
+        // Someone lifted the freeze meanwhile, a newer deployment runs, a dry run, or
+        // no way back: nothing rolls back.
+        assert!(matches!(
+            finish_rollback(Some(&w), &back, &runs_it, false, false),
+            PendingRollback::Cannot(ref why) if why.contains("unfrozen")
+        ));
+        assert!(matches!(
+            finish_rollback(Some(&w), &back, &service("ecs-svc/3", 50, &[]), true, false),
+            PendingRollback::Cannot(_)
+        ));
+        assert_eq!(
+            finish_rollback(Some(&w), &back, &runs_it, true, true),
+            PendingRollback::DryRun { to: rev(48) }
+        );
+        assert!(matches!(
+            finish_rollback(None, &WayBack::Unknown, &runs_it, true, false),
+            PendingRollback::Cannot(_)
+        ));
     }
 
     #[test]
     fn several_alarms_make_one_incident_that_resolves_when_all_are_ok() {
         let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
-        let inc = opened(on_alarm_change(&five, None, regression, "r1"));
+        let inc = opened(on_alarm_change(&five, None, regression, "r1", true));
         let lat = alarm("latency", AlarmState::Alarm, "09:04:00");
-        let inc = match on_alarm_change(&lat, Some(&inc), || panic!("not asked"), "r2") {
+        let inc = match on_alarm_change(&lat, Some(&inc), || panic!("not asked"), "r2", true) {
             AlarmDecision::Join { incident } => incident,
             other => panic!("{other:?}"),
         };
@@ -1144,6 +1583,7 @@ mod tests {
             Some(&inc),
             || panic!(),
             "r3",
+            true,
         ) {
             AlarmDecision::StillFiring { incident } => incident,
             other => panic!("{other:?}"),
@@ -1152,7 +1592,7 @@ mod tests {
         assert_eq!(inc.firing(), ["latency"]);
         // A late duplicate of the 5xx ALARM while latency still fires: nothing.
         assert!(matches!(
-            on_alarm_change(&five, Some(&inc), || panic!(), "r4"),
+            on_alarm_change(&five, Some(&inc), || panic!(), "r4", true),
             AlarmDecision::Late(_)
         ));
         let done = on_alarm_change(
@@ -1160,6 +1600,7 @@ mod tests {
             Some(&inc),
             || panic!(),
             "r5",
+            true,
         );
         assert!(matches!(done, AlarmDecision::Resolve { .. }));
     }
@@ -1168,14 +1609,14 @@ mod tests {
     fn out_of_order_oks_and_alarms_never_page_twice_or_resolve_early() {
         // The OK arrives before its ALARM: recorded, then the ALARM is late.
         let ok = alarm("5xx", AlarmState::Ok, "09:08:00");
-        let rec = match on_alarm_change(&ok, None, || panic!(), "r1") {
+        let rec = match on_alarm_change(&ok, None, || panic!(), "r1", true) {
             AlarmDecision::Record { incident } => incident,
             other => panic!("{other:?}"),
         };
         assert!(!rec.open);
         let late = alarm("5xx", AlarmState::Alarm, "09:03:00");
         assert!(matches!(
-            on_alarm_change(&late, Some(&rec), || panic!(), "r2"),
+            on_alarm_change(&late, Some(&rec), || panic!(), "r2", true),
             AlarmDecision::Late(_)
         ));
         // An OK older than the ALARM it would end (a stale delivery): the page stays.
@@ -1184,23 +1625,24 @@ mod tests {
             Some(&rec),
             regression,
             "r3",
+            true,
         ));
         let stale = alarm("5xx", AlarmState::Ok, "09:15:00");
         assert!(matches!(
-            on_alarm_change(&stale, Some(&inc), || panic!(), "r4"),
+            on_alarm_change(&stale, Some(&inc), || panic!(), "r4", true),
             AlarmDecision::Late(_)
         ));
         // An OK that follows INSUFFICIENT_DATA, without any ALARM: nothing, nothing written.
         let mut quiet = alarm("latency", AlarmState::Ok, "09:30:00");
         quiet.previous = Some(AlarmState::InsufficientData);
         assert!(matches!(
-            on_alarm_change(&quiet, None, || panic!(), "r5"),
+            on_alarm_change(&quiet, None, || panic!(), "r5", true),
             AlarmDecision::Quiet(_)
         ));
         // INSUFFICIENT_DATA never closes or opens anything.
         let insufficient = alarm("5xx", AlarmState::InsufficientData, "09:40:00");
         assert!(matches!(
-            on_alarm_change(&insufficient, Some(&inc), || panic!(), "r6"),
+            on_alarm_change(&insufficient, Some(&inc), || panic!(), "r6", true),
             AlarmDecision::Quiet(_)
         ));
     }
