@@ -278,7 +278,8 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
             "DescribeServices",
             "DescribeTaskDefinition",
             "TagResource",
-            "Publish"
+            "Publish",
+            "TagResource"
         ]
     );
     let duplicate = w.calls(&mut notifier, &fired, "duplicate").await;
@@ -287,7 +288,7 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
     let resolve = w.calls(&mut notifier, &ok, "resolved").await;
     assert_eq!(
         ops(&resolve),
-        ["DescribeServices", "TagResource", "Publish"]
+        ["DescribeServices", "TagResource", "Publish", "TagResource"]
     );
     let memory = w
         .calls(
@@ -310,7 +311,10 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
     assert!(foreign.is_empty());
     let start = event("ecs-task-failed-to-start.json");
     let failed = w.calls(&mut notifier, &start, "notified").await;
-    assert_eq!(ops(&failed), ["DescribeServices", "TagResource", "Publish"]);
+    assert_eq!(
+        ops(&failed),
+        ["DescribeServices", "TagResource", "Publish", "TagResource"]
+    );
     let mut again = start.clone();
     again["id"] = json!("the-next-task");
     let repeat = w.calls(&mut notifier, &again, "duplicate").await;
