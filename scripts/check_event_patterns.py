@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Prove that the EventBridge rules of template.yaml route the sample events correctly.
 
-Loads template.yaml with cfn-lint's own loader (so !Ref / !Sub parse), resolves the
-EventBridgeRule patterns of every function for a prod stack, each with the event bus
+Loads template.yaml with cfn-lint's own loader (so !Ref / !Sub / !If parse), resolves
+the EventBridgeRule patterns of every function for a prod stack (parameters at their
+defaults, conditions evaluated), each with the event bus
 it is on (EventBusName; the default bus otherwise), and matches every sample event
 against every rule of the bus the event arrives on, with moto's in-process
 EventBridge pattern matcher. A rule only ever sees the events of its own bus: AWS
@@ -16,8 +17,14 @@ bus (menotime-<env>-approvals, the only one its policy lets them use).
   events/ecs-deployment-*   -> exactly deploy-notifier's deployments rule; the completed
                                one also scan-gate's rollout-completed rule
   events/ecs-service-*      -> exactly deploy-notifier's service-actions rule
-  events/ecs-task-oom.json  -> exactly deploy-notifier's OOM rule
+  events/ecs-task-oom.json, ecs-task-failed-to-start.json, ecs-task-spot-interrupted.json
+                            -> exactly deploy-notifier's task-stops rule
   events/ecs-task-stopped-scale-in.json, bad-ecs-*.json -> no rule
+  events/cloudwatch-alarm-*.json -> exactly deploy-notifier's alarms rule
+  events/bad-alarm-other-environment.json (menotime-staging-5xx) -> no rule
+  events/bad-alarm-other-account.json -> nothing but (possibly) the alarms rule: the
+                               default bus does not filter on account; the function
+                               rejects it
   events/bad-other-repository.json, events/bad-unhandled-push.json -> no rule
   events/bad-other-account.json, bad-other-region.json, bad-missing-digest.json
                             -> nothing but (possibly) the ECR rule: the default bus
@@ -61,9 +68,10 @@ OVERRIDES = {
 
 # Rules are identified by their event's logical name in the template.
 ECR, INSPECTOR, APPROVAL = "EcrScan", "InspectorScan", "Approval"
-DEPLOYMENTS, SERVICE_ACTIONS, OOM = "Deployments", "ServiceActions", "OomTaskStopped"
+DEPLOYMENTS, SERVICE_ACTIONS, TASKS = "Deployments", "ServiceActions", "TaskStopped"
+ALARMS = "Alarms"
 ROLLOUT_COMPLETED = "RolloutCompleted"
-ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, OOM, ROLLOUT_COMPLETED}
+ALL_RULES = {ECR, INSPECTOR, APPROVAL, DEPLOYMENTS, SERVICE_ACTIONS, TASKS, ALARMS, ROLLOUT_COMPLETED}
 
 # Event buses, as resolved for the prod stack.
 DEFAULT_BUS = "default"
@@ -87,9 +95,15 @@ SAMPLE_EXPECTATIONS = [
     (r"ecs-deployment-completed\.json", [{DEPLOYMENTS, ROLLOUT_COMPLETED}]),
     (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
     (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
-    (r"ecs-task-oom\.json", [{OOM}]),
-    # Every deployment stops tasks; only OOM kills reach the function.
+    (r"ecs-task-(oom|failed-to-start|spot-interrupted)\.json", [{TASKS}]),
+    # Every deployment stops tasks; only OOM kills, failures to start and Spot
+    # interruptions reach the function.
     (r"ecs-task-stopped-scale-in\.json", [set()]),
+    (r"cloudwatch-alarm-.*\.json", [{ALARMS}]),
+    # Another environment's alarm (same account): not named in this stack's rule.
+    (r"bad-alarm-other-environment\.json", [set()]),
+    # Another account's alarm of the same name: the function rejects it.
+    (r"bad-alarm-other-account\.json", [set(), {ALARMS}]),
     # Another account's or another service's ARN: the rules name this service.
     (r"bad-ecs-.*\.json", [set()]),
 ]
@@ -102,16 +116,24 @@ REFERENCE_EXPECTATIONS = [
     (r"ecs-deployment-completed\.json", [{DEPLOYMENTS, ROLLOUT_COMPLETED}]),
     (r"ecs-deployment-.*\.json", [{DEPLOYMENTS}]),
     (r"ecs-service-.*\.json", [{SERVICE_ACTIONS}]),
-    (r"ecs-task-stopped\.json", [{OOM}]),
+    (r"ecs-task-stopped(-failed-to-start)?\.json", [{TASKS}]),
+    (r"cloudwatch-alarm-state-change\.json", [{ALARMS}]),
     (r".*\.json", [set()]),
 ]
 
 
 class Resolver:
-    """Resolves the intrinsic functions the rule patterns use (Ref, Fn::Sub)."""
+    """Resolves the intrinsic functions the rule patterns use (Ref, Fn::Sub, Fn::If
+    with the template's conditions)."""
 
-    def __init__(self, parameters: dict[str, object], resources: dict[str, dict] | None = None):
+    def __init__(
+        self,
+        parameters: dict[str, object],
+        resources: dict[str, dict] | None = None,
+        conditions: dict[str, object] | None = None,
+    ):
         self.resources = resources or {}
+        self.conditions = conditions or {}
         self.values: dict[str, str] = dict(PSEUDO)
         for name, spec in parameters.items():
             if "Default" in spec:
@@ -145,6 +167,27 @@ class Resolver:
 
         return re.sub(r"\$\{([^}]+)\}", one, str(text))
 
+    def condition(self, node: object) -> bool:
+        """Evaluates a condition (by name, or a Fn::Equals / Not / And / Or)."""
+        if isinstance(node, str):
+            if node not in self.conditions:
+                raise ValueError(f"unknown condition {node!r}")
+            return self.condition(self.conditions[node])
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Condition":
+                return self.condition(str(arg))
+            if key == "Fn::Equals":
+                a, b = arg
+                return self.resolve(a) == self.resolve(b)
+            if key == "Fn::Not":
+                return not self.condition(arg[0])
+            if key == "Fn::And":
+                return all(self.condition(c) for c in arg)
+            if key == "Fn::Or":
+                return any(self.condition(c) for c in arg)
+        raise ValueError(f"unsupported condition {node!r}")
+
     def resolve(self, node: object) -> object:
         if isinstance(node, dict):
             if len(node) == 1:
@@ -153,6 +196,9 @@ class Resolver:
                     return self.ref(str(arg))
                 if key == "Fn::Sub":
                     return self.sub(arg)
+                if key == "Fn::If":
+                    name, yes, no = arg
+                    return self.resolve(yes if self.condition(str(name)) else no)
                 if key.startswith("Fn::"):
                     raise ValueError(f"unsupported intrinsic {key} in an event pattern")
             return {str(k): self.resolve(v) for k, v in node.items()}
@@ -203,7 +249,9 @@ def load_rules(checks: Checks) -> dict[str, tuple[str, EventPattern]]:
         for m in matches:
             print(f"FAIL  template.yaml does not parse: {m}")
         sys.exit(1)
-    resolver = Resolver(template.get("Parameters", {}), template.get("Resources", {}))
+    resolver = Resolver(
+        template.get("Parameters", {}), template.get("Resources", {}), template.get("Conditions", {})
+    )
     rules: dict[str, tuple[str, EventPattern]] = {}
     for function in FUNCTIONS:
         events = template["Resources"][function]["Properties"].get("Events", {})

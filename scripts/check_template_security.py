@@ -12,7 +12,9 @@ checks, without any AWS account:
       explicit allow-list below), each such statement with a comment saying so;
     - ECS service actions on this environment's service ARN only (tag actions with
       a tag-key condition), task-definition tagging only while registering or of the
-      menotime:deployed key alone;
+      menotime:deployed key alone; deploy-notifier's ecs:UpdateService (the automatic
+      rollback) only in a policy of its own that exists under the AutoRollback
+      condition;
     - sns:Publish only to the stack's notify / on-call topics; KMS only on the
       stack's key through SNS; logs (CreateLogStream, PutLogEvents; never
       CreateLogGroup) only to the function's own log group of this template; SQS
@@ -28,6 +30,13 @@ checks, without any AWS account:
   of this template named /aws/lambda/<its FunctionName>, with RetentionInDays from
   a parameter whose values CloudWatch accepts, encrypted with the stack's key (whose
   policy lets CloudWatch Logs use it for exactly those groups).
+  Service alarms (the post-deployment watch): <AlarmPrefix><what> for 5xx, latency,
+  unhealthy-hosts, memory-high and db-connections, each created only when its
+  resource parameter is set (memory-high always), the memory one at the manual's
+  85%, none with actions (deploy-notifier is their only reader); deploy-notifier's
+  Alarms rule names exactly those five alarms (never the prefix alone, which would
+  also match the automation's own alarms), and its task rule passes OOM kills,
+  TaskFailedToStart and SpotInterruption stops only.
   Alarms: per function Errors, Throttles, AsyncEventsDropped and
   DestinationDeliveryFailures; per EventBridge rule FailedInvocations (with
   EventBusName on a custom bus); per Scheduler schedule, in a schedule group of its
@@ -172,6 +181,36 @@ FUNCTIONS = {
     "OffhoursScalerFunction": ("offhours-scaler", True),
 }
 APPROVAL_FUNCTION, APPROVAL_EVENT = "ScanGateFunction", "Approval"
+# The automatic rollback: deploy-notifier's only change to the service.
+ROLLBACK_FUNCTION, ROLLBACK_CONDITION = "DeployNotifierFunction", "AutoRollback"
+ROLLBACK_PARAMETER = "AutoRollbackOnRegression"
+# The service's own alarms: logical id -> (name after the prefix, condition or None).
+SERVICE_ALARMS = {
+    "ServiceServerErrorsAlarm": ("5xx", "HasLoadBalancer"),
+    "ServiceLatencyAlarm": ("latency", "HasLoadBalancer"),
+    "ServiceUnhealthyHostsAlarm": ("unhealthy-hosts", "HasLoadBalancerAndTargetGroup"),
+    "ServiceMemoryHighAlarm": ("memory-high", None),
+    "ServiceDbConnectionsAlarm": ("db-connections", "HasDbInstance"),
+}
+# What each condition of a service alarm must test: the parameter that must be set.
+SERVICE_ALARM_CONDITIONS = {
+    "HasLoadBalancer": {"Fn::Not": [{"Fn::Equals": [{"Ref": "LoadBalancerFullName"}, ""]}]},
+    "HasTargetGroup": {"Fn::Not": [{"Fn::Equals": [{"Ref": "TargetGroupFullName"}, ""]}]},
+    "HasLoadBalancerAndTargetGroup": {
+        "Fn::And": [{"Condition": "HasLoadBalancer"}, {"Condition": "HasTargetGroup"}]
+    },
+    "HasDbInstance": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DbInstanceIdentifier"}, ""]}]},
+}
+ALARM_PREFIX = {
+    "Fn::If": ["HasAlarmPrefix", {"Ref": "AlarmPrefix"}, {"Fn::Sub": "menotime-${Environment}-"}]
+}
+ALARMS_FUNCTION, ALARMS_EVENT, TASKS_EVENT = "DeployNotifierFunction", "Alarms", "TaskStopped"
+MANUAL_MEMORY_PERCENT = 85
+
+
+def alarm_name(what: str) -> dict[str, Any]:
+    """The name of the service alarm `what`: <AlarmPrefix><what>."""
+    return {"Fn::Sub": [f"${{Prefix}}{what}", {"Prefix": ALARM_PREFIX}]}
 
 
 class Checks:
@@ -214,10 +253,21 @@ def statements(policy_document: Any) -> list[dict[str, Any]]:
     return [s for s in as_list(policy_document.get("Statement")) if isinstance(s, dict)]
 
 
+def attached_policies(template: dict[str, Any], role_id: str) -> list[str]:
+    """The AWS::IAM::Policy resources of this template attached to `role_id`."""
+    return [
+        k
+        for k, v in template["Resources"].items()
+        if v.get("Type") == "AWS::IAM::Policy"
+        and ref(role_id) in [plain(r) for r in as_list(v.get("Properties", {}).get("Roles"))]
+    ]
+
+
 def function_policies(template: dict[str, Any], fn: str) -> Iterator[tuple[str, dict[str, Any]]]:
     """(where, statement) for every statement the function's execution role gets:
-    the role named by Role (an AWS::IAM::Role of this template) and SAM's inline
-    Policies (none expected, but checked the same)."""
+    the role named by Role (an AWS::IAM::Role of this template), the
+    AWS::IAM::Policy resources attached to it, and SAM's inline Policies (none
+    expected, but checked the same)."""
     resources = template["Resources"]
     props = resources[fn].get("Properties", {})
     role = props.get("Role")
@@ -226,6 +276,10 @@ def function_policies(template: dict[str, Any], fn: str) -> Iterator[tuple[str, 
         for p in as_list(resources[role_id]["Properties"].get("Policies")):
             for i, s in enumerate(statements(p.get("PolicyDocument", {}))):
                 yield f"{role_id}.{p.get('PolicyName')}[{s.get('Sid', i)}]", s
+        for pid in attached_policies(template, role_id):
+            doc = resources[pid].get("Properties", {}).get("PolicyDocument", {})
+            for i, s in enumerate(statements(doc)):
+                yield f"{pid}[{s.get('Sid', i)}]", s
     for n, p in enumerate(as_list(props.get("Policies"))):
         if isinstance(p, dict) and "Statement" in p:
             for i, s in enumerate(statements(p)):
@@ -490,6 +544,30 @@ def check_iam(c: Checks, template: dict[str, Any], text: str) -> None:
         "iam:PassRole is granted once, to scan-gate (RegisterTaskDefinition), and to no other function",
         f"found in {pass_role_seen}",
     )
+
+    # deploy-notifier changes the service only to roll a regression back, and only
+    # when the stack says so: ecs:UpdateService in a policy of its own, created
+    # under the AutoRollback condition (AutoRollbackOnRegression = "true").
+    if ROLLBACK_FUNCTION in resources:
+        bad = []
+        for where, s in function_policies(template, ROLLBACK_FUNCTION):
+            if "ecs:UpdateService" not in as_list(s.get("Action")):
+                continue
+            pid = where.split("[", 1)[0]
+            res = resources.get(pid, {})
+            if res.get("Type") != "AWS::IAM::Policy" or res.get("Condition") != ROLLBACK_CONDITION:
+                bad.append(f"{where}: granted without the {ROLLBACK_CONDITION} condition")
+            elif as_list(s.get("Action")) != ["ecs:UpdateService"]:
+                bad.append(f"{where}: {as_list(s.get('Action'))} (ecs:UpdateService alone)")
+        cond = plain(template.get("Conditions", {}).get(ROLLBACK_CONDITION))
+        if cond != {"Fn::Equals": [ref(ROLLBACK_PARAMETER), "true"]}:
+            bad.append(f"condition {ROLLBACK_CONDITION} is {json.dumps(cond)}")
+        c.check(
+            not bad,
+            f"{ROLLBACK_FUNCTION}: ecs:UpdateService only in a policy that exists when "
+            f"{ROLLBACK_PARAMETER} is \"true\" ({ROLLBACK_CONDITION})",
+            "; ".join(bad),
+        )
 
     # Every Resource "*" line is explained in a comment just above its statement.
     lines = text.splitlines()
@@ -858,6 +936,81 @@ def check_alarms(c: Checks, template: dict[str, Any]) -> None:
     )
 
 
+def check_service_alarms(c: Checks, template: dict[str, Any]) -> None:
+    """The post-deployment watch: the service's five alarms, and the rules that bring
+    their state changes, and the task stops, to deploy-notifier."""
+    resources = template["Resources"]
+    conditions = template.get("Conditions", {})
+    params = template.get("Parameters", {})
+    for rid, (what, condition) in SERVICE_ALARMS.items():
+        r = resources.get(rid, {})
+        p = r.get("Properties", {})
+        bad = []
+        if r.get("Type") != "AWS::CloudWatch::Alarm":
+            bad.append("missing")
+        else:
+            if plain(p.get("AlarmName")) != alarm_name(what):
+                bad.append(f"AlarmName {json.dumps(plain(p.get('AlarmName')))}")
+            if r.get("Condition") != condition:
+                bad.append(f"Condition {r.get('Condition')!r}, not {condition!r}")
+            if condition and plain(conditions.get(condition)) != SERVICE_ALARM_CONDITIONS[condition]:
+                bad.append(f"condition {condition} is {json.dumps(plain(conditions.get(condition)))}")
+            actions = [k for k in ("AlarmActions", "OKActions", "InsufficientDataActions") if p.get(k)]
+            if actions:
+                bad.append(f"has {actions} (deploy-notifier, through the Alarms rule, is its reader)")
+        c.check(
+            not bad,
+            f"{rid}: named <AlarmPrefix>{what}, created "
+            + (f"only when {condition}" if condition else "always")
+            + ", no actions",
+            "; ".join(bad),
+        )
+    memory = resources.get("ServiceMemoryHighAlarm", {}).get("Properties", {})
+    threshold = plain(memory.get("Threshold"))
+    default = (
+        params.get(threshold.get("Ref"), {}).get("Default") if isinstance(threshold, dict) else threshold
+    )
+    c.check(
+        str(default) == str(MANUAL_MEMORY_PERCENT)
+        and memory.get("ComparisonOperator") == "GreaterThanThreshold"
+        and memory.get("MetricName") == "MemoryUtilization",
+        f"ServiceMemoryHighAlarm: MemoryUtilization above the manual's {MANUAL_MEMORY_PERCENT}% by default",
+        f"Threshold {json.dumps(threshold)} (default {default!r})",
+    )
+
+    events = resources.get(ALARMS_FUNCTION, {}).get("Properties", {}).get("Events", {})
+    rule = events.get(ALARMS_EVENT, {})
+    pattern = plain(rule.get("Properties", {}).get("Pattern", {}))
+    names = pattern.get("detail", {}).get("alarmName")
+    want = [alarm_name(what) for what, _ in SERVICE_ALARMS.values()]
+    c.check(
+        rule.get("Type") == "EventBridgeRule"
+        and pattern.get("source") == ["aws.cloudwatch"]
+        and pattern.get("detail-type") == ["CloudWatch Alarm State Change"]
+        and isinstance(names, list)
+        and sorted(json.dumps(n, sort_keys=True) for n in names)
+        == sorted(json.dumps(n, sort_keys=True) for n in want),
+        f"{ALARMS_FUNCTION}.{ALARMS_EVENT}: the alarm state changes of exactly the five service alarms, "
+        "by name (a prefix would also match the automation's own alarms)",
+        f"pattern {json.dumps(pattern)}",
+    )
+    tasks = plain(events.get(TASKS_EVENT, {}).get("Properties", {}).get("Pattern", {}))
+    detail = tasks.get("detail", {})
+    ors = detail.get("$or", [])
+    stop_codes = sorted(code for o in ors for code in o.get("stopCode", []))
+    oom = [o for o in ors if o.get("containers", {}).get("reason") == [{"prefix": "OutOfMemoryError"}]]
+    c.check(
+        detail.get("lastStatus") == ["STOPPED"]
+        and bool(detail.get("group"))
+        and stop_codes == ["SpotInterruption", "TaskFailedToStart"]
+        and len(oom) == 1
+        and len(ors) == 2,
+        f"{ALARMS_FUNCTION}.{TASKS_EVENT}: STOPPED tasks of the service that were OOM-killed, failed to start "
+        "or were Spot-interrupted, and no other stop",
+        f"pattern {json.dumps(tasks)}",
+    )
+
+
 def check_encryption(c: Checks, template: dict[str, Any]) -> None:
     resources = template["Resources"]
     keys = {k for k, v in resources.items() if v.get("Type") == "AWS::KMS::Key"}
@@ -1158,6 +1311,7 @@ def run(
     check_globals(c, template)
     check_log_groups(c, template)
     check_alarms(c, template)
+    check_service_alarms(c, template)
     check_encryption(c, template)
     check_approvals(c, template)
     check_samconfig(c, template, samconfig_text)
@@ -1511,9 +1665,58 @@ MUTATIONS: list[tuple[str, Mutation, str]] = [
         "ScanGateFunction.Approval: an AWS/Events FailedInvocations alarm",
     ),
     (
-        "the OOM rule's alarm deleted",
-        lambda t: t["Resources"].pop("DeployNotifierOomRuleFailedInvocationsAlarm"),
-        "DeployNotifierFunction.OomTaskStopped: an AWS/Events FailedInvocations alarm",
+        "the task-stops rule's alarm deleted",
+        lambda t: t["Resources"].pop("DeployNotifierTaskStopsRuleFailedInvocationsAlarm"),
+        "DeployNotifierFunction.TaskStopped: an AWS/Events FailedInvocations alarm",
+    ),
+    (
+        "the alarms rule's alarm deleted",
+        lambda t: t["Resources"].pop("DeployNotifierAlarmsRuleFailedInvocationsAlarm"),
+        "DeployNotifierFunction.Alarms: an AWS/Events FailedInvocations alarm",
+    ),
+    # The post-deployment watch
+    (
+        "deploy-notifier's rollback policy granted whatever AutoRollbackOnRegression says",
+        lambda t: t["Resources"]["DeployNotifierRollbackPolicy"].pop("Condition"),
+        "ecs:UpdateService only in a policy that exists when",
+    ),
+    (
+        "deploy-notifier's rollback policy on every service",
+        lambda t: set_item(
+            props(t, "DeployNotifierRollbackPolicy")["PolicyDocument"]["Statement"][0],
+            "Resource",
+            {"Fn::Sub": "arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:service/*"},
+        ),
+        "ECS service actions",
+    ),
+    (
+        "the memory alarm at 90% by default instead of the manual's 85%",
+        lambda t: set_item(t["Parameters"]["MemoryHighPercent"], "Default", 90),
+        "the manual's 85%",
+    ),
+    (
+        "the 5xx alarm created without a load balancer",
+        lambda t: t["Resources"]["ServiceServerErrorsAlarm"].pop("Condition"),
+        "ServiceServerErrorsAlarm: named <AlarmPrefix>5xx",
+    ),
+    (
+        "the latency alarm e-mailing the ops-alarms topic too",
+        lambda t: set_item(props(t, "ServiceLatencyAlarm"), "AlarmActions", [ref("AlarmTopic")]),
+        "ServiceLatencyAlarm: named <AlarmPrefix>latency",
+    ),
+    (
+        "the alarms rule matching the prefix (and so the automation's own alarms)",
+        lambda t: set_item(
+            event(t, "DeployNotifierFunction", "Alarms")["Pattern"]["detail"],
+            "alarmName",
+            [{"prefix": {"Fn::Sub": "menotime-${Environment}-"}}],
+        ),
+        "exactly the five service alarms",
+    ),
+    (
+        "the task rule passing every stop",
+        lambda t: event(t, "DeployNotifierFunction", "TaskStopped")["Pattern"]["detail"].pop("$or"),
+        "and no other stop",
     ),
     (
         "the reconcile schedule back in the default schedule group",

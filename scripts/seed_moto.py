@@ -8,7 +8,8 @@ Creates, in us-west-1 of moto's account 123456789012:
     (digests are derived from the manifests' layers, so they are the same every run);
     each image has a completed scan with the findings listed in IMAGES;
   - per environment: the cluster, the task definition from the manual, the service
-    (desired count, deployment configuration, circuit breaker in prod), and the two
+    (desired count, deployment configuration, circuit breaker in prod; set again with
+    UpdateService, since moto's CreateService does not keep it), and the two
     SNS topics (notify, on-call), each with an SQS queue subscribed so tests and the
     demo can read what was published;
   - the Application Auto Scaling target of the service's desired count in staging
@@ -257,6 +258,9 @@ def main():
             },
             tags=[{"key": "environment", "value": env}, {"key": "application", "value": "menotime"}],
         )["service"]
+        # moto's CreateService drops deploymentConfiguration; UpdateService keeps it
+        # (scan-gate refuses to deploy to a prod service without prod's configuration).
+        ecs.update_service(cluster=cluster, service=service, deploymentConfiguration=deployment_config)
         scalable_target = None
         if env in SCALABLE_TARGETS:
             low, high = SCALABLE_TARGETS[env]

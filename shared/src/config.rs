@@ -99,6 +99,10 @@ pub struct ScanGateConfig {
     /// notifications puts its event on (the stack's approvals bus, on which only the
     /// operators' role may put events). Defaults to `menotime-<env>-approvals`.
     pub approval_event_bus: String,
+    /// `REQUIRE_SAFE_ROLLOUT`: deploy only to a service with the manual's prod
+    /// deployment configuration (circuit breaker with rollback, minimumHealthyPercent
+    /// 100). Always true in prod; false (the default) elsewhere.
+    pub require_safe_rollout: bool,
     /// `APPROVAL_MAX_AGE_HOURS`: an approval whose event `time` is older than this is
     /// refused (default 168, a week).
     pub approval_max_age_hours: u32,
@@ -113,6 +117,34 @@ pub struct NotifierConfig {
     pub freeze_on_failure: bool,
     /// Optional `CONTAINER_NAME`: whose image a page names; all containers' otherwise.
     pub container: Option<String>,
+    /// The post-deployment watch: `WATCH_MINUTES`, `AUTO_ROLLBACK_ON_REGRESSION`,
+    /// `ALARM_PREFIX`.
+    pub watch: WatchConfig,
+}
+
+/// deploy-notifier's post-deployment watch and alarms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchConfig {
+    /// `WATCH_MINUTES`: how long after a deployment completes an alarm counts as its
+    /// regression (default 30, the manual's).
+    pub minutes: i64,
+    /// `AUTO_ROLLBACK_ON_REGRESSION`: freeze and roll back to the previous revision by
+    /// itself on a regression (default false).
+    pub auto_rollback: bool,
+    /// `ALARM_PREFIX`: this environment's alarms are named with it (default
+    /// `menotime-<env>-`).
+    pub alarm_prefix: String,
+}
+
+impl WatchConfig {
+    /// The defaults for `env`: 30 minutes, no automatic rollback, `menotime-<env>-`.
+    pub fn defaults(env: Environment) -> WatchConfig {
+        WatchConfig {
+            minutes: 30,
+            auto_rollback: false,
+            alarm_prefix: format!("menotime-{env}-"),
+        }
+    }
 }
 
 /// offhours-scaler's settings on top of [`CommonConfig`].
@@ -165,10 +197,44 @@ impl NotifierConfig {
             None => None,
             Some(_) => Some(name_var(vars, "CONTAINER_NAME")?),
         };
+        let defaults = WatchConfig::defaults(common.environment);
+        let minutes = match vars.optional("WATCH_MINUTES") {
+            None => defaults.minutes,
+            Some(raw) => raw
+                .parse::<i64>()
+                .ok()
+                .filter(|m| (1..=1440).contains(m))
+                .ok_or_else(|| Error::Config {
+                    var: "WATCH_MINUTES",
+                    problem: format!(
+                        "must be a whole number of minutes between 1 and 1440, not {raw:?}"
+                    ),
+                })?,
+        };
+        let auto_rollback = bool_var(vars, "AUTO_ROLLBACK_ON_REGRESSION", defaults.auto_rollback)?;
+        let alarm_prefix = match vars.optional("ALARM_PREFIX") {
+            None => defaults.alarm_prefix,
+            Some(p) => {
+                if p.len() > 200 || !p.chars().all(|c| c.is_ascii_graphic()) {
+                    return Err(Error::Config {
+                        var: "ALARM_PREFIX",
+                        problem: format!(
+                            "{p:?} is not the start of a CloudWatch alarm name (printable ASCII without spaces, at most 200 characters)"
+                        ),
+                    });
+                }
+                p
+            }
+        };
         Ok(Self {
             common,
             freeze_on_failure,
             container,
+            watch: WatchConfig {
+                minutes,
+                auto_rollback,
+                alarm_prefix,
+            },
         })
     }
 }
@@ -405,6 +471,14 @@ impl ScanGateConfig {
                 ),
             });
         }
+        let prod = common.environment == Environment::Prod;
+        let require_safe_rollout = bool_var(vars, "REQUIRE_SAFE_ROLLOUT", prod)?;
+        if prod && !require_safe_rollout {
+            return Err(Error::Config {
+                var: "REQUIRE_SAFE_ROLLOUT",
+                problem: "may be false outside prod only: prod deploys only with the circuit breaker (with rollback) and minimumHealthyPercent 100".into(),
+            });
+        }
         let approval_max_age_hours = match vars.optional("APPROVAL_MAX_AGE_HOURS") {
             None => 168,
             Some(raw) => raw
@@ -424,6 +498,7 @@ impl ScanGateConfig {
             block_severities,
             review_severities,
             approval_event_bus,
+            require_safe_rollout,
             approval_max_age_hours,
         })
     }
@@ -707,6 +782,65 @@ mod tests {
             NotifierConfig::from_vars(&vars(&m)).unwrap().container,
             None
         );
+    }
+
+    #[test]
+    fn the_watch_defaults_and_refusals() {
+        let mut m = base();
+        let w = NotifierConfig::from_vars(&vars(&m)).unwrap().watch;
+        assert_eq!(w, WatchConfig::defaults(Environment::Prod));
+        assert_eq!((w.minutes, w.auto_rollback), (30, false));
+        assert_eq!(w.alarm_prefix, "menotime-prod-");
+        m.insert("ENVIRONMENT", "staging");
+        assert_eq!(
+            NotifierConfig::from_vars(&vars(&m))
+                .unwrap()
+                .watch
+                .alarm_prefix,
+            "menotime-staging-"
+        );
+        m.insert("WATCH_MINUTES", "45");
+        m.insert("AUTO_ROLLBACK_ON_REGRESSION", "true");
+        m.insert("ALARM_PREFIX", "mt-staging/");
+        let w = NotifierConfig::from_vars(&vars(&m)).unwrap().watch;
+        assert_eq!(
+            (w.minutes, w.auto_rollback, w.alarm_prefix.as_str()),
+            (45, true, "mt-staging/")
+        );
+        for (var, value) in [
+            ("WATCH_MINUTES", "0"),
+            ("WATCH_MINUTES", "1441"),
+            ("WATCH_MINUTES", "half an hour"),
+            ("AUTO_ROLLBACK_ON_REGRESSION", "maybe"),
+            ("ALARM_PREFIX", "menotime prod"),
+        ] {
+            let mut m = m.clone();
+            m.insert(var, value);
+            let got = NotifierConfig::from_vars(&vars(&m));
+            match got {
+                Err(Error::Config { var: v, .. }) => assert_eq!(v, var, "{var}={value}"),
+                other => panic!("{var}={value}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_safe_rollout_check_may_be_relaxed_outside_prod_only() {
+        let mut m = base();
+        assert!(load(&m).unwrap().require_safe_rollout);
+        m.insert("REQUIRE_SAFE_ROLLOUT", "false");
+        assert_eq!(err_var(&m), "REQUIRE_SAFE_ROLLOUT");
+        m.insert("REQUIRE_SAFE_ROLLOUT", "true");
+        assert!(load(&m).unwrap().require_safe_rollout);
+        for env in ["dev", "staging"] {
+            let mut m = base();
+            m.insert("ENVIRONMENT", env);
+            assert!(!load(&m).unwrap().require_safe_rollout, "{env}");
+            m.insert("REQUIRE_SAFE_ROLLOUT", "true");
+            assert!(load(&m).unwrap().require_safe_rollout, "{env}");
+            m.insert("REQUIRE_SAFE_ROLLOUT", "sometimes");
+            assert_eq!(err_var(&m), "REQUIRE_SAFE_ROLLOUT");
+        }
     }
 
     #[test]

@@ -41,10 +41,16 @@ pub enum EventType {
     ScaleSkipped,
     DeployDeferred,
     ScaleFailed,
+    DeployRegression,
+    DeployRolledBack,
+    ServiceAlarm,
+    ServiceMemoryHigh,
+    TaskStartFailed,
+    TaskInterrupted,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 17] = [
+    pub const ALL: [EventType; 23] = [
         EventType::DeployStarted,
         EventType::DeployBlocked,
         EventType::DeployReviewRequired,
@@ -62,6 +68,12 @@ impl EventType {
         EventType::ScaleSkipped,
         EventType::DeployDeferred,
         EventType::ScaleFailed,
+        EventType::DeployRegression,
+        EventType::DeployRolledBack,
+        EventType::ServiceAlarm,
+        EventType::ServiceMemoryHigh,
+        EventType::TaskStartFailed,
+        EventType::TaskInterrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -83,6 +95,12 @@ impl EventType {
             EventType::ScaleSkipped => "scale.skipped",
             EventType::DeployDeferred => "deploy.deferred",
             EventType::ScaleFailed => "scale.failed",
+            EventType::DeployRegression => "deploy.regression",
+            EventType::DeployRolledBack => "deploy.rolled_back",
+            EventType::ServiceAlarm => "service.alarm",
+            EventType::ServiceMemoryHigh => "service.memory_high",
+            EventType::TaskStartFailed => "task.start_failed",
+            EventType::TaskInterrupted => "task.interrupted",
         }
     }
 }
@@ -150,8 +168,16 @@ pub fn delivery(event_type: EventType, env: Environment) -> Delivery {
     match event_type {
         DeployStarted | DeploySkipped | DeployInProgress | DeployCompleted | ScaleDown
         | ScaleUp | ScaleSkipped | DeployDeferred => notify(Severity::Info),
-        DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom => notify(Severity::Warning),
-        DeployRollback | DeployFailed | ServiceImpaired | ScaleFailed => match env {
+        DeployBlocked | DeployReviewRequired | DeployFrozen | TaskOom | ServiceMemoryHigh
+        | TaskStartFailed => notify(Severity::Warning),
+        // A Fargate Spot interruption is expected outside prod (the manual's Spot
+        // configuration is for non-production); in prod, which runs on demand, it is not.
+        TaskInterrupted => match env {
+            Environment::Prod => notify(Severity::Warning),
+            _ => notify(Severity::Info),
+        },
+        DeployRollback | DeployFailed | ServiceImpaired | ScaleFailed | DeployRegression
+        | DeployRolledBack | ServiceAlarm => match env {
             Environment::Prod => Delivery {
                 topic: Topic::Oncall,
                 severity: Severity::Critical,
@@ -600,8 +626,23 @@ mod tests {
             expect(ScaleDown, env, T::Notify, S::Info, A::Notify);
             expect(ScaleUp, env, T::Notify, S::Info, A::Notify);
             expect(ScaleSkipped, env, T::Notify, S::Info, A::Notify);
+            expect(ServiceMemoryHigh, env, T::Notify, S::Warning, A::Notify);
+            expect(TaskStartFailed, env, T::Notify, S::Warning, A::Notify);
+            if env == Environment::Prod {
+                expect(TaskInterrupted, env, T::Notify, S::Warning, A::Notify);
+            } else {
+                expect(TaskInterrupted, env, T::Notify, S::Info, A::Notify);
+            }
             expect(DeployDeferred, env, T::Notify, S::Info, A::Notify);
-            for paging in [DeployRollback, DeployFailed, ServiceImpaired, ScaleFailed] {
+            for paging in [
+                DeployRollback,
+                DeployFailed,
+                ServiceImpaired,
+                ScaleFailed,
+                DeployRegression,
+                DeployRolledBack,
+                ServiceAlarm,
+            ] {
                 if env == Environment::Prod {
                     expect(paging, env, T::Oncall, S::Critical, A::Trigger);
                 } else {

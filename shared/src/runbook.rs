@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use crate::config::CommonConfig;
 use crate::domain::offhours::{utc_second, OffhoursTag, Snapshot};
 use crate::domain::scan::{APPROVER_PLACEHOLDER, DETAIL_APPROVAL, REASON_PLACEHOLDER, SOURCE_OPS};
+use crate::domain::service::DeploymentConfiguration;
 use crate::domain::severity::ReviewedCounts;
 use crate::tags;
 
@@ -172,6 +173,120 @@ pub fn describe_task(c: &CommonConfig, task_id: &str) -> Step {
         format!(
             "aws ecs describe-tasks --region {} --cluster {} --tasks {task_id}",
             c.region, c.cluster
+        ),
+    )
+}
+
+/// The manual's "Task Won't Start" check: why the stopped task stopped (`task` is its
+/// ARN or id; ECS keeps stopped tasks for about an hour).
+pub fn stopped_reason(c: &CommonConfig, task: &str) -> Step {
+    Step::new(
+        "Inspect the stopped task (ECS keeps it for about an hour)",
+        format!(
+            "aws ecs describe-tasks --region {} --cluster {} --tasks {task} --query 'tasks[0].{{lastStatus:lastStatus,stopCode:stopCode,stoppedReason:stoppedReason}}'",
+            c.region, c.cluster
+        ),
+    )
+}
+
+/// The manual's "Task Health Check Failing" debug: the task's network interface.
+pub fn task_eni(c: &CommonConfig, task: &str) -> Step {
+    Step::new(
+        "Get the task's network interface (ENI)",
+        format!(
+            "aws ecs describe-tasks --region {} --cluster {} --tasks {task} --query 'tasks[0].attachments[0].details[?name==`networkInterfaceId`].value'",
+            c.region, c.cluster
+        ),
+    )
+}
+
+/// The manual's check that the security groups allow port 8000 (and, for a task
+/// that must pull its image and secrets, HTTPS out).
+pub fn security_groups(c: &CommonConfig, groups: &[String]) -> Step {
+    Step::new(
+        "Check the service's security groups allow port 8000 in (and HTTPS out to ECR and Secrets Manager)",
+        format!(
+            "aws ec2 describe-security-groups --region {} --group-ids {} --query 'SecurityGroups[].{{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}}'",
+            c.region,
+            groups.join(" ")
+        ),
+    )
+}
+
+/// What a revision needs to start: its execution role, image, secrets and port.
+pub fn revision_startup(c: &CommonConfig, revision: &str) -> Step {
+    Step::new(
+        format!("See what {revision} needs to start (execution role, image, secrets, port)"),
+        format!(
+            "aws ecs describe-task-definition --region {} --task-definition {revision} --query 'taskDefinition.{{executionRoleArn:executionRoleArn,containers:containerDefinitions[].{{name:name,image:image,secrets:secrets,portMappings:portMappings}}}}'",
+            c.region
+        ),
+    )
+}
+
+/// Whether the image a task could not pull exists in ECR.
+pub fn ecr_image(c: &CommonConfig, repository: &str, id: &str) -> Step {
+    Step::new(
+        "Check that the image exists in ECR",
+        format!(
+            "aws ecr describe-images --region {} --repository-name {repository} --image-ids {id}",
+            c.region
+        ),
+    )
+}
+
+/// A revision's task size (the manual's fix for high memory is a bigger one).
+pub fn revision_size(c: &CommonConfig, revision: &str) -> Step {
+    Step::new(
+        format!("See the task size of {revision}"),
+        format!(
+            "aws ecs describe-task-definition --region {} --task-definition {revision} --query 'taskDefinition.{{cpu:cpu,memory:memory}}'",
+            c.region
+        ),
+    )
+}
+
+/// An alarm's recent state changes.
+pub fn alarm_history(c: &CommonConfig, alarm: &str) -> Step {
+    Step::new(
+        format!("See {alarm}'s recent state changes"),
+        format!(
+            "aws cloudwatch describe-alarm-history --region {} --alarm-name {alarm} --history-item-type StateUpdate --max-items 5",
+            c.region
+        ),
+    )
+}
+
+/// The service's deployment configuration as the manual wants it for prod, with the
+/// rest kept (`config` is the restored configuration). Changing it starts no deployment.
+pub fn restore_safety_net(c: &CommonConfig, config: &DeploymentConfiguration) -> Step {
+    let mut doc = serde_json::Map::new();
+    if let Some(m) = config.maximum_percent {
+        doc.insert("maximumPercent".into(), json!(m));
+    }
+    if let Some(m) = config.minimum_healthy_percent {
+        doc.insert("minimumHealthyPercent".into(), json!(m));
+    }
+    if let Some(cb) = config.circuit_breaker {
+        doc.insert(
+            "deploymentCircuitBreaker".into(),
+            json!({"enable": cb.enable, "rollback": cb.rollback}),
+        );
+    }
+    if let Some(a) = &config.alarms {
+        doc.insert(
+            "alarms".into(),
+            json!({"alarmNames": a.names, "enable": a.enable, "rollback": a.rollback}),
+        );
+    }
+    Step::new(
+        "Restore the manual's deployment safety net (it starts no deployment), then scan or approve the image again",
+        format!(
+            "aws ecs update-service --region {} --cluster {} --service {} --deployment-configuration '{}'",
+            c.region,
+            c.cluster,
+            c.service,
+            serde_json::Value::Object(doc)
         ),
     )
 }
@@ -450,6 +565,38 @@ mod tests {
             dry_run: false,
             log_group: "/aws/ecs/menotime-prod".into(),
         }
+    }
+
+    #[test]
+    fn the_watch_and_start_failure_commands_carry_real_names() {
+        let c = prod();
+        let task = "arn:aws:ecs:us-west-1:123456789012:task/menotime-prod-cluster/8a33d8a97eda4bd89eb5f8893f322fd7";
+        assert_eq!(
+            stopped_reason(&c, task).command,
+            format!("aws ecs describe-tasks --region us-west-1 --cluster menotime-prod-cluster --tasks {task} --query 'tasks[0].{{lastStatus:lastStatus,stopCode:stopCode,stoppedReason:stoppedReason}}'")
+        );
+        assert!(task_eni(&c, task)
+            .command
+            .contains("details[?name==`networkInterfaceId`].value"));
+        assert_eq!(
+            security_groups(&c, &["sg-1".into(), "sg-2".into()]).command,
+            "aws ec2 describe-security-groups --region us-west-1 --group-ids sg-1 sg-2 --query 'SecurityGroups[].{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}'"
+        );
+        let restored = crate::domain::safety::restored(None);
+        let cmd = restore_safety_net(&c, &restored).command;
+        assert!(cmd.starts_with("aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --deployment-configuration '"), "{cmd}");
+        let doc: serde_json::Value = serde_json::from_str(
+            cmd.split_once("--deployment-configuration '")
+                .unwrap()
+                .1
+                .strip_suffix('\'')
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            doc,
+            json!({"maximumPercent": 150, "minimumHealthyPercent": 100, "deploymentCircuitBreaker": {"enable": true, "rollback": true}})
+        );
     }
 
     #[test]

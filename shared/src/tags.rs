@@ -22,6 +22,17 @@ pub const DEPLOY_INCIDENT: &str = "menotime:deploy-incident";
 /// On the service: deploy-notifier's memory of an impairment incident.
 pub const SERVICE_INCIDENT: &str = "menotime:service-incident";
 
+/// On the service: the last completed deployment, its revision and the way back,
+/// written by deploy-notifier when the deployment completes; alarms within
+/// `WATCH_MINUTES` of it are that deployment's regression (see `domain::watch`).
+pub const DEPLOY_WATCH: &str = "menotime:deploy-watch";
+/// On the service: deploy-notifier's memory of the alarm incident (a regression or a
+/// service alarm), and of each alarm's last state change.
+pub const ALARM_INCIDENT: &str = "menotime:alarm-incident";
+/// On the service: which causes of tasks failing to start were already reported for
+/// which deployment (see `domain::task_start`).
+pub const TASK_START_INCIDENT: &str = "menotime:task-start-incident";
+
 /// On a revision: the human tag of the image (the image itself is pinned by digest).
 pub const IMAGE_TAG: &str = "menotime:image-tag";
 /// On a revision: when the scan that cleared the image completed (RFC 3339).

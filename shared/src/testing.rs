@@ -25,7 +25,9 @@ use crate::aws::ecs::{EcsApi, Revision};
 use crate::config::{CommonConfig, Environment};
 use crate::domain::deploy::{RevisionFacts, RevisionSummary};
 use crate::domain::offhours::ScalableTarget;
-use crate::domain::service::{DeploymentState, ServiceState, ServiceTags};
+use crate::domain::service::{
+    CircuitBreaker, DeploymentConfiguration, DeploymentState, ServiceState, ServiceTags,
+};
 use crate::notify::{Publisher, Rendered};
 use crate::{Error, Retry};
 
@@ -47,6 +49,36 @@ pub fn common(env: Environment) -> CommonConfig {
         oncall_topic_arn: format!("arn:aws:sns:{REGION}:{ACCOUNT}:menotime-{env}-oncall"),
         dry_run: false,
         log_group: format!("/aws/ecs/menotime-{env}"),
+    }
+}
+
+/// The security group of the fake service's tasks.
+pub const SECURITY_GROUP: &str = "sg-0a1b2c3d4e5f60718";
+
+/// The manual's deployment configuration of `env`: prod rolls with the circuit
+/// breaker (with rollback) and 100% minimum healthy; staging keeps one of two tasks;
+/// dev replaces all at once.
+pub fn manual_deployment_configuration(env: Environment) -> DeploymentConfiguration {
+    match env {
+        Environment::Prod => DeploymentConfiguration {
+            maximum_percent: Some(150),
+            minimum_healthy_percent: Some(100),
+            circuit_breaker: Some(CircuitBreaker {
+                enable: true,
+                rollback: true,
+            }),
+            alarms: None,
+        },
+        Environment::Staging => DeploymentConfiguration {
+            maximum_percent: Some(200),
+            minimum_healthy_percent: Some(50),
+            ..Default::default()
+        },
+        Environment::Dev => DeploymentConfiguration {
+            maximum_percent: Some(200),
+            minimum_healthy_percent: Some(0),
+            ..Default::default()
+        },
     }
 }
 
@@ -159,6 +191,9 @@ pub struct World {
     pub calls: Vec<&'static str>,
     /// The id UpdateService gives the deployment it starts.
     pub next_deployment: String,
+    /// The last UpdateService that started a deployment: the revision, and whether it
+    /// forced a new deployment.
+    pub last_update: Option<(String, bool)>,
     /// The family's newest revision lacks the watched container (a revision registered
     /// by hand for something else).
     pub latest_lacks_container: bool,
@@ -199,6 +234,8 @@ impl FakeAws {
                 desired_count: 2,
                 running_count: 2,
                 pending_count: 0,
+                deployment_configuration: Some(manual_deployment_configuration(env)),
+                security_groups: vec![SECURITY_GROUP.into()],
                 events: Vec::new(),
             },
             revisions: vec![running],
@@ -333,6 +370,44 @@ fn not_found(operation: &'static str, what: &str) -> Error {
 }
 
 impl World {
+    /// A new PRIMARY deployment of `td` (an ARN or `family:revision`), rolling out while
+    /// the one before drains; returns its id.
+    fn start_deployment(&mut self, td: &str, forced: bool) -> String {
+        let id = self.next_deployment.clone();
+        let arn = self
+            .find(td)
+            .map(|r| r.facts.arn.clone())
+            .unwrap_or_else(|| td.to_owned());
+        let previous = self.service.task_definition.clone();
+        let (previous_id, previous_created) = self
+            .service
+            .primary()
+            .map(|d| (d.id.clone(), d.created_at))
+            .unwrap_or_else(|| ("ecs-svc/0".into(), None));
+        let now = chrono::Utc::now();
+        self.service.task_definition = arn.clone();
+        self.service.deployments = vec![
+            DeploymentState {
+                id: id.clone(),
+                status: "PRIMARY".into(),
+                rollout_state: Some("IN_PROGRESS".into()),
+                task_definition: arn,
+                created_at: Some(now),
+                updated_at: Some(now),
+            },
+            DeploymentState {
+                id: previous_id,
+                status: "ACTIVE".into(),
+                rollout_state: Some("COMPLETED".into()),
+                task_definition: previous,
+                created_at: previous_created,
+                updated_at: Some(now),
+            },
+        ];
+        self.last_update = Some((td.to_owned(), forced));
+        id
+    }
+
     /// A revision by ARN, `family:revision`, or family (its newest).
     fn find(&self, td: &str) -> Option<&FakeRevision> {
         if td.starts_with("arn:") {
@@ -440,27 +515,15 @@ impl EcsApi for FakeAws {
     /// rolling out while the previous one drains.
     async fn update_service(&self, _c: &str, _s: &str, td: &str) -> Result<Option<String>, Error> {
         let mut w = self.call("ecs:UpdateService")?;
-        let id = w.next_deployment.clone();
-        let previous = w.service.task_definition.clone();
-        w.service.task_definition = td.to_owned();
-        w.service.deployments = vec![
-            DeploymentState {
-                id: id.clone(),
-                status: "PRIMARY".into(),
-                rollout_state: Some("IN_PROGRESS".into()),
-                task_definition: td.to_owned(),
-                created_at: Some(chrono::Utc::now()),
-                updated_at: Some(chrono::Utc::now()),
-            },
-            DeploymentState {
-                id: "ecs-svc/0".into(),
-                status: "ACTIVE".into(),
-                rollout_state: Some("COMPLETED".into()),
-                task_definition: previous,
-                ..Default::default()
-            },
-        ];
-        Ok(Some(id))
+        Ok(Some(w.start_deployment(td, false)))
+    }
+
+    async fn force_deploy(&self, _c: &str, _s: &str, td: &str) -> Result<Option<String>, Error> {
+        let mut w = self.call("ecs:UpdateService")?;
+        if w.find(td).is_none() {
+            return Err(not_found("ecs:UpdateService", td));
+        }
+        Ok(Some(w.start_deployment(td, true)))
     }
 
     async fn set_desired_count(&self, _c: &str, _s: &str, desired: i32) -> Result<(), Error> {

@@ -3,6 +3,7 @@
 //! SNS messages delivered to SQS queues), and the operator CLI run as an operator runs it
 //! (`ops`). Used by the tests in `tests/` and by the demo.
 
+pub mod alarms;
 pub mod http;
 pub mod moto;
 pub mod offhours;

@@ -11,10 +11,17 @@
 //! | block (scan-gate, CRITICAL) | 1 |
 //! | defer (scan-gate, approved image during a rollout) | 5 |
 //! | resume the deferred image when the rollout completes | 8 |
+//! | safety-net block (scan-gate, prod without the circuit breaker) | 3 |
 //! | page (deploy-notifier, failed prod deployment) | 5 |
 //! | duplicate page | 1 |
-//! | resolve (deploy-notifier, completion after a page) | 5 |
+//! | resolve (deploy-notifier, completion after a page, starting its watch) | 6 |
 //! | steady state with nothing open | 1 |
+//! | completion that starts a watch | 3 |
+//! | regression page (alarm) | 5 |
+//! | automatic rollback (alarm) | 6 |
+//! | its resolve | 4 |
+//! | memory-high warning | 3 |
+//! | task failed to start | 4 |
 //! | reconcile with nothing to do (offhours-scaler) | 2 reads, nothing sent |
 //! | reconcile lowering prod | 7 (6 + Publish) |
 //! | reconcile restoring prod | 8 (7 + Publish) |
@@ -178,10 +185,13 @@ async fn aws_calls_per_scenario_stay_within_budget() {
     completed["time"] = json!("2026-11-26T04:00:00Z");
     completed["detail"]["updatedAt"] = json!("2026-11-26T04:00:00Z");
     let resolve = w.calls(&mut notifier, &completed, "resolved").await;
+    // One TagResource starts the watch of the deployment that completed, one
+    // resolves the incident.
     assert_eq!(
         ops(&resolve),
         [
             "DescribeServices",
+            "TagResource",
             "TagResource",
             "Publish",
             "Publish",
@@ -228,6 +238,89 @@ async fn aws_calls_per_scenario_stay_within_budget() {
         .chain(&resolve)
     {
         assert!(["ecs", "sns", "ecr"].contains(&c.service.as_str()), "{c:?}");
+    }
+    w.stop(vec![gate, notifier]).await;
+}
+
+/// The post-deployment watch, counted the same way: a completion that starts a watch,
+/// a regression page, a duplicate, the resolve, memory pressure, an alarm of another
+/// environment, a task that failed to start and its repeat.
+#[tokio::test]
+async fn aws_calls_of_the_watch_stay_within_budget() {
+    use menotime_e2e::alarms::{alarm, completed};
+    let w = World::new().await;
+    let mut gate = w
+        .start("scan-gate", scan_gate_env(&w.moto, &w.seed, "prod"))
+        .await;
+    let mut notifier = w
+        .start("deploy-notifier", notifier_env(&w.moto, &w.seed, "prod"))
+        .await;
+    w.calls(&mut gate, &event("scan-clean-v1.2.4.json"), "deployed")
+        .await;
+    let deployment = Aws::new(&w.moto)
+        .await
+        .primary_deployment(w.seed.env("prod"))
+        .await;
+
+    let watch = w
+        .calls(
+            &mut notifier,
+            &completed("prod", &deployment, "2026-11-26T09:00:00Z"),
+            "notified",
+        )
+        .await;
+    assert_eq!(ops(&watch), ["DescribeServices", "TagResource", "Publish"]);
+    let fired = alarm("prod", "5xx", "ALARM", "2026-11-26T09:03:00Z", "a-1");
+    let page = w.calls(&mut notifier, &fired, "paged").await;
+    assert_eq!(
+        ops(&page),
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "TagResource",
+            "Publish",
+            "TagResource"
+        ]
+    );
+    let duplicate = w.calls(&mut notifier, &fired, "duplicate").await;
+    assert_eq!(ops(&duplicate), ["DescribeServices"]);
+    let ok = alarm("prod", "5xx", "OK", "2026-11-26T09:12:00Z", "ok-1");
+    let resolve = w.calls(&mut notifier, &ok, "resolved").await;
+    assert_eq!(
+        ops(&resolve),
+        ["DescribeServices", "TagResource", "Publish", "TagResource"]
+    );
+    let memory = w
+        .calls(
+            &mut notifier,
+            &event("cloudwatch-alarm-memory-high.json"),
+            "notified",
+        )
+        .await;
+    assert_eq!(
+        ops(&memory),
+        ["DescribeServices", "DescribeTaskDefinition", "Publish"]
+    );
+    let foreign = w
+        .calls(
+            &mut notifier,
+            &event("bad-alarm-other-environment.json"),
+            "ignored",
+        )
+        .await;
+    assert!(foreign.is_empty());
+    let start = event("ecs-task-failed-to-start.json");
+    let failed = w.calls(&mut notifier, &start, "notified").await;
+    assert_eq!(
+        ops(&failed),
+        ["DescribeServices", "TagResource", "Publish", "TagResource"]
+    );
+    let mut again = start.clone();
+    again["id"] = json!("the-next-task");
+    let repeat = w.calls(&mut notifier, &again, "duplicate").await;
+    assert_eq!(ops(&repeat), ["DescribeServices"]);
+    for c in watch.iter().chain(&page).chain(&resolve).chain(&failed) {
+        assert!(["ecs", "sns"].contains(&c.service.as_str()), "{c:?}");
     }
     w.stop(vec![gate, notifier]).await;
 }

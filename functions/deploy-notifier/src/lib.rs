@@ -1,14 +1,18 @@
 //! deploy-notifier: ECS tells us a deployment failed or a service is impaired; on-call
 //! is paged once, deploys are frozen, and the page is resolved when the service
-//! recovers.
+//! recovers. It also keeps the manual's watch after a deployment: an alarm within
+//! `WATCH_MINUTES` is the deployment's regression (`watch.rs`).
 //!
 //! The whole story of one invocation, in order:
 //!
 //! 1. **Accept** an "ECS Deployment State Change", "ECS Service Action" or "ECS Task
-//!    State Change" about this stack's service, cluster, account and region; anything
-//!    else is rejected and nothing changes.
-//! 2. **Task stops** need no state: an out-of-memory kill notifies the team
-//!    (`task.oom`, 1 call); every other stop is ignored (0 calls).
+//!    State Change" about this stack's service, cluster, account and region, or a
+//!    "CloudWatch Alarm State Change" of this account and region; anything else is
+//!    rejected and nothing changes. Alarms take their own path from here (`watch.rs`).
+//! 2. **Task stops**: an out-of-memory kill notifies the team (`task.oom`, 1 call); a
+//!    task that failed to start is reported once per deployment and cause
+//!    (`task.start_failed`), a Spot interruption as information (`tasks.rs`); every
+//!    other stop is ignored (0 calls).
 //! 3. **Read the service** (DescribeServices with tags): its deployments, and the
 //!    incident marker tags deploy-notifier keeps there (`domain::incident`).
 //! 4. **Decide** with the pure functions of `domain::incident`: page, deliver (a page
@@ -22,7 +26,8 @@
 //!    that Lambda's retry writes the freeze.
 //! 6. **Resolve** (a deployment completed, or a steady state after an impairment):
 //!    record the resolve pending, publish any page of the incident still pending, then
-//!    the resolve, then confirm.
+//!    the resolve, then confirm. A completed deployment is also recorded as the
+//!    watched one (`menotime:deploy-watch`, one more TagResource, first).
 //!
 //! With `DRY_RUN=true` nothing is written to ECS and nothing pages: what would page
 //! goes to the team's topic, marked as a dry run (`Notifier`).
@@ -34,6 +39,7 @@ use tracing::{info, warn};
 use menotime_shared::arn::task_definition_short;
 use menotime_shared::aws::ecs::EcsApi;
 use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::domain::alarm_event::SOURCE_CLOUDWATCH;
 use menotime_shared::domain::ecs_event::{
     parse_ecs_event, DeploymentChange, DeploymentEvent, EcsEvent, ServiceChange, ServiceEvent,
     Site, TaskEvent,
@@ -46,6 +52,8 @@ use menotime_shared::notify::{Notification, Notifier, Publisher};
 use menotime_shared::{runbook, tags, Error};
 
 mod notes;
+mod tasks;
+mod watch;
 
 /// What deploy-notifier decided (docs/reference.md §6).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -62,8 +70,10 @@ pub enum Decision {
     /// Older than what ECS or the incident already shows: nothing sent.
     Late,
     /// Nothing to say (a task stop that is not an OOM kill, a steady state with
-    /// nothing open).
+    /// nothing open, an alarm of another environment).
     Ignored,
+    /// A regression was rolled back to the previous revision (`AUTO_ROLLBACK_ON_REGRESSION`).
+    RolledBack,
 }
 
 /// The invocation result.
@@ -89,6 +99,8 @@ pub struct Outcome {
     /// page then says so and gives the command to freeze by hand.
     pub state_recorded: bool,
     pub dry_run: bool,
+    /// The revision (`family:revision`) this invocation rolled the service back to.
+    pub rolled_back_to: Option<String>,
 }
 
 impl Outcome {
@@ -122,6 +134,9 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
     pub async fn handle(&self, event: Value, request_id: &str) -> Result<Outcome, Error> {
         let c = &self.cfg.common;
         // 1. Accept.
+        if event.get("source").and_then(Value::as_str) == Some(SOURCE_CLOUDWATCH) {
+            return self.alarm_changed(&event, request_id).await;
+        }
         let ev = parse_ecs_event(
             &event,
             Site {
@@ -134,7 +149,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         info!(event_id = %ev.envelope().id, detail_type = %ev.envelope().detail_type, "event received");
         match ev {
             // 2. Task stops.
-            EcsEvent::Task(t) => self.task_stopped(t).await,
+            EcsEvent::Task(t) => self.task_stopped(t, request_id).await,
             // 3.-6. Deployments and service actions.
             EcsEvent::Deployment(d) => {
                 let service = self.ecs.describe_service(&c.cluster, &c.service).await?;
@@ -261,7 +276,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             },
         );
         // 2. Publish, 3. confirm.
-        let out = vec![(Some(d.change.name().to_owned()), n)];
+        let out = vec![(vec![d.change.name().to_owned()], n)];
         let missing_freeze = freeze.as_deref().filter(|_| state_error.is_some());
         self.publish_and_confirm(
             service,
@@ -311,6 +326,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         service: &ServiceState,
         request_id: &str,
     ) -> Result<Outcome, Error> {
+        let watching = self.start_watch(d, service).await;
         let marker = marker(service.tags.deploy_incident.as_ref(), tags::DEPLOY_INCIDENT);
         let decision = incident::on_completed(d, marker.as_ref(), request_id, self.pages());
         info!(?decision, deployment = %d.deployment_id, "completion decision");
@@ -334,10 +350,15 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 .unwrap_or(&service.task_definition),
         );
         let info_note = notes::completed(&self.cfg, d, service, &revision, found.as_ref());
+        let info_note = notes::with_watch(&self.cfg, info_note, watching.started());
         let Some(found) = found else {
             self.send(&info_note, &mut o).await?;
             o.decision = Decision::Notified;
-            o.reason = format!("deployment {} completed", d.deployment_id);
+            o.reason = format!(
+                "deployment {} completed{}",
+                d.deployment_id,
+                watching.sentence(self.cfg.watch.minutes)
+            );
             return Ok(o);
         };
         // 1. Record the resolve (after any page still pending).
@@ -354,9 +375,9 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             } else {
                 notes::undelivered(&self.cfg, &kind, &found, service, &d.envelope.id)
             };
-            out.push((Some(kind), n));
+            out.push((vec![kind], n));
         }
-        out.push((None, info_note));
+        out.push((Vec::new(), info_note));
         self.publish_and_confirm(service, tags::DEPLOY_INCIDENT, &found, out, None, &mut o)
             .await?;
         if state_error.is_some() {
@@ -380,6 +401,8 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             o.reason
                 .push_str(" (recorded by an earlier attempt, delivered now)");
         }
+        o.reason
+            .push_str(&watching.sentence(self.cfg.watch.minutes));
         Ok(o)
     }
 
@@ -455,7 +478,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             None => None,
         };
         let out = vec![(
-            Some(s.event_name.clone()),
+            vec![s.event_name.clone()],
             notes::impaired(&self.cfg, s, service),
         )];
         self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
@@ -514,7 +537,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             } else {
                 notes::undelivered(&self.cfg, &kind, &found, service, &s.envelope.id)
             };
-            out.push((Some(kind), n));
+            out.push((vec![kind], n));
         }
         self.publish_and_confirm(service, tags::SERVICE_INCIDENT, &found, out, None, &mut o)
             .await?;
@@ -537,18 +560,25 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         Ok(o)
     }
 
-    /// A task stopped: an out-of-memory kill warns the team; other stops say nothing.
-    async fn task_stopped(&self, t: TaskEvent) -> Result<Outcome, Error> {
+    /// A task stopped: an out-of-memory kill warns the team, a task that failed to
+    /// start or a Spot interruption is reported (`tasks.rs`); other stops say nothing.
+    async fn task_stopped(&self, t: TaskEvent, request_id: &str) -> Result<Outcome, Error> {
         let mut o = self.outcome(
             &t.envelope.id,
             &format!("task {}", t.last_status),
             t.started_by.clone(),
         );
+        if let Some(cause) = t.start_failure() {
+            return self.task_start_failed(&t, cause, request_id, o).await;
+        }
+        if t.spot_interrupted() {
+            return self.spot_interrupted(&t, o).await;
+        }
         let oom = match (&t.oom, t.last_status.as_str()) {
             (Some(oom), "STOPPED") => oom,
             _ => {
                 o.reason = format!(
-                    "task {} is {} ({}: {}); only out-of-memory kills are reported",
+                    "task {} is {} ({}: {}); only out-of-memory kills, failures to start and Spot interruptions are reported",
                     t.task_id(),
                     t.last_status,
                     t.stop_code.as_deref().unwrap_or("no stop code"),
@@ -607,14 +637,14 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         service: &ServiceState,
         key: &str,
         base: &Marker,
-        out: Vec<(Option<String>, Notification)>,
+        out: Vec<(Vec<String>, Notification)>,
         missing_freeze: Option<&str>,
         o: &mut Outcome,
     ) -> Result<(), Error> {
         let mut published = Vec::new();
-        for (kind, n) in &out {
+        for (entries, n) in &out {
             self.send(n, o).await?;
-            published.extend(kind.as_deref());
+            published.extend(entries.iter().map(String::as_str));
         }
         let confirmed = base.confirmed(published);
         let mut new_tags = marker_tag(key, &confirmed);
@@ -646,14 +676,14 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         undelivered: Option<&Marker>,
         service: &ServiceState,
         event_id: &str,
-    ) -> Vec<(Option<String>, Notification)> {
+    ) -> Vec<(Vec<String>, Notification)> {
         undelivered
             .map(|m| {
                 m.pending_in_order()
                     .iter()
                     .map(|kind| {
                         (
-                            None,
+                            Vec::new(),
                             notes::undelivered(&self.cfg, kind, m, service, event_id),
                         )
                     })
@@ -704,6 +734,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             resent: false,
             state_recorded: true,
             dry_run: c.dry_run,
+            rolled_back_to: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier};
 use menotime_shared::aws::{ecs::Ecs, sns::Sns};
-use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::config::{Environment, NotifierConfig, WatchConfig};
 use menotime_shared::testing::common;
 use menotime_shared::{mock_client, Retry};
 
@@ -45,6 +45,7 @@ fn config() -> NotifierConfig {
         common: common(Environment::Prod),
         freeze_on_failure: true,
         container: Some("menotime-backend".into()),
+        watch: WatchConfig::defaults(Environment::Prod),
     }
 }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier, Outcome};
-use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::config::{Environment, NotifierConfig, WatchConfig};
 use menotime_shared::domain::incident::Marker;
 use menotime_shared::domain::service::DeploymentState;
 use menotime_shared::notify::Rendered;
@@ -74,6 +74,7 @@ impl Rig {
             common: common(env),
             freeze_on_failure: env == Environment::Prod,
             container: Some("menotime-backend".into()),
+            watch: WatchConfig::defaults(env),
         };
         tweak(&mut cfg);
         Rig {
@@ -522,15 +523,23 @@ async fn completion_resolves_the_page_once_and_deploys_stay_frozen() {
     done["detail"]["updatedAt"] = json!("2025-06-02T18:05:00Z");
     let o = rig.handle(done.clone(), "req-2").await.unwrap();
     assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
+    // One TagResource records the completed deployment's watch, one the resolution.
     assert_eq!(
         rig.calls(),
         [
             "ecs:DescribeServices",
             "ecs:TagResource",
+            "ecs:TagResource",
             "sns:Publish",
             "sns:Publish",
             "ecs:TagResource"
         ]
+    );
+    // The rollback went back from the failed revision: it is watched without a way back.
+    let watch = rig.tag(tags::DEPLOY_WATCH).unwrap();
+    assert_eq!(
+        watch,
+        format!("deployment={ROLLBACK_TO} revision=menotime-backend-prod:47 from=menotime-backend-prod:48 completed=2025-06-02T18:05:00.000Z")
     );
     let sent = rig.take_sent();
     assert_eq!(sent.len(), 2);

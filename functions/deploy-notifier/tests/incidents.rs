@@ -24,7 +24,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use deploy_notifier::{Decision, DeployNotifier, Outcome};
-use menotime_shared::config::{Environment, NotifierConfig};
+use menotime_shared::config::{Environment, NotifierConfig, WatchConfig};
 use menotime_shared::domain::incident::Marker;
 use menotime_shared::domain::service::DeploymentState;
 use menotime_shared::notify::Rendered;
@@ -166,6 +166,7 @@ fn rig() -> (DeployNotifier<FakeAws, FakeAws>, FakeAws) {
         common: common(PROD),
         freeze_on_failure: true,
         container: Some("menotime-backend".into()),
+        watch: WatchConfig::defaults(PROD),
     };
     (DeployNotifier::new(cfg, aws.clone(), aws.clone()), aws)
 }

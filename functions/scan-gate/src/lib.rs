@@ -23,6 +23,10 @@
 //!    `skipped` (superseded); another rollout in progress → `deferred`: the image waits
 //!    in `menotime:deploy-deferred` (written first, then `deploy.deferred`); a revision
 //!    left by an interrupted attempt → reuse it.
+//!    Only an image about to be deployed (a new or reused revision) meets the manual's
+//!    safety net (`REQUIRE_SAFE_ROLLOUT`, always in prod): a service without the
+//!    circuit breaker (with rollback) and minimumHealthyPercent 100 → `blocked`, with
+//!    the command that restores them.
 //! 7. **Deploy**: RegisterTaskDefinition (a faithful copy, image pinned by digest),
 //!    UpdateService, TagResource `menotime:deployed` on the revision, notify
 //!    `deploy.started`; an older image that waited is reported superseded and its tag
@@ -52,6 +56,7 @@ use menotime_shared::domain::ecs_event::{
 use menotime_shared::domain::image::pinned_uri;
 use menotime_shared::domain::policy::{self, Gate};
 use menotime_shared::domain::routing::route;
+use menotime_shared::domain::safety;
 use menotime_shared::domain::scan::{parse_trigger, Approval, Expect, Trigger};
 use menotime_shared::domain::service::{Rollout, ServiceState, Tagged};
 use menotime_shared::domain::severity::{ReviewedCounts, Severity, SeverityCounts};
@@ -366,8 +371,28 @@ impl<E: EcsApi + Sync, R: EcrApi + Sync, P: Publisher + Sync> ScanGate<E, R, P> 
                 self.defer(subject, &candidate, &service, &rollout, waiting)
                     .await
             }
-            // 7. Deploy.
+            // 7. Deploy, if the service rolls deployments back safely. Only an image
+            // about to be deployed meets the safety net: one that is skipped would not
+            // be deployed anyway, and one deferred meets it when its rollout completes.
             (plan @ (Plan::Register | Plan::Reuse { .. }), waiting) => {
+                let gaps = safety::gaps(service.deployment_configuration.as_ref());
+                if self.cfg.require_safe_rollout && !gaps.is_empty() {
+                    let reason = format!(
+                        "{} lacks the manual's deployment safety net ({}); {tag} was not deployed. Restore it with the update-service command in the notification, then scan or approve the image again",
+                        c.service,
+                        gaps.iter().map(|g| g.describe()).collect::<Vec<_>>().join("; ")
+                    );
+                    let n = notes::unsafe_rollout(&self.cfg, subject, tag, &service, &gaps);
+                    let o = self
+                        .finish(n, Decision::Blocked, reason, subject, tag)
+                        .await?;
+                    // The waiting image's fate is published: it waits no longer. An
+                    // older image waiting keeps waiting (this one was not deployed).
+                    if waiting == Waiting::Same {
+                        self.untag_deferred(&service).await?;
+                    }
+                    return Ok(o);
+                }
                 let o = self
                     .deploy(subject, &candidate, &running, &latest, plan)
                     .await?;

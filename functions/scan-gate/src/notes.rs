@@ -6,7 +6,8 @@ use menotime_shared::config::ScanGateConfig;
 use menotime_shared::domain::deploy::{Candidate, Deferred, RevisionFacts, Skip};
 use menotime_shared::domain::ecs_event::DeploymentEvent;
 use menotime_shared::domain::policy::{self, Finding, Grown};
-use menotime_shared::domain::service::Rollout;
+use menotime_shared::domain::safety::{self, Gap};
+use menotime_shared::domain::service::{Rollout, ServiceState};
 use menotime_shared::domain::severity::{ReviewedCounts, Severity};
 use menotime_shared::notify::{dedup_key, EventType, Notification};
 use menotime_shared::runbook;
@@ -107,6 +108,7 @@ pub fn blocked(cfg: &ScanGateConfig, s: &Subject, tag: &str, findings: &[Finding
     .with_step(runbook::scan_findings(c, &cfg.repository, &s.digest))
     .with_console(runbook::image_console(c, &cfg.repository, &s.digest))
     .with_detail("findings", found)
+    .with_detail("blocked_by", "findings")
 }
 
 /// `deploy.review_required`: review severities found (or more of them than an
@@ -558,4 +560,49 @@ pub fn started(cfg: &ScanGateConfig, s: &Subject, d: &Deployed<'_>, summary: &st
         .with_detail("deployment_id", d.deployment.map(str::to_owned))
         .with_detail("reused_revision", d.reused)
         .with_detail("dry_run", c.dry_run)
+}
+
+/// `deploy.blocked` by the manual's safety net: the service lacks the prod
+/// deployment configuration, so a bad image would not be rolled back.
+pub fn unsafe_rollout(
+    cfg: &ScanGateConfig,
+    s: &Subject,
+    tag: &str,
+    service: &ServiceState,
+    gaps: &[Gap],
+) -> Notification {
+    let c = &cfg.common;
+    let restore = runbook::restore_safety_net(
+        c,
+        &safety::restored(service.deployment_configuration.as_ref()),
+    );
+    let missing: Vec<String> = gaps.iter().map(Gap::describe).collect();
+    let mut n = note(
+        cfg,
+        EventType::DeployBlocked,
+        s,
+        tag,
+        &format!(
+            "Deploy blocked: {tag} not deployed, {} lacks the rollout safety net",
+            c.service
+        ),
+    )
+    .with_fact(
+        "Findings",
+        format!("{} ({}): the image itself passed", s.counts, s.source),
+    );
+    for m in &missing {
+        n = n.with_fact("Missing", m.clone());
+    }
+    n.with_fact(
+        "Why",
+        "the manual deploys prod with deploymentCircuitBreaker enabled with rollback and minimumHealthyPercent 100, so a failing image is rolled back while the old tasks keep serving (REQUIRE_SAFE_ROLLOUT)",
+    )
+    .with_step(restore.clone())
+    .with_step(runbook::describe_deployments(c))
+    .with_console(runbook::service_console(c))
+    .with_detail("findings", serde_json::Value::Null)
+    .with_detail("blocked_by", "deployment_configuration")
+    .with_detail("missing", missing)
+    .with_detail("restore_command", restore.command)
 }

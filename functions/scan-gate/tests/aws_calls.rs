@@ -15,10 +15,10 @@ use aws_sdk_ecs::operation::register_task_definition::{
 use aws_sdk_ecs::operation::tag_resource::{TagResourceInput, TagResourceOutput};
 use aws_sdk_ecs::operation::update_service::UpdateServiceOutput;
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, Deployment, DeploymentRolloutState, EphemeralStorage,
-    HealthCheck, KeyValuePair, LogConfiguration, LogDriver, MountPoint, NetworkMode, PortMapping,
-    RuntimePlatform, Secret, Service, ServiceField, Tag, TaskDefinition, TaskDefinitionField,
-    TransportProtocol, Volume,
+    Compatibility, ContainerDefinition, Deployment, DeploymentCircuitBreaker,
+    DeploymentConfiguration, DeploymentRolloutState, EphemeralStorage, HealthCheck, KeyValuePair,
+    LogConfiguration, LogDriver, MountPoint, NetworkMode, PortMapping, RuntimePlatform, Secret,
+    Service, ServiceField, Tag, TaskDefinition, TaskDefinitionField, TransportProtocol, Volume,
 };
 use aws_sdk_sns::operation::publish::{PublishInput, PublishOutput};
 use aws_smithy_mocks::mock;
@@ -182,6 +182,20 @@ fn service_output(
                 .status("ACTIVE")
                 .task_definition(task_definition)
                 .tags(Tag::builder().key("environment").value("prod").build())
+                // The manual's prod configuration: the circuit breaker with rollback,
+                // 100% minimum healthy.
+                .deployment_configuration(
+                    DeploymentConfiguration::builder()
+                        .maximum_percent(150)
+                        .minimum_healthy_percent(100)
+                        .deployment_circuit_breaker(
+                            DeploymentCircuitBreaker::builder()
+                                .enable(true)
+                                .rollback(true)
+                                .build(),
+                        )
+                        .build(),
+                )
                 .deployments(
                     Deployment::builder()
                         .id("ecs-svc/6177963417134325488")

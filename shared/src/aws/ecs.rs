@@ -9,7 +9,10 @@ use aws_sdk_ecs::types::{ServiceField, Tag, TaskDefinition, TaskDefinitionField}
 use super::aws_error;
 use crate::arn::Arn;
 use crate::domain::deploy::{RevisionFacts, RevisionSummary};
-use crate::domain::service::{DeploymentState, ServiceEvent, ServiceState, ServiceTags};
+use crate::domain::service::{
+    CircuitBreaker, DeploymentAlarms, DeploymentConfiguration, DeploymentState, ServiceEvent,
+    ServiceState, ServiceTags,
+};
 use crate::error::Error;
 
 /// A revision: the facts the decisions need, and the full document (`Doc`) a copy is
@@ -60,6 +63,16 @@ pub trait EcsApi {
     /// UpdateService to `task_definition`; returns the id of the service's PRIMARY
     /// deployment afterwards, when ECS reports one.
     fn update_service(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> impl Future<Output = Result<Option<String>, Error>> + Send;
+
+    /// UpdateService to `task_definition` with `forceNewDeployment`: a new deployment
+    /// even when the service already names that revision (the manual's rollback).
+    /// Returns the id of the PRIMARY deployment afterwards, when ECS reports one.
+    fn force_deploy(
         &self,
         cluster: &str,
         service: &str,
@@ -298,7 +311,40 @@ async fn describe_service(
         desired_count: svc.desired_count(),
         running_count: svc.running_count(),
         pending_count: svc.pending_count(),
+        deployment_configuration: svc
+            .deployment_configuration()
+            .map(|c| DeploymentConfiguration {
+                maximum_percent: c.maximum_percent(),
+                minimum_healthy_percent: c.minimum_healthy_percent(),
+                circuit_breaker: c.deployment_circuit_breaker().map(|b| CircuitBreaker {
+                    enable: b.enable(),
+                    rollback: b.rollback(),
+                }),
+                alarms: c.alarms().map(|a| DeploymentAlarms {
+                    names: a.alarm_names().to_vec(),
+                    enable: a.enable(),
+                    rollback: a.rollback(),
+                }),
+            }),
+        security_groups: svc
+            .network_configuration()
+            .and_then(|n| n.awsvpc_configuration())
+            .map(|v| v.security_groups().to_vec())
+            .unwrap_or_default(),
         events: latest_events(svc.events()),
+    })
+}
+
+/// The id of the PRIMARY deployment in an UpdateService answer.
+fn primary_deployment(
+    out: &aws_sdk_ecs::operation::update_service::UpdateServiceOutput,
+) -> Option<String> {
+    out.service().and_then(|s| {
+        s.deployments()
+            .iter()
+            .find(|d| d.status() == Some("PRIMARY"))
+            .and_then(|d| d.id())
+            .map(str::to_owned)
     })
 }
 
@@ -397,13 +443,26 @@ impl EcsApi for Ecs {
             .send()
             .await
             .map_err(|e| aws_error("ecs:UpdateService", e))?;
-        Ok(out.service().and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-                .and_then(|d| d.id())
-                .map(str::to_owned)
-        }))
+        Ok(primary_deployment(&out))
+    }
+
+    async fn force_deploy(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+    ) -> Result<Option<String>, Error> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .force_new_deployment(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:UpdateService", e))?;
+        Ok(primary_deployment(&out))
     }
 
     async fn describe_task_definition(

@@ -31,6 +31,10 @@ pub const IMPAIRMENTS: [&str; 3] = [
     "SERVICE_DISCOVERY_INSTANCE_UNHEALTHY",
 ];
 pub const STEADY_STATE: &str = "SERVICE_STEADY_STATE";
+/// The stop code of a task that stopped before it ran.
+pub const TASK_FAILED_TO_START: &str = "TaskFailedToStart";
+/// The stop code of a Fargate Spot task whose capacity AWS took back.
+pub const SPOT_INTERRUPTION: &str = "SpotInterruption";
 
 /// What an event is checked against: the function's own account, region, cluster and
 /// service.
@@ -130,6 +134,8 @@ pub struct TaskEvent {
     pub started_by: Option<String>,
     pub stopped_reason: Option<String>,
     pub stop_code: Option<String>,
+    /// `FARGATE` or `FARGATE_SPOT`, when the task ran through a capacity provider.
+    pub capacity_provider: Option<String>,
     pub at: DateTime<Utc>,
     pub oom: Option<OomKill>,
 }
@@ -138,6 +144,145 @@ impl TaskEvent {
     /// The task id, the last part of its ARN.
     pub fn task_id(&self) -> &str {
         self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
+    }
+
+    fn stopped_with(&self, code: &str) -> bool {
+        self.last_status == "STOPPED" && self.stop_code.as_deref() == Some(code)
+    }
+
+    /// Why a task that never ran did not start: STOPPED with stop code
+    /// `TaskFailedToStart`, classified by its `stoppedReason`.
+    pub fn start_failure(&self) -> Option<StartCause> {
+        self.stopped_with(TASK_FAILED_TO_START)
+            .then(|| StartCause::classify(self.stopped_reason.as_deref().unwrap_or_default()))
+    }
+
+    /// A Fargate Spot task stopped because AWS took its capacity back.
+    pub fn spot_interrupted(&self) -> bool {
+        self.stopped_with(SPOT_INTERRUPTION)
+    }
+}
+
+/// Why a task failed to start, by the manual's causes ("Task Won't Start") and the
+/// error ECS puts first in `stoppedReason`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartCause {
+    /// `CannotPullContainerError`: the image does not exist, or cannot be reached.
+    ImagePull,
+    /// `ResourceInitializationError`: what the task needs before its container starts
+    /// (secrets, SSM parameters, registry auth, its log group, the network to reach them).
+    ResourceInit(ResourceInit),
+    /// `CannotStartContainerError`: the container was created but would not start.
+    ContainerStart,
+    /// Fargate has no capacity for the task.
+    Capacity,
+    /// Anything else (`CannotCreateContainerError`, an unknown reason).
+    Other,
+}
+
+/// What a `ResourceInitializationError` names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResourceInit {
+    /// Secrets Manager (`asm`).
+    Secrets,
+    /// SSM Parameter Store.
+    Ssm,
+    /// A network timeout on the way to ECR, Secrets Manager or SSM.
+    Network,
+    /// The awslogs log group.
+    Logs,
+    /// The reason does not say which.
+    Unspecified,
+}
+
+impl StartCause {
+    /// Classifies a `stoppedReason`, e.g. `CannotPullContainerError: pull image
+    /// manifest has been retried 5 time(s): ... not found`.
+    pub fn classify(reason: &str) -> StartCause {
+        let lower = reason.to_ascii_lowercase();
+        if lower.starts_with("cannotpullcontainererror") {
+            return StartCause::ImagePull;
+        }
+        if lower.starts_with("resourceinitializationerror") {
+            let kind = if lower.contains("ssm") {
+                ResourceInit::Ssm
+            } else if lower.contains("asm") || lower.contains("secretsmanager") {
+                ResourceInit::Secrets
+            } else if [
+                "i/o timeout",
+                "dial tcp",
+                "context deadline exceeded",
+                "no route",
+            ]
+            .iter()
+            .any(|n| lower.contains(n))
+            {
+                ResourceInit::Network
+            } else if lower.contains("log group") || lower.contains("logger") {
+                ResourceInit::Logs
+            } else {
+                ResourceInit::Unspecified
+            };
+            return StartCause::ResourceInit(kind);
+        }
+        if lower.starts_with("cannotstartcontainererror") {
+            return StartCause::ContainerStart;
+        }
+        if lower.contains("capacity") || lower.contains("resource:") {
+            return StartCause::Capacity;
+        }
+        StartCause::Other
+    }
+
+    /// The cause's short name: tasks failing for one cause are reported once per
+    /// deployment (`image-pull`, `resource-init`, `container-start`, `capacity`,
+    /// `other`).
+    pub fn key(self) -> &'static str {
+        match self {
+            StartCause::ImagePull => "image-pull",
+            StartCause::ResourceInit(_) => "resource-init",
+            StartCause::ContainerStart => "container-start",
+            StartCause::Capacity => "capacity",
+            StartCause::Other => "other",
+        }
+    }
+
+    /// The cause of a [`StartCause::key`], as a marker keeps it (a resource-init cause
+    /// without what it named).
+    pub fn from_key(key: &str) -> Option<StartCause> {
+        match key {
+            "image-pull" => Some(StartCause::ImagePull),
+            "resource-init" => Some(StartCause::ResourceInit(ResourceInit::Unspecified)),
+            "container-start" => Some(StartCause::ContainerStart),
+            "capacity" => Some(StartCause::Capacity),
+            "other" => Some(StartCause::Other),
+            _ => None,
+        }
+    }
+
+    /// The cause in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StartCause::ImagePull => "the image cannot be pulled (CannotPullContainerError)",
+            StartCause::ResourceInit(ResourceInit::Secrets) => {
+                "the task's secrets cannot be read from Secrets Manager (ResourceInitializationError)"
+            }
+            StartCause::ResourceInit(ResourceInit::Ssm) => {
+                "the task's SSM parameters cannot be read (ResourceInitializationError)"
+            }
+            StartCause::ResourceInit(ResourceInit::Network) => {
+                "the task cannot reach ECR, Secrets Manager or SSM over the network (ResourceInitializationError)"
+            }
+            StartCause::ResourceInit(ResourceInit::Logs) => {
+                "the task's log group cannot be used (ResourceInitializationError)"
+            }
+            StartCause::ResourceInit(ResourceInit::Unspecified) => {
+                "the task's secrets, parameters or network are not ready (ResourceInitializationError)"
+            }
+            StartCause::ContainerStart => "the container does not start (CannotStartContainerError)",
+            StartCause::Capacity => "Fargate has no capacity for the task",
+            StartCause::Other => "the task failed to start",
+        }
     }
 }
 
@@ -154,8 +299,11 @@ pub fn parse_ecs_event(event: &Value, site: Site<'_>) -> Result<EcsEvent, Error>
             .contains(&envelope.detail_type.as_str())
     {
         return Err(Error::rejected(format!(
-            "deploy-notifier does not handle source {:?} with detail-type {:?}; it accepts {SOURCE_ECS} \"{DETAIL_DEPLOYMENT}\", \"{DETAIL_SERVICE_ACTION}\" and \"{DETAIL_TASK}\"",
-            envelope.source, envelope.detail_type
+            "deploy-notifier does not handle source {:?} with detail-type {:?}; it accepts {SOURCE_ECS} \"{DETAIL_DEPLOYMENT}\", \"{DETAIL_SERVICE_ACTION}\" and \"{DETAIL_TASK}\", and {} \"{}\"",
+            envelope.source,
+            envelope.detail_type,
+            super::alarm_event::SOURCE_CLOUDWATCH,
+            super::alarm_event::DETAIL_ALARM
         )));
     }
     let head = accept_envelope(&envelope, site.account, site.region)?;
@@ -373,6 +521,7 @@ struct TaskDetail {
     stopped_reason: Option<String>,
     stop_code: Option<String>,
     stopped_at: Option<String>,
+    capacity_provider_name: Option<String>,
     #[serde(default)]
     containers: Vec<ContainerDetail>,
 }
@@ -438,6 +587,7 @@ fn parse_task(head: Envelope, detail: &Value, site: Site<'_>) -> Result<EcsEvent
         started_by: d.started_by,
         stopped_reason: d.stopped_reason,
         stop_code: d.stop_code,
+        capacity_provider: d.capacity_provider_name,
         at,
         oom,
     }))
@@ -446,6 +596,21 @@ fn parse_task(head: Envelope, detail: &Value, site: Site<'_>) -> Result<EcsEvent
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_cause_key_reads_back() {
+        for cause in [
+            StartCause::ImagePull,
+            StartCause::ResourceInit(ResourceInit::Secrets),
+            StartCause::ContainerStart,
+            StartCause::Capacity,
+            StartCause::Other,
+        ] {
+            let back = StartCause::from_key(cause.key()).unwrap();
+            assert_eq!(back.key(), cause.key());
+        }
+        assert_eq!(StartCause::from_key("nonsense"), None);
+    }
     use serde_json::json;
 
     const SITE: Site<'static> = Site {
@@ -545,6 +710,44 @@ mod tests {
         }
         v["detail"]["containers"] = json!([]);
         assert!(matches!(parse(&v).unwrap(), EcsEvent::Task(t) if t.oom.is_none()));
+    }
+
+    #[test]
+    fn a_task_that_failed_to_start_is_classified_by_its_reason() {
+        let v = reference("ecs-task-stopped-failed-to-start");
+        let t = match parse(&v).unwrap() {
+            EcsEvent::Task(t) => t,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(t.start_failure(), Some(StartCause::ImagePull));
+        assert_eq!(t.started_by.as_deref(), Some("ecs-svc/5550001234567890123"));
+        assert!(t.oom.is_none() && !t.spot_interrupted());
+        let cases = [
+            ("CannotPullContainerError: pull image manifest has been retried 5 time(s): not found", StartCause::ImagePull),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secret from asm: service call has been retried 5 time(s): AccessDeniedException", StartCause::ResourceInit(ResourceInit::Secrets)),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: execution resource retrieval failed: unable to retrieve secrets from ssm: AccessDeniedException", StartCause::ResourceInit(ResourceInit::Ssm)),
+            ("ResourceInitializationError: unable to pull secrets or registry auth: pull command failed: : dial tcp 52.94.0.1:443: i/o timeout", StartCause::ResourceInit(ResourceInit::Network)),
+            ("ResourceInitializationError: failed to validate logger args: The specified log group does not exist.", StartCause::ResourceInit(ResourceInit::Logs)),
+            ("ResourceInitializationError: something new", StartCause::ResourceInit(ResourceInit::Unspecified)),
+            ("CannotStartContainerError: Error response from daemon: failed to create shim task", StartCause::ContainerStart),
+            ("Capacity is unavailable at this time. Please try again later or in a different availability zone", StartCause::Capacity),
+            ("CannotCreateContainerError: Error response from daemon: devmapper", StartCause::Other),
+            ("", StartCause::Other),
+        ];
+        for (reason, cause) in cases {
+            assert_eq!(StartCause::classify(reason), cause, "{reason}");
+        }
+        // Only a STOPPED task with that stop code failed to start.
+        let mut running = t.clone();
+        running.last_status = "DEPROVISIONING".into();
+        assert_eq!(running.start_failure(), None);
+        let mut exited = t.clone();
+        exited.stop_code = Some("EssentialContainerExited".into());
+        assert_eq!(exited.start_failure(), None);
+        let mut spot = t;
+        spot.stop_code = Some(SPOT_INTERRUPTION.into());
+        assert!(spot.spot_interrupted());
+        assert_eq!(spot.start_failure(), None);
     }
 
     #[test]

@@ -10,6 +10,7 @@ use super::deploy::Deferred;
 use super::incident::Marker;
 use super::offhours::{OffhoursTag, Snapshot};
 use super::wake::Wake;
+use super::watch::Watch;
 use crate::tags;
 
 /// The ECS service as DescribeServices(include=[TAGS]) shows it.
@@ -24,9 +25,40 @@ pub struct ServiceState {
     pub desired_count: i32,
     pub running_count: i32,
     pub pending_count: i32,
+    /// The service's `deploymentConfiguration`, when ECS reports one.
+    pub deployment_configuration: Option<DeploymentConfiguration>,
+    /// The security groups of the service's tasks (`awsvpc` network configuration).
+    pub security_groups: Vec<String>,
     /// The service's latest events (DescribeServices `events`), newest first, at most
     /// [`ServiceState::EVENTS_KEPT`]: why ECS cannot start or place tasks.
     pub events: Vec<ServiceEvent>,
+}
+
+/// How ECS rolls a deployment out, as DescribeServices reports it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentConfiguration {
+    pub maximum_percent: Option<i32>,
+    pub minimum_healthy_percent: Option<i32>,
+    /// `deploymentCircuitBreaker`.
+    pub circuit_breaker: Option<CircuitBreaker>,
+    /// `alarms`: CloudWatch alarms that fail (and may roll back) a deployment.
+    pub alarms: Option<DeploymentAlarms>,
+}
+
+/// The deployment circuit breaker: `enable` stops a deployment whose tasks keep failing,
+/// `rollback` then goes back to the last completed deployment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+/// `deploymentConfiguration.alarms`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DeploymentAlarms {
+    pub names: Vec<String>,
+    pub enable: bool,
+    pub rollback: bool,
 }
 
 /// One of the service's events, e.g. `(service menotime-prod-service) was unable to
@@ -61,15 +93,16 @@ pub struct Rollout {
 }
 
 impl ServiceState {
-    /// The PRIMARY deployment: what the service runs (or moves to).
-    pub fn primary(&self) -> Option<&DeploymentState> {
-        self.deployments.iter().find(|d| d.status == "PRIMARY")
-    }
     /// How many of the service's latest events are kept.
     pub const EVENTS_KEPT: usize = 5;
 
     pub fn deployment(&self, id: &str) -> Option<&DeploymentState> {
         self.deployments.iter().find(|d| d.id == id)
+    }
+
+    /// The PRIMARY deployment: the one ECS is (or has finished) rolling out.
+    pub fn primary(&self) -> Option<&DeploymentState> {
+        self.deployments.iter().find(|d| d.status == "PRIMARY")
     }
 
     /// The revision deployment `id` runs. The PRIMARY deployment runs the service's
@@ -190,6 +223,12 @@ pub struct ServiceTags {
     pub deploy_incident: Option<Tagged<Marker>>,
     /// `menotime:service-incident`: deploy-notifier's memory of an impairment.
     pub service_incident: Option<Tagged<Marker>>,
+    /// `menotime:deploy-watch`: the last completed deployment and its way back.
+    pub watch: Option<Tagged<Watch>>,
+    /// `menotime:alarm-incident`: deploy-notifier's memory of the alarm incident.
+    pub alarm_incident: Option<Tagged<Marker>>,
+    /// `menotime:task-start-incident`: start failures already reported.
+    pub task_start_incident: Option<Tagged<Marker>>,
     /// `menotime:offhours-snapshot`: the capacity saved for the morning.
     pub offhours_snapshot: Option<Tagged<Snapshot>>,
     /// `menotime:offhours`: an operator's exclusion (`skip`) or hold (`skip-until=`).
@@ -212,6 +251,10 @@ impl ServiceTags {
             unfrozen: get(tags::DEPLOY_UNFROZEN).map(str::to_owned),
             deploy_incident: get(tags::DEPLOY_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
             service_incident: get(tags::SERVICE_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
+            watch: get(tags::DEPLOY_WATCH).map(|v| Tagged::parse(v, Watch::parse)),
+            alarm_incident: get(tags::ALARM_INCIDENT).map(|v| Tagged::parse(v, Marker::parse)),
+            task_start_incident: get(tags::TASK_START_INCIDENT)
+                .map(|v| Tagged::parse(v, Marker::parse)),
             offhours_snapshot: get(tags::OFFHOURS_SNAPSHOT)
                 .map(|v| Tagged::parse(v, Snapshot::parse)),
             offhours: get(tags::OFFHOURS).map(|v| Tagged::parse(v, OffhoursTag::parse)),

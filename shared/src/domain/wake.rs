@@ -3,7 +3,7 @@
 //! (`scale.failed`, a page in prod), and hears again when they run.
 //!
 //! The only state is the `menotime:offhours-wake` tag on the service
-//! (docs/reference.md §3.8), written by the scale-up *before* it changes anything, so
+//! (docs/reference.md §3.9), written by the scale-up *before* it changes anything, so
 //! that a scale-up that cannot be completed is caught by the same deadline as tasks that
 //! cannot start. Every later invocation looks at it with [`check`]; it is never
 //! overwritten while it is there (a retried scale-up keeps the first deadline), and it is

@@ -14,11 +14,19 @@
 //!    America/Los_Angeles`, Thanksgiving a holiday), reconciled every five minutes:
 //!    weekday nights, the weekend, the holiday, a redriven scale-down skipped as stale,
 //!    a hold for a launch that expires, and missed runs healed by the next one.
+//! 4. The manual's watch after a deploy (deploy-notifier and scan-gate, each run on a
+//!    freshly seeded moto): v1.2.4 deploys, three minutes later the 5xx alarm fires
+//!    and the page names the way back, the alarm recovers and the page resolves;
+//!    a second run with AUTO_ROLLBACK_ON_REGRESSION rolls it back by itself; then
+//!    memory pressure, a task that will not start, and scan-gate refusing a prod
+//!    service without the circuit breaker. Time moves through the events' own
+//!    timestamps.
 
 use serde_json::{json, Value};
 
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
+use menotime_e2e::alarms::{alarm, completed};
 use menotime_e2e::http::Receiver;
 use menotime_e2e::offhours::{windowed_env, Capacities, InProcessScaler};
 use menotime_e2e::proxy::Proxy;
@@ -223,6 +231,10 @@ async fn main() {
     gate.stop().await;
     moto.stop().await;
     println!("moto stopped.");
+
+    act_four(false).await;
+    act_four(true).await;
+    act_five().await;
 }
 
 fn decision(inv: Invocation) -> Value {
@@ -733,4 +745,281 @@ impl Week {
             println!("   {:<16}   nothing sent: {why}", "");
         }
     }
+}
+
+/// A freshly seeded moto with prod's scan-gate and deploy-notifier, and an on-call
+/// subscriber over HTTP that receives the text people read.
+struct Stage {
+    moto: Moto,
+    aws: Aws,
+    prod: SeedEnv,
+    gate: Function,
+    notifier: Function,
+    receiver: Receiver,
+}
+
+impl Stage {
+    async fn new(notifier_vars: &[(&str, &str)]) -> Stage {
+        let moto = Moto::start().await;
+        let seed = moto.seed().await;
+        let aws = Aws::new(&moto).await;
+        let prod = seed.env("prod").clone();
+        let gate = Function::start(
+            &build_binary("scan-gate", "scan-gate"),
+            "menotime-prod-scan-gate",
+            &scan_gate_env(&moto, &seed, "prod"),
+        )
+        .await;
+        let mut vars = notifier_env(&moto, &seed, "prod");
+        for (k, v) in notifier_vars {
+            vars.retain(|(key, _)| key != k);
+            vars.push((k.to_string(), v.to_string()));
+        }
+        let notifier = Function::start(
+            &build_binary("deploy-notifier", "deploy-notifier"),
+            "menotime-prod-deploy-notifier",
+            &vars,
+        )
+        .await;
+        let receiver = Receiver::start().await.expect("http receiver");
+        aws.sns
+            .subscribe()
+            .topic_arn(&prod.oncall_topic_arn)
+            .protocol("http")
+            .endpoint(&receiver.url)
+            .send()
+            .await
+            .expect("subscribe the http receiver");
+        Stage {
+            moto,
+            aws,
+            prod,
+            gate,
+            notifier,
+            receiver,
+        }
+    }
+
+    /// The lines of the texts on-call received since the last call that match `keep`.
+    fn oncall_text(&self, keep: &[&str]) {
+        for body in self.receiver.take() {
+            let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
+            let text = envelope["Message"].as_str().unwrap_or(&body).to_owned();
+            let mut lines = text.lines();
+            if let Some(first) = lines.next() {
+                println!("   | {first}");
+            }
+            let mut next_is_command = false;
+            for line in lines {
+                if next_is_command || keep.iter().any(|k| line.contains(k)) {
+                    println!("   | {line}");
+                }
+                next_is_command = keep
+                    .iter()
+                    .any(|k| line.starts_with("- ") && line.contains(k));
+            }
+        }
+    }
+
+    async fn stop(self) {
+        self.receiver.stop();
+        self.gate.stop().await;
+        self.notifier.stop().await;
+        self.moto.stop().await;
+    }
+}
+
+/// The manual's post-deployment watch: "CloudWatch alarms checked for 30 minutes; if
+/// anomalies detected, roll back". `auto`: AUTO_ROLLBACK_ON_REGRESSION=true.
+async fn act_four(auto: bool) {
+    if auto {
+        println!(
+            "\n== the same deploy again, on a fresh moto, with AUTO_ROLLBACK_ON_REGRESSION=true ==\n"
+        );
+    } else {
+        println!(
+            "\n== deploy-notifier: the manual's 30-minute watch after a prod deploy (a fresh moto) ==\n"
+        );
+    }
+    let vars: &[(&str, &str)] = if auto {
+        &[("AUTO_ROLLBACK_ON_REGRESSION", "true")]
+    } else {
+        &[]
+    };
+    let mut st = Stage::new(vars).await;
+    let prod = st.prod.clone();
+
+    println!(
+        "1. 08:58 v1.2.4 finishes its scan; scan-gate deploys it   (events/scan-clean-v1.2.4.json)"
+    );
+    show_service("before", &st.aws.service(&prod).await);
+    decision(st.gate.invoke(&event("scan-clean-v1.2.4.json")).await);
+    st.aws.drain(&prod.notify_queue_url).await;
+    show_service("after", &st.aws.service(&prod).await);
+
+    println!("\n2. 09:00 ECS completes the deployment: deploy-notifier starts watching it");
+    let deployment = st.aws.primary_deployment(&prod).await;
+    decision(
+        st.notifier
+            .invoke(&completed("prod", &deployment, "2026-11-26T09:00:00Z"))
+            .await,
+    );
+    println!(
+        "   watch     {}",
+        st.aws
+            .service_tag(&prod, "menotime:deploy-watch")
+            .await
+            .unwrap_or_default()
+    );
+    show_delivered(&st.aws, &prod).await;
+
+    println!(
+        "\n3. 09:03 three minutes later the 5xx alarm fires   (events/cloudwatch-alarm-5xx.json)"
+    );
+    let fired = event("cloudwatch-alarm-5xx.json");
+    decision(st.notifier.invoke(&fired).await);
+    show_delivered(&st.aws, &prod).await;
+    println!("   The page as on-call reads it (facts and next steps, abridged):");
+    st.oncall_text(&[
+        "Deployment:",
+        "Image tag:",
+        "Previous revision:",
+        "Automatic rollback:",
+        "Deploys:",
+        "roll back to the previous revision",
+        "freeze deployments",
+    ]);
+    show_service("service", &st.aws.service(&prod).await);
+    if let Some(f) = st.aws.service_tag(&prod, "menotime:deploy-freeze").await {
+        println!("   freeze    {f}");
+    }
+
+    println!("\n4. EventBridge delivers the alarm a second time");
+    decision(st.notifier.invoke(&fired).await);
+    show_delivered(&st.aws, &prod).await;
+
+    if auto {
+        println!("\n5. 09:04 the latency alarm fires too: it joins the incident, nothing is rolled back twice");
+        decision(
+            st.notifier
+                .invoke(&alarm(
+                    "prod",
+                    "latency",
+                    "ALARM",
+                    "2026-11-26T09:04:00Z",
+                    "demo-latency",
+                ))
+                .await,
+        );
+        show_delivered(&st.aws, &prod).await;
+        st.receiver.take();
+        show_service("service", &st.aws.service(&prod).await);
+        println!("\n6. 09:10 both alarms recover");
+        for (what, at, id) in [
+            ("latency", "2026-11-26T09:10:00Z", "demo-latency-ok"),
+            ("5xx", "2026-11-26T09:12:00Z", "demo-5xx-ok"),
+        ] {
+            decision(st.notifier.invoke(&alarm("prod", what, "OK", at, id)).await);
+        }
+        show_delivered(&st.aws, &prod).await;
+        st.receiver.take();
+        println!("\n7. v1.2.4 is scanned again: deploys stay frozen until someone reviews the regression");
+        let mut rescan = event("scan-clean-v1.2.4.json");
+        rescan["id"] = json!("demo-rescan-after-rollback");
+        rescan["time"] = json!("2026-11-26T09:20:00Z");
+        decision(st.gate.invoke(&rescan).await);
+        show_delivered(&st.aws, &prod).await;
+    } else {
+        println!("\n5. 09:12 the alarm recovers   (events/cloudwatch-alarm-5xx-ok.json)");
+        decision(
+            st.notifier
+                .invoke(&event("cloudwatch-alarm-5xx-ok.json"))
+                .await,
+        );
+        show_delivered(&st.aws, &prod).await;
+        for body in st.receiver.take() {
+            let envelope: Value = serde_json::from_str(&body).unwrap_or_default();
+            let first = envelope["Message"]
+                .as_str()
+                .unwrap_or_default()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            println!("   http      on-call receives: {first}");
+        }
+        println!("\n6. 09:45 the latency alarm fires, long after the 30 minutes: a service alarm, not the deployment's");
+        decision(
+            st.notifier
+                .invoke(&alarm(
+                    "prod",
+                    "latency",
+                    "ALARM",
+                    "2026-11-26T09:45:00Z",
+                    "demo-latency",
+                ))
+                .await,
+        );
+        decision(
+            st.notifier
+                .invoke(&alarm(
+                    "prod",
+                    "latency",
+                    "OK",
+                    "2026-11-26T09:49:00Z",
+                    "demo-latency-ok",
+                ))
+                .await,
+        );
+        show_delivered(&st.aws, &prod).await;
+        st.receiver.take();
+    }
+    st.stop().await;
+}
+
+/// Memory pressure, a task that will not start, and the prod safety net.
+async fn act_five() {
+    println!("\n== the manual's troubleshooting: memory, tasks that will not start, the circuit breaker (a fresh moto) ==\n");
+    let mut st = Stage::new(&[]).await;
+    let prod = st.prod.clone();
+
+    println!(
+        "1. 11:40 memory above 85% for three minutes   (events/cloudwatch-alarm-memory-high.json)"
+    );
+    decision(
+        st.notifier
+            .invoke(&event("cloudwatch-alarm-memory-high.json"))
+            .await,
+    );
+    show_delivered(&st.aws, &prod).await;
+
+    println!("\n2. A task cannot pull its image, then the next task of the same deployment   (events/ecs-task-failed-to-start.json)");
+    let first = event("ecs-task-failed-to-start.json");
+    decision(st.notifier.invoke(&first).await);
+    let mut second = first.clone();
+    second["id"] = json!("demo-second-task");
+    decision(st.notifier.invoke(&second).await);
+    let msgs = st.aws.drain(&prod.notify_queue_url).await;
+    show_messages("notify", &msgs);
+    if let Some(m) = msgs.first() {
+        println!(
+            "             cause {}, security groups {}",
+            m.payload["details"]["cause"], m.payload["details"]["security_groups"]
+        );
+    }
+
+    println!("\n3. Someone turned prod's circuit breaker off; a clean v1.2.4 is scanned");
+    st.aws.set_deployment_configuration(&prod, 50, false).await;
+    decision(st.gate.invoke(&event("scan-clean-v1.2.4.json")).await);
+    let msgs = st.aws.drain(&prod.notify_queue_url).await;
+    show_messages("notify", &msgs);
+    if let Some(cmd) = msgs
+        .first()
+        .and_then(|m| m.payload["details"]["restore_command"].as_str())
+    {
+        println!("             to restore: {cmd}");
+    }
+    show_service("service", &st.aws.service(&prod).await);
+    st.stop().await;
+    println!();
 }
