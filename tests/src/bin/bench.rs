@@ -502,6 +502,11 @@ async fn round(
             let second = timed(&mut f, &schedule("scale-up", c.next()), "skipped").await;
             let work = timed(&mut f, &schedule("scale-down", c.next()), "scaled_down").await;
             timed(&mut f, &schedule("scale-up", c.next()), "scaled_up").await;
+            // The restore leaves its wake-up marker for the next run to check, which
+            // would give the next round's first light event one AWS call more than its
+            // second. Lift it, as that check would once the tasks run.
+            aws.untag_service(seed.env("prod"), menotime_shared::tags::OFFHOURS_WAKE)
+                .await;
             (first, second, work)
         }
     };
