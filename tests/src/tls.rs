@@ -69,6 +69,9 @@ impl TlsFront {
             while let Ok((stream, _)) = listener.accept().await {
                 let (acceptor, upstream) = (acceptor.clone(), upstream.clone());
                 tokio::spawn(async move {
+                    // Forward each piece as it comes: with Nagle's algorithm on, a
+                    // request written in two pieces waits for the delayed ACK.
+                    stream.set_nodelay(true).ok();
                     // A client that does not trust the CA ends the handshake: nothing to do.
                     let Ok(mut tls) = acceptor.accept(stream).await else {
                         return;
@@ -76,6 +79,7 @@ impl TlsFront {
                     let Ok(mut moto) = TcpStream::connect(&upstream).await else {
                         return;
                     };
+                    moto.set_nodelay(true).ok();
                     let _ = tokio::io::copy_bidirectional(&mut tls, &mut moto).await;
                 });
             }

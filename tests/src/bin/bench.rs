@@ -25,6 +25,11 @@
 //!   afterwards, as an operator would), offhours-scaler prod's scale-down (followed by
 //!   a scale-up);
 //! - **peak resident memory** (`VmHWM`) of each process after its invocations;
+//! - **the same over TLS** (rows marked `[tls]`): the same binaries, talking to moto
+//!   through a loopback TLS front (`menotime_e2e::tls`) whose private CA they trust
+//!   through `SSL_CERT_FILE`. Their first light invocation pays a real handshake
+//!   (rustls on ring, the certificate chain checked against the loaded roots); the
+//!   second reuses the connection;
 //! - **AWS calls** of each scenario (deploy, block, page, resolve, scale-down,
 //!   scale-up), counted by the proxy between a fresh set of processes and a fresh moto.
 //!
@@ -47,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use menotime_e2e::offhours::offhours_env;
 use menotime_e2e::proxy::Proxy;
+use menotime_e2e::tls::TlsFront;
 use menotime_e2e::*;
 use serde_json::{json, Value};
 
@@ -368,6 +374,8 @@ struct Variant {
     name: String,
     bins: BTreeMap<String, PathBuf>,
     env: Vec<(String, String)>,
+    /// Talks to moto through the TLS front, trusting its CA through `SSL_CERT_FILE`.
+    tls: bool,
 }
 
 fn env_list(spec: &str) -> Vec<(String, String)> {
@@ -377,13 +385,26 @@ fn env_list(spec: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The variants: the binaries measured (named `current`), then `MENOTIME_BENCH_COMPARE`'s.
+/// The variants: the binaries measured (named `current`); the same binaries over TLS
+/// (named `tls`: moto behind a loopback TLS front whose private CA is trusted through
+/// `SSL_CERT_FILE`, so the first call pays a real handshake and one more root is
+/// loaded at start-up); then `MENOTIME_BENCH_COMPARE`'s.
 fn variants(current: &BTreeMap<String, PathBuf>) -> Vec<Variant> {
-    let mut out = vec![Variant {
-        name: "current".into(),
-        bins: current.clone(),
-        env: env_list(&std::env::var("MENOTIME_BENCH_ENV").unwrap_or_default()),
-    }];
+    let env = env_list(&std::env::var("MENOTIME_BENCH_ENV").unwrap_or_default());
+    let mut out = vec![
+        Variant {
+            name: "current".into(),
+            bins: current.clone(),
+            env: env.clone(),
+            tls: false,
+        },
+        Variant {
+            name: "tls".into(),
+            bins: current.clone(),
+            env,
+            tls: true,
+        },
+    ];
     for spec in std::env::var("MENOTIME_BENCH_COMPARE")
         .unwrap_or_default()
         .split(';')
@@ -402,6 +423,7 @@ fn variants(current: &BTreeMap<String, PathBuf>) -> Vec<Variant> {
             name: name.to_owned(),
             bins,
             env: env_list(env),
+            tls: false,
         });
     }
     out
@@ -450,6 +472,7 @@ async fn round(
     function: &str,
     v: &Variant,
     moto: &Moto,
+    front: &TlsFront,
     seed: &Seed,
     aws: &Aws,
     c: &mut Counter,
@@ -468,6 +491,16 @@ async fn round(
         .env
         .iter()
         .fold(env, |env, (k, val)| with_var(env, k, val));
+    let env = if v.tls {
+        let ca = front.ca_file.to_string_lossy();
+        with_var(
+            with_var(env, "AWS_ENDPOINT_URL", &front.url),
+            "SSL_CERT_FILE",
+            &ca,
+        )
+    } else {
+        env
+    };
     let mut f = Function::start(bin, &name, &env).await;
     let cold = f
         .first_next(Duration::from_secs(30))
@@ -596,6 +629,7 @@ async fn main() {
     let moto = Moto::start().await;
     let seed = moto.seed().await;
     let aws = Aws::new(&moto).await;
+    let front = TlsFront::start(&moto.endpoint, &bench_dir.join("tls")).await;
     // moto's own latency for one call, from this process, for scale.
     let mut one_call = Vec::new();
     for _ in 0..starts {
@@ -622,7 +656,7 @@ async fn main() {
     floor_round(&floor, &mut discard).await;
     for v in &variants {
         for f in FUNCTIONS {
-            round(f, v, &moto, &seed, &aws, &mut counter, &mut discard).await;
+            round(f, v, &moto, &front, &seed, &aws, &mut counter, &mut discard).await;
         }
     }
     let mut floor_s = Samples::default();
@@ -632,10 +666,11 @@ async fn main() {
         for v in &variants {
             for f in FUNCTIONS {
                 let s = samples.entry((v.name.clone(), f)).or_default();
-                round(f, v, &moto, &seed, &aws, &mut counter, s).await;
+                round(f, v, &moto, &front, &seed, &aws, &mut counter, s).await;
             }
         }
     }
+    front.stop();
     moto.stop().await;
     let load_after = load_average();
     let floor_ms = pct(&floor_s.cold, 0.5);
