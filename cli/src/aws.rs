@@ -288,33 +288,6 @@ impl Session {
         }
     }
 
-    /// UpdateService to `task_definition` with a new deployment (forced, so that it
-    /// happens even if ECS thinks nothing changed); the PRIMARY deployment's id.
-    pub async fn deploy_revision(
-        &self,
-        cluster: &str,
-        service: &str,
-        task_definition: &str,
-    ) -> Result<Option<String>, Failure> {
-        let out = self
-            .ecs_client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(task_definition)
-            .force_new_deployment(true)
-            .send()
-            .await
-            .map_err(|e| Failure::from(aws_error("ecs:UpdateService", e)))?;
-        Ok(out.service().and_then(|s| {
-            s.deployments()
-                .iter()
-                .find(|d| d.status() == Some("PRIMARY"))
-                .and_then(|d| d.id())
-                .map(str::to_owned)
-        }))
-    }
-
     /// EventBridge PutEvents of one entry; the event id.
     pub async fn put_event(&self, entry: PutEventsRequestEntry) -> Result<String, Failure> {
         let bus = entry.event_bus_name().unwrap_or("default").to_owned();

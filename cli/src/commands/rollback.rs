@@ -201,10 +201,11 @@ pub async fn run(ctx: &Ctx, a: &RollbackArgs, to: Option<To>) -> Result<Report, 
         None
     } else {
         ctx.aws
-            .deploy_revision(&n.cluster, &n.service, &target_rev.summary.arn)
+            .ecs
+            .force_deploy(&n.cluster, &n.service, &target_rev.summary.arn)
             .await
-            .map_err(|f| {
-                f.context(&format!(
+            .map_err(|e| {
+                Failure::from(e).context(&format!(
                     "{} is frozen but the rollback to {target} did NOT start; run the same command again",
                     n.service
                 ))
