@@ -1,22 +1,30 @@
 //! The manual's watch end to end: the built binaries through the Lambda Runtime API
 //! against moto. A deployment scan-gate made completes; the service's alarms change
-//! state (CloudWatch's own event shape, time driven by the events' timestamps);
-//! deploy-notifier pages, resolves, rolls back; tasks fail to start; scan-gate refuses
-//! a prod service without the manual's safety net. Assertions are on moto's state and
-//! on what reached the SQS queues behind the two topics.
+//! state (CloudWatch's own event shape, time driven by the events' timestamps), in
+//! order, late or twice; deploy-notifier pages, resolves, rolls back (or, in a dry run
+//! or without a way back, does not); tasks fail to start or lose their Spot capacity;
+//! scan-gate refuses a prod service without the manual's safety net. Assertions are on
+//! moto's state, on what reached the SQS queues behind the two topics (and, where the
+//! wording matters, the text an HTTP subscriber receives), and on the AWS calls a proxy
+//! counted.
 #![cfg(test)]
 
 use menotime_e2e::alarms::{alarm, completed};
+use menotime_e2e::http::Receiver;
+use menotime_e2e::proxy::Proxy;
 use menotime_e2e::*;
 use serde_json::{json, Value};
 
 const WATCH: &str = "menotime:deploy-watch";
 const FREEZE: &str = "menotime:deploy-freeze";
+const INCIDENT: &str = "menotime:alarm-incident";
 
 struct World {
     moto: Moto,
     seed: Seed,
     aws: Aws,
+    /// Counts the AWS calls of the functions started with `counted_notifier`.
+    proxy: Proxy,
 }
 
 impl World {
@@ -24,7 +32,13 @@ impl World {
         let moto = Moto::start().await;
         let seed = moto.seed().await;
         let aws = Aws::new(&moto).await;
-        World { moto, seed, aws }
+        let proxy = Proxy::start(&moto.endpoint).await;
+        World {
+            moto,
+            seed,
+            aws,
+            proxy,
+        }
     }
 
     async fn notifier(&self, env: &str, extra: &[(&str, &str)]) -> Function {
@@ -38,6 +52,33 @@ impl World {
             &vars,
         )
         .await
+    }
+
+    /// deploy-notifier talking to moto through the proxy, which records its calls.
+    async fn counted_notifier(&self, env: &str, extra: &[(&str, &str)]) -> Function {
+        let mut vars = extra.to_vec();
+        vars.push(("AWS_ENDPOINT_URL", &self.proxy.url));
+        self.notifier(env, &vars).await
+    }
+
+    /// The operations the counted functions called since the last look.
+    fn calls(&self) -> Vec<String> {
+        Proxy::operations(&self.proxy.take_calls())
+    }
+
+    /// An HTTP subscriber of `topic`: it receives the text people read (`default`).
+    async fn reader(&self, topic: &str) -> Receiver {
+        let receiver = Receiver::start().await.expect("http receiver");
+        self.aws
+            .sns
+            .subscribe()
+            .topic_arn(topic)
+            .protocol("http")
+            .endpoint(&receiver.url)
+            .send()
+            .await
+            .expect("subscribe the http receiver");
+        receiver
     }
 
     async fn gate(&self, env: &str) -> Function {
@@ -88,8 +129,42 @@ impl World {
         for f in fs {
             f.stop().await;
         }
+        self.proxy.stop();
         self.moto.stop().await;
     }
+}
+
+/// The texts people read (SNS's `default`) that reached `receiver`, in order.
+fn texts(receiver: &Receiver) -> Vec<String> {
+    receiver
+        .take()
+        .iter()
+        .filter_map(|body| serde_json::from_str::<Value>(body).ok())
+        .filter(|envelope| envelope["Type"] == "Notification")
+        .filter_map(|envelope| envelope["Message"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The value of the fact `label` in a text for people (`Label:   value`).
+fn fact<'a>(text: &'a str, label: &str) -> Option<&'a str> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(label)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+/// Unix seconds of an RFC 3339 time, as the alarm incident records a state change.
+fn unix(at: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(at)
+        .expect("RFC 3339")
+        .timestamp()
+}
+
+/// An incident marker without its `request` field (the invocation's request id).
+fn marker(value: Option<String>) -> Option<String> {
+    value.map(|v| match v.rsplit_once(" request=") {
+        Some((head, _)) => head.to_owned(),
+        None => v,
+    })
 }
 
 fn types(msgs: &[Delivered]) -> Vec<String> {
@@ -444,4 +519,525 @@ async fn scan_gate_deploys_to_prod_only_with_the_manuals_safety_net() {
         "deployed"
     );
     w.stop(vec![gate, staging]).await;
+}
+
+/// A Fargate Spot task of `env`'s service stopped by an interruption, in the shape ECS
+/// sends ("ECS Task State Change", STOPPED, stop code `SpotInterruption`; the fields of a
+/// real Fargate stop event, with the capacity provider a Spot task carries).
+/// `last_status` `DEPROVISIONING` is the event ECS sends before the final STOPPED.
+fn spot_interrupted(env: &str, last_status: &str) -> Value {
+    let task_id = "8e4d2c1b0a9f47e6b5d4c3b2a1f0e9d8";
+    let cluster = format!("menotime-{env}-cluster");
+    let task_arn = format!("arn:aws:ecs:us-west-1:123456789012:task/{cluster}/{task_id}");
+    let stopped = last_status == "STOPPED";
+    let mut e = json!({
+        "version": "0",
+        "id": format!("6d2a9f0e-3b7c-4e51-9a08-{:012x}", env.len() * 2 + usize::from(stopped)),
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": if stopped { "2026-11-26T14:21:47Z" } else { "2026-11-26T14:20:16Z" },
+        "region": "us-west-1",
+        "resources": [task_arn],
+        "detail": {
+            "attachments": [{
+                "id": "1c7e5a90-3f2b-4d8e-a6c1-9b0f7e2d4a35",
+                "type": "eni",
+                "status": if stopped { "DELETED" } else { "ATTACHED" },
+                "details": [
+                    {"name": "subnetId", "value": "subnet-0f1e2d3c4b5a69788"},
+                    {"name": "networkInterfaceId", "value": "eni-0a1b2c3d4e5f60718"},
+                    {"name": "macAddress", "value": "06:3e:91:b2:7c:4d"},
+                    {"name": "privateIPv4Address", "value": "10.0.2.87"}
+                ]
+            }],
+            "availabilityZone": "us-west-1c",
+            "capacityProviderName": "FARGATE_SPOT",
+            "clusterArn": format!("arn:aws:ecs:us-west-1:123456789012:cluster/{cluster}"),
+            "containers": [{
+                "containerArn": format!("arn:aws:ecs:us-west-1:123456789012:container/{cluster}/{task_id}/4b3a2918-07f6-4e5d-8c4b-3a29180f7e6d"),
+                "exitCode": 143,
+                "lastStatus": "STOPPED",
+                "name": "menotime-backend",
+                "image": "123456789012.dkr.ecr.us-west-1.amazonaws.com/menotime/backend:latest",
+                "imageDigest": "sha256:5f0c4e6b1a2d3c4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6",
+                "runtimeId": format!("{task_id}-2714032119"),
+                "taskArn": task_arn,
+                "networkInterfaces": [{
+                    "attachmentId": "1c7e5a90-3f2b-4d8e-a6c1-9b0f7e2d4a35",
+                    "privateIpv4Address": "10.0.2.87"
+                }],
+                "cpu": "0"
+            }],
+            "createdAt": "2026-11-26T08:02:11.407Z",
+            "launchType": "FARGATE",
+            "cpu": "256",
+            "memory": "1024",
+            "desiredStatus": "STOPPED",
+            "group": format!("service:menotime-{env}-service"),
+            "lastStatus": last_status,
+            "overrides": {"containerOverrides": [{"name": "menotime-backend"}]},
+            "connectivity": "CONNECTED",
+            "connectivityAt": "2026-11-26T08:02:17.923Z",
+            "pullStartedAt": "2026-11-26T08:02:26.118Z",
+            "pullStoppedAt": "2026-11-26T08:02:34.771Z",
+            "startedAt": "2026-11-26T08:02:41.530Z",
+            "startedBy": "ecs-svc/7302946158203317465",
+            "stoppingAt": "2026-11-26T14:19:45.002Z",
+            "executionStoppedAt": "2026-11-26T14:20:16Z",
+            "stoppedReason": "Your Spot Task was interrupted.",
+            "stopCode": "SpotInterruption",
+            "updatedAt": if stopped { "2026-11-26T14:21:47.316Z" } else { "2026-11-26T14:20:16.204Z" },
+            "taskArn": task_arn,
+            "taskDefinitionArn": format!("arn:aws:ecs:us-west-1:123456789012:task-definition/menotime-backend-{env}:1"),
+            "version": if stopped { 5 } else { 4 },
+            "platformVersion": "1.4.0"
+        }
+    });
+    if stopped {
+        e["detail"]["stoppedAt"] = json!("2026-11-26T14:21:47.316Z");
+    }
+    e
+}
+
+#[tokio::test]
+async fn a_spot_interruption_outside_prod_is_information_and_never_pages() {
+    let w = World::new().await;
+    let mut fs = Vec::new();
+    for env in ["staging", "dev"] {
+        let mut notifier = w.counted_notifier(env, &[]).await;
+        w.calls();
+        // ECS first reports the task deprovisioning: not yet a stop, nothing sent.
+        let out = notifier
+            .invoke(&spot_interrupted(env, "DEPROVISIONING"))
+            .await
+            .ok();
+        assert_eq!(out["outcome"], "ignored", "{env}: {out}");
+        assert!(w.notify(env).await.is_empty(), "{env}");
+        let out = notifier
+            .invoke(&spot_interrupted(env, "STOPPED"))
+            .await
+            .ok();
+        assert_eq!(out["outcome"], "notified", "{env}: {out}");
+        // One Publish: nothing read or changed in ECS.
+        assert_eq!(w.calls(), ["Publish"], "{env}");
+        let msgs = w.notify(env).await;
+        assert_eq!(types(&msgs), ["task.interrupted/notify"], "{env}");
+        let m = &msgs[0];
+        assert_eq!(m.payload["severity"], "info", "{env}");
+        assert_eq!(m.attribute("severity"), Some("info"), "{env}");
+        assert_eq!(m.attribute("action"), Some("notify"), "{env}");
+        assert_eq!(
+            m.payload["dedup_key"],
+            format!("menotime/{env}/menotime-{env}-service/task-interrupted/8e4d2c1b0a9f47e6b5d4c3b2a1f0e9d8"),
+        );
+        assert_eq!(
+            m.payload["occurred_at"], "2026-11-26T14:21:47.316Z",
+            "{env}"
+        );
+        let d = &m.payload["details"];
+        assert_eq!(d["stop_code"], "SpotInterruption", "{env}");
+        assert_eq!(d["capacity_provider"], "FARGATE_SPOT", "{env}");
+        assert_eq!(d["started_by"], "ecs-svc/7302946158203317465", "{env}");
+        assert!(w.oncall(env).await.is_empty(), "{env}: never a page");
+        fs.push(notifier);
+    }
+    w.stop(fs).await;
+}
+
+/// A stack trying AUTO_ROLLBACK_ON_REGRESSION in a dry run on a deployment it already
+/// watches: the regression is reported with what would have been done, and nothing in
+/// ECS changes.
+#[tokio::test]
+async fn auto_rollback_in_a_dry_run_says_what_it_would_do_and_changes_nothing() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w.notifier("prod", &[]).await;
+    // A dry run records no watch (docs/reference.md §3.10): the deployment was watched
+    // before the stack was switched to a dry run to try the setting.
+    let deployment = w.deploy_v124(&mut gate, &mut notifier).await;
+    notifier.stop().await;
+    let mut dry = w
+        .counted_notifier(
+            "prod",
+            &[("DRY_RUN", "true"), ("AUTO_ROLLBACK_ON_REGRESSION", "true")],
+        )
+        .await;
+    let before = w.aws.service(prod).await;
+    assert!(before.task_definition.ends_with(":3"), "{before:?}");
+    let deployments = w.aws.deployments(prod).await;
+    let team = w.reader(&prod.notify_topic_arn).await;
+    w.calls();
+
+    let out = dry
+        .invoke(&alarm(
+            "prod",
+            "5xx",
+            "ALARM",
+            "2026-11-26T09:03:00Z",
+            "a-1",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "notified", "{out}");
+    assert_eq!(out["dry_run"], true, "{out}");
+    assert_eq!(out["rolled_back_to"], Value::Null, "{out}");
+    assert_eq!(out["froze"], false, "{out}");
+    // Read, then tell: no UpdateService, no TagResource (no freeze, no marker).
+    assert_eq!(
+        w.calls(),
+        ["DescribeServices", "DescribeTaskDefinition", "Publish"]
+    );
+    assert_eq!(
+        w.aws.service(prod).await,
+        before,
+        "revision, image and tags"
+    );
+    assert_eq!(
+        w.aws.deployments(prod).await,
+        deployments,
+        "no new deployment"
+    );
+
+    // A dry run never pages: the regression goes to the team, saying what it would do.
+    assert!(w.oncall("prod").await.is_empty());
+    let msgs = w.notify("prod").await;
+    assert_eq!(types(&msgs), ["deploy.regression/notify"]);
+    let p = &msgs[0].payload;
+    assert_eq!(p["severity"], "warning");
+    assert_eq!(
+        p["dedup_key"],
+        format!("menotime/prod/menotime-prod-service/regression/{deployment}")
+    );
+    assert_eq!(
+        p["summary"],
+        "dry run: Regression after deploying menotime-backend-prod:3: menotime-prod-5xx in ALARM"
+    );
+    let d = &p["details"];
+    assert_eq!(d["dry_run"], true);
+    assert_eq!(
+        d["would_page"],
+        json!({"topic": "oncall", "severity": "critical", "action": "trigger"})
+    );
+    assert_eq!(d["auto_rollback"], true);
+    assert_eq!(d["previous_task_definition"], "menotime-backend-prod:2");
+    assert_eq!(d["rolled_back_to"], Value::Null);
+    assert_eq!(d["rollback_deployment_id"], Value::Null);
+    assert_eq!(d["froze"], false);
+    assert_eq!(d["frozen"], false);
+    let texts = texts(&team);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(
+        fact(&texts[0], "Automatic rollback"),
+        Some("dry run: would have frozen deploys and rolled back to menotime-backend-prod:2; nothing was changed"),
+        "{}",
+        texts[0]
+    );
+    team.stop();
+    w.stop(vec![gate, dry]).await;
+}
+
+/// The first revision of the family, deployed by hand: no deployment was watched
+/// before it, ECS lists no other, and it carries no `menotime:replaces`. The automatic
+/// rollback has nowhere to go: it pages instead, and never calls UpdateService.
+#[tokio::test]
+async fn auto_rollback_without_a_previous_revision_pages_and_never_updates_the_service() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let first = format!("{}:1", prod.family);
+    w.aws
+        .ecs
+        .update_service()
+        .cluster(&prod.cluster)
+        .service(&prod.service)
+        .task_definition(&first)
+        .force_new_deployment(true)
+        .send()
+        .await
+        .expect("deploy revision 1 by hand");
+    let deployment = w.aws.primary_deployment(prod).await;
+    let mut notifier = w
+        .counted_notifier("prod", &[("AUTO_ROLLBACK_ON_REGRESSION", "true")])
+        .await;
+    let out = notifier
+        .invoke(&completed("prod", &deployment, "2026-11-26T09:00:00Z"))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "notified", "{out}");
+    assert_eq!(
+        w.aws.service_tag(prod, WATCH).await,
+        Some(format!(
+            "deployment={deployment} revision=menotime-backend-prod:1 completed=2026-11-26T09:00:00.000Z"
+        )),
+        "watched, with no way back"
+    );
+    w.notify("prod").await;
+    let oncall = w.reader(&prod.oncall_topic_arn).await;
+    w.calls();
+
+    let out = notifier
+        .invoke(&alarm(
+            "prod",
+            "5xx",
+            "ALARM",
+            "2026-11-26T09:03:00Z",
+            "a-1",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "paged", "{out}");
+    assert_eq!(out["rolled_back_to"], Value::Null, "{out}");
+    assert_eq!(out["froze"], false, "{out}");
+    // The page's two phases and nothing else: no UpdateService.
+    assert_eq!(
+        w.calls(),
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "TagResource",
+            "Publish",
+            "TagResource"
+        ]
+    );
+    let after = w.aws.service(prod).await;
+    assert!(after.task_definition.ends_with(":1"), "{after:?}");
+    assert_eq!(w.aws.primary_deployment(prod).await, deployment);
+    assert_eq!(w.aws.service_tag(prod, FREEZE).await, None, "not frozen");
+    assert_eq!(
+        marker(w.aws.service_tag(prod, INCIDENT).await),
+        Some(format!(
+            "deployment={deployment} sent=5xx@A{} state=open at=2026-11-26T09:03:00.000Z",
+            unix("2026-11-26T09:03:00Z")
+        )),
+        "no rollback recorded"
+    );
+
+    let pages = w.oncall("prod").await;
+    assert_eq!(types(&pages), ["deploy.regression/trigger"]);
+    let p = &pages[0].payload;
+    assert_eq!(p["severity"], "critical");
+    assert_eq!(
+        p["dedup_key"],
+        format!("menotime/prod/menotime-prod-service/regression/{deployment}")
+    );
+    let d = &p["details"];
+    assert_eq!(d["deployment_id"], deployment.as_str());
+    assert_eq!(d["task_definition"], "menotime-backend-prod:1");
+    assert_eq!(d["auto_rollback"], true);
+    assert_eq!(d["previous_task_definition"], Value::Null);
+    assert_eq!(d["rolled_back_to"], Value::Null);
+    assert_eq!(d["froze"], false);
+    assert!(w.notify("prod").await.is_empty());
+    let texts = texts(&oncall);
+    assert_eq!(texts.len(), 1, "{texts:?}");
+    assert_eq!(
+        fact(&texts[0], "Automatic rollback"),
+        Some("NOT DONE: the previous revision cannot be determined (ECS, the watch and the revision's tags name none)"),
+        "{}",
+        texts[0]
+    );
+    assert_eq!(
+        fact(&texts[0], "Previous revision"),
+        Some("unknown (see list-task-definitions below)")
+    );
+    assert!(
+        texts[0].contains("aws ecs list-task-definitions"),
+        "{}",
+        texts[0]
+    );
+    oncall.stop();
+    w.stop(vec![notifier]).await;
+}
+
+/// CloudWatch: 5xx went to ALARM at 09:03 and back to OK at 09:07. EventBridge delivers
+/// the OK first, then the ALARM, then the ALARM again.
+#[tokio::test]
+async fn an_ok_delivered_before_its_alarm_pages_nobody() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w.notifier("prod", &[]).await;
+    let deployment = w.deploy_v124(&mut gate, &mut notifier).await;
+
+    let ok = alarm("prod", "5xx", "OK", "2026-11-26T09:07:00Z", "ok-1");
+    let out = notifier.invoke(&ok).await.ok();
+    assert_eq!(out["outcome"], "ignored", "{out}");
+    // Recorded, resolved: a late copy of its ALARM is recognised.
+    let recorded = w.aws.service_tag(prod, INCIDENT).await;
+    assert_eq!(
+        marker(recorded.clone()),
+        Some(format!(
+            "sent=5xx@O{} state=resolved at=2026-11-26T09:07:00.000Z",
+            unix("2026-11-26T09:07:00Z")
+        ))
+    );
+    let fired = alarm("prod", "5xx", "ALARM", "2026-11-26T09:03:00Z", "a-1");
+    let out = notifier.invoke(&fired).await.ok();
+    assert_eq!(out["outcome"], "late", "{out}");
+    // Delivered again, after the OK: still late.
+    let out = notifier.invoke(&fired).await.ok();
+    assert_eq!(out["outcome"], "late", "{out}");
+    assert!(w.oncall("prod").await.is_empty(), "no page");
+    assert!(w.notify("prod").await.is_empty());
+    assert_eq!(
+        w.aws.service_tag(prod, INCIDENT).await,
+        recorded,
+        "unchanged"
+    );
+    assert_eq!(w.aws.service_tag(prod, FREEZE).await, None);
+
+    // The alarm fires again at 09:15, inside the watch: that ALARM is new, and pages.
+    let again = alarm("prod", "5xx", "ALARM", "2026-11-26T09:15:00Z", "a-2");
+    let out = notifier.invoke(&again).await.ok();
+    assert_eq!(out["outcome"], "paged", "{out}");
+    let pages = w.oncall("prod").await;
+    assert_eq!(types(&pages), ["deploy.regression/trigger"]);
+    assert_eq!(pages[0].payload["severity"], "critical");
+    assert_eq!(
+        pages[0].payload["dedup_key"],
+        format!("menotime/prod/menotime-prod-service/regression/{deployment}")
+    );
+    assert_eq!(pages[0].payload["occurred_at"], "2026-11-26T09:15:00.000Z");
+    assert_eq!(
+        marker(w.aws.service_tag(prod, INCIDENT).await),
+        Some(format!(
+            "deployment={deployment} sent=5xx@A{} state=open at=2026-11-26T09:15:00.000Z",
+            unix("2026-11-26T09:15:00Z")
+        ))
+    );
+    w.stop(vec![gate, notifier]).await;
+}
+
+/// A page, its resolve, and then EventBridge delivers the ALARM once more.
+#[tokio::test]
+async fn an_alarm_delivered_again_after_its_ok_does_not_page_again() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w.notifier("prod", &[]).await;
+    let deployment = w.deploy_v124(&mut gate, &mut notifier).await;
+    let key = format!("menotime/prod/menotime-prod-service/regression/{deployment}");
+
+    let fired = alarm("prod", "5xx", "ALARM", "2026-11-26T09:03:00Z", "a-1");
+    assert_eq!(notifier.invoke(&fired).await.ok()["outcome"], "paged");
+    let ok = alarm("prod", "5xx", "OK", "2026-11-26T09:06:00Z", "ok-1");
+    assert_eq!(notifier.invoke(&ok).await.ok()["outcome"], "resolved");
+    let msgs = w.oncall("prod").await;
+    assert_eq!(
+        types(&msgs),
+        ["deploy.regression/trigger", "deploy.regression/resolve"]
+    );
+    assert_eq!(
+        msgs.iter()
+            .map(|m| (
+                m.payload["severity"].as_str(),
+                m.payload["dedup_key"].as_str()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (Some("critical"), Some(key.as_str())),
+            (Some("info"), Some(key.as_str()))
+        ]
+    );
+    let resolved = w.aws.service_tag(prod, INCIDENT).await;
+    assert_eq!(
+        marker(resolved.clone()),
+        Some(format!(
+            "deployment={deployment} sent=5xx@O{}+resolve state=resolved at=2026-11-26T09:06:00.000Z",
+            unix("2026-11-26T09:06:00Z")
+        ))
+    );
+
+    let out = notifier.invoke(&fired).await.ok();
+    assert_eq!(out["outcome"], "late", "{out}");
+    assert!(w.oncall("prod").await.is_empty(), "no second page");
+    assert!(w.notify("prod").await.is_empty());
+    assert_eq!(
+        w.aws.service_tag(prod, INCIDENT).await,
+        resolved,
+        "unchanged"
+    );
+    w.stop(vec![gate, notifier]).await;
+}
+
+/// While 5xx's page is open, latency goes to ALARM at 09:05 and OK at 09:08, and
+/// EventBridge delivers latency's OK before its ALARM. Then 5xx recovers: the page
+/// must resolve (nothing of the incident is in ALARM any more).
+///
+/// Fails today: an OK of an alarm the open incident does not know is dropped, not
+/// recorded (shared/src/domain/watch.rs, `record_or_quiet`, the `Some(i) if i.open`
+/// arm), so the late ALARM joins and pages, and the incident keeps latency in ALARM
+/// after 5xx's OK: the page never resolves.
+#[tokio::test]
+#[ignore = "deploy-notifier drops an OK delivered before its ALARM while an incident is open; the late ALARM then keeps the page open (shared/src/domain/watch.rs record_or_quiet)"]
+async fn an_ok_delivered_before_its_alarm_during_an_open_page_does_not_keep_it_open() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w.notifier("prod", &[]).await;
+    let deployment = w.deploy_v124(&mut gate, &mut notifier).await;
+    let key = format!("menotime/prod/menotime-prod-service/regression/{deployment}");
+
+    let out = notifier
+        .invoke(&alarm(
+            "prod",
+            "5xx",
+            "ALARM",
+            "2026-11-26T09:03:00Z",
+            "a-1",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "paged", "{out}");
+    assert_eq!(
+        types(&w.oncall("prod").await),
+        ["deploy.regression/trigger"]
+    );
+
+    let out = notifier
+        .invoke(&alarm(
+            "prod",
+            "latency",
+            "OK",
+            "2026-11-26T09:08:00Z",
+            "ok-latency",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "ignored", "{out}");
+    assert!(w.oncall("prod").await.is_empty());
+    let out = notifier
+        .invoke(&alarm(
+            "prod",
+            "latency",
+            "ALARM",
+            "2026-11-26T09:05:00Z",
+            "a-latency",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "late", "{out}");
+    assert!(
+        w.oncall("prod").await.is_empty(),
+        "the late ALARM pages nobody"
+    );
+
+    let out = notifier
+        .invoke(&alarm(
+            "prod",
+            "5xx",
+            "OK",
+            "2026-11-26T09:10:00Z",
+            "ok-5xx",
+        ))
+        .await
+        .ok();
+    assert_eq!(out["outcome"], "resolved", "{out}");
+    let msgs = w.oncall("prod").await;
+    assert_eq!(types(&msgs), ["deploy.regression/resolve"]);
+    assert_eq!(msgs[0].payload["dedup_key"], key.as_str());
+    let incident = w.aws.service_tag(prod, INCIDENT).await.unwrap_or_default();
+    assert!(incident.contains(" state=resolved "), "{incident}");
+    w.stop(vec![gate, notifier]).await;
 }
