@@ -14,6 +14,7 @@
 //!   provider), the runtime's EnvFilter and the full regex engine (the smithy HTTP
 //!   client still links the system certificate loader; shared::sdk never enables it,
 //!   and its unit tests check the trust store);
+//! - every function's `main` starts a current-thread tokio runtime;
 //! - the release profile: optimised for size, fat LTO, one codegen unit, panics abort,
 //!   stripped, no debug information.
 //!
@@ -171,6 +172,21 @@ fn the_start_up_builds_only_what_lambda_uses() {
         "the functions' dependency tree regrew what cold start left behind: {regrown:?}; \
          `cargo tree -p <function> -i <crate>` says who"
     );
+}
+
+/// Lambda sends one invocation at a time: a current-thread runtime starts faster and
+/// needs less memory than tokio's multi-thread scheduler with a worker per core.
+#[test]
+fn every_function_starts_a_current_thread_runtime() {
+    for f in FUNCTIONS {
+        let path = workspace_root().join(format!("functions/{f}/src/main.rs"));
+        let main = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            main.contains("#[tokio::main(flavor = \"current_thread\")]"),
+            "{}: main must start a current-thread runtime",
+            path.display()
+        );
+    }
 }
 
 /// `cargo lambda build --bin <function>` and `sam build` run cargo without `-p`, so
