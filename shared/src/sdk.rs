@@ -194,7 +194,7 @@ pub fn worst_path(calls: usize) -> Duration {
 pub const LAMBDA_TIMEOUTS: &[(&str, u64)] = &[
     ("scan-gate", 180),
     ("deploy-notifier", 120),
-    ("offhours-scaler", 120),
+    ("offhours-scaler", 180),
 ];
 
 /// One path of a function: its AWS calls in order, at most (the e2e call budgets check
@@ -277,6 +277,22 @@ pub const PATHS: &[PathCalls] = &[
         function: "offhours-scaler",
         path: "scale up (restore, then remove the snapshot)",
         calls: &[DS, TARGETS, REGISTER_TARGET, UPDATE, UNTAG, DTD, PUBLISH],
+    },
+    PathCalls {
+        function: "offhours-scaler",
+        path: "page a failed wake-up (recorded, sent, confirmed), then restore",
+        calls: &[
+            DS,
+            TAG,
+            PUBLISH,
+            TAG,
+            TARGETS,
+            REGISTER_TARGET,
+            UPDATE,
+            UNTAG,
+            DTD,
+            PUBLISH,
+        ],
     },
 ];
 

@@ -740,7 +740,10 @@ async fn a_wake_up_that_never_completes_pages_and_resolves_when_the_tasks_run() 
         page.subject
     );
     let marker = w.tag("prod", "menotime:offhours-wake").await.unwrap();
-    assert!(marker.contains(" state=paged at="), "{marker}");
+    assert!(
+        marker.contains(" state=paged at="),
+        "confirmed after the page: {marker}"
+    );
     // Never twice.
     let out = f.invoke(&json!({"action": "reconcile"})).await.ok();
     assert_eq!(out["wake"], "still_paged", "{out}");

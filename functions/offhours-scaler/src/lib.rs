@@ -12,9 +12,11 @@
 //! 2. **Read** the service: DescribeServices with its tags (the snapshot, the
 //!    `menotime:offhours` exclusion or hold, the wake-up marker), deployments, counts
 //!    and latest events.
-//! 3. **Check the wake-up** of an earlier scale-up ([`wake::check`]): reached, the
-//!    marker goes (and a page is resolved); past its deadline, the marker says
-//!    `state=paged` first, then `scale.failed` goes out (a page in prod).
+//! 3. **Check the wake-up** of an earlier scale-up (`wakeup.rs`, [`wake::check`]):
+//!    reached, a page is resolved and then the marker goes; past its deadline, the
+//!    marker says `state=paging`, `scale.failed` goes out (a page in prod), and the
+//!    marker says `state=paged`. A page recorded but not confirmed is sent by the next
+//!    run, whatever its request id.
 //! 4. **Read the scalable target** (DescribeScalableTargets; none for a service scaled
 //!    by hand): with the desired count, the capacity every result reports.
 //! 5. **Decide.**
@@ -61,13 +63,14 @@ use menotime_shared::domain::offhours::{
 use menotime_shared::domain::reconcile::{self, Moment, Step};
 use menotime_shared::domain::schedule::{self, Action};
 use menotime_shared::domain::service::{ServiceState, Tagged};
-use menotime_shared::domain::wake::{self, Check, Counts, Wake};
+use menotime_shared::domain::wake::{self, Wake};
 use menotime_shared::notify::{Notification, Notifier, Publisher, Sent};
 use menotime_shared::{runbook, tags, Error};
 
 mod notes;
+mod wakeup;
 
-use notes::{Estimate, Held, Night, Waking};
+use notes::{Estimate, Held, Night};
 
 /// What the scaler did (docs/reference.md §6.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -813,114 +816,6 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             record,
         )
         .await
-    }
-
-    /// Step 3: the wake-up of an earlier scale-up. Reached: the marker goes, and a
-    /// page is resolved. Past the deadline: `state=paged` is written *before* the page,
-    /// so another invocation never pages again; a retry of this one (same request id)
-    /// sends it again. Nothing is written in a dry run.
-    async fn check_wake(
-        &self,
-        run: &Run,
-        service: &ServiceState,
-        record: &mut Record,
-    ) -> Result<(), Error> {
-        let check = wake::check(
-            service.tags.offhours_wake.as_ref(),
-            Counts {
-                desired: service.desired_count,
-                running: service.running_count,
-            },
-            service.tags.offhours_snapshot.as_ref(),
-            self.cfg.wake_timeout(),
-            run.now,
-            &run.request_id,
-        );
-        let arn = self.service_arn(service);
-        let untag = || async {
-            if run.dry_run {
-                return Ok(());
-            }
-            self.ecs
-                .untag_service(&arn, &[tags::OFFHOURS_WAKE.to_owned()])
-                .await
-        };
-        record.wake = match check {
-            Check::Nothing => None,
-            Check::Waiting { deadline, .. } => {
-                info!(%deadline, running = service.running_count, "waiting for the tasks of the scale-up");
-                Some("waiting")
-            }
-            Check::StillPaged { .. } => Some("still_paged"),
-            Check::Unreadable { value, problem } => {
-                warn!(%value, %problem, "the wake-up marker cannot be read; removed, its check is lost");
-                untag().await?;
-                record.wake_removed = !run.dry_run;
-                Some("unreadable")
-            }
-            Check::Reached { wake, target } => {
-                info!(since = %wake.since, running = service.running_count, target, "the scale-up reached its count");
-                untag().await?;
-                record.wake_removed = !run.dry_run;
-                if wake.state == wake::WakeState::Paged {
-                    let w = Waking {
-                        wake: &wake,
-                        service,
-                        target,
-                        deadline: wake.deadline(self.cfg.wake_timeout()),
-                    };
-                    self.send(notes::wake_resolved(&self.cfg, run, &w), record)
-                        .await?;
-                }
-                Some("reached")
-            }
-            Check::Overdue {
-                wake,
-                target,
-                deadline,
-            } => {
-                let w = Waking {
-                    wake: &wake,
-                    service,
-                    target,
-                    deadline,
-                };
-                if run.dry_run {
-                    warn!(since = %wake.since, "dry run: would page, the scale-up did not reach its count");
-                    Some("would_page")
-                } else {
-                    let paged = wake.paged(run.now.trunc_subsecs(0), &run.request_id);
-                    self.ecs
-                        .tag_service(&arn, &[(tags::OFFHOURS_WAKE.to_owned(), paged.render())])
-                        .await?;
-                    let n = notes::wake_failed(
-                        &self.cfg,
-                        run,
-                        &w,
-                        self.function_name.as_deref(),
-                        false,
-                    );
-                    self.send(n, record).await?;
-                    Some("paged")
-                }
-            }
-            Check::Resend {
-                wake,
-                target,
-                deadline,
-            } => {
-                let w = Waking {
-                    wake: &wake,
-                    service,
-                    target,
-                    deadline,
-                };
-                let n = notes::wake_failed(&self.cfg, run, &w, self.function_name.as_deref(), true);
-                self.send(n, record).await?;
-                Some("resent")
-            }
-        };
-        Ok(())
     }
 
     /// Removes the tag of a hold that has ended (not in a dry run), once per run.

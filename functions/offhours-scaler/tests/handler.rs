@@ -1353,14 +1353,14 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         assert_eq!(out.wake, Some("waiting"));
     }
 
-    // 07:15: the deadline. Marked paged first, then the page.
+    // 07:15: the deadline. The page recorded (state=paging), published, confirmed.
     let paging = plus(TUE_MORNING, 15);
     let out = r
         .scaler_at_time(paging)
         .handle(reconcile(), "req-page")
         .await
         .unwrap();
-    assert_eq!(r.calls(), [DS, TAG, PUB, DST]);
+    assert_eq!(r.calls(), [DS, TAG, PUB, TAG, DST]);
     assert_eq!(out.wake, Some("paged"));
     assert_eq!(out.notifications, ["scale.failed/trigger"]);
     assert_eq!(
@@ -1404,7 +1404,8 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         ],
     );
 
-    // Later runs never page again; a retry of the paging invocation resends.
+    // Confirmed sent: later runs never page again, a duplicate of the paging
+    // invocation included.
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 20)).await;
     assert_eq!(
         (calls, sent.len(), out.wake),
@@ -1415,11 +1416,9 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         .handle(reconcile(), "req-page")
         .await
         .unwrap();
-    assert_eq!(out.wake, Some("resent"));
-    assert_eq!(r.calls(), [DS, PUB, DST]);
-    let (_, payload, text) = only(r.sent());
-    assert_eq!(payload["action"], "trigger");
-    assert_contains(&text, &["Resent:"]);
+    assert_eq!(out.wake, Some("still_paged"));
+    assert_eq!(r.calls(), [DS, DST]);
+    assert!(r.sent().is_empty());
 
     // The tasks start: the page is resolved, on the same key, and the marker goes.
     {
@@ -1428,7 +1427,11 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         w.service.pending_count = 0;
     }
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 40)).await;
-    assert_eq!(calls, [DS, UNTAG, PUB, DST]);
+    assert_eq!(
+        calls,
+        [DS, PUB, UNTAG, DST],
+        "the resolve before the marker goes"
+    );
     assert_eq!(out.wake, Some("reached"));
     assert_eq!(out.notifications, ["scale.up/resolve"]);
     assert_eq!(r.tag(WAKE), None);
@@ -1443,6 +1446,73 @@ async fn the_wake_up_pages_once_when_tasks_do_not_start_and_resolves_when_they_d
         rendered.subject,
         "[PROD] Resolved: menotime-prod-service runs 2 of 2 tasks after the scale-up"
     );
+}
+
+/// SNS refusing the page through every attempt of the invocation loses nothing: the
+/// page is recorded `state=paging` first, and the next run (a redrive or the next
+/// reconcile, with a request id of its own) publishes it and confirms it. A resolve SNS
+/// refuses leaves the marker, so the next run sends it.
+#[tokio::test]
+async fn a_page_or_resolve_sns_refused_is_sent_by_the_next_run_whatever_its_request_id() {
+    let r = windowed();
+    r.aws.world().tasks_fail_to_start = true;
+    r.tick(t(MON_EVENING)).await;
+    r.tick(t(TUE_MORNING)).await;
+    r.aws.fail_always(PUB);
+    let err = r
+        .scaler_at_time(plus(TUE_MORNING, 15))
+        .handle(reconcile(), "req-page")
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    let calls = r.calls();
+    assert_eq!(&calls[..2], [DS, TAG], "recorded first");
+    assert!(calls[2..].iter().all(|c| *c == PUB), "{calls:?}");
+    assert!(r.sent().is_empty());
+    assert_eq!(
+        r.tag(WAKE).as_deref(),
+        Some("since=2026-01-06T15:00:00Z desired=2 state=paging at=2026-01-06T15:15:00Z request=req-page")
+    );
+
+    // SNS is back; the next reconcile comes with its own request id.
+    r.aws.heal(PUB);
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 20)).await;
+    assert_eq!(out.wake, Some("resent"));
+    assert_eq!(calls, [DS, PUB, TAG, DST]);
+    let (rendered, payload, _) = only(sent);
+    assert!(rendered.topic_arn.ends_with(":menotime-prod-oncall"));
+    assert_eq!(
+        (payload["event_type"].as_str(), payload["action"].as_str()),
+        (Some("scale.failed"), Some("trigger"))
+    );
+    assert_eq!(
+        r.tag(WAKE).as_deref(),
+        Some("since=2026-01-06T15:00:00Z desired=2 state=paged at=2026-01-06T15:15:00Z request=req-page")
+    );
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 25)).await;
+    assert_eq!(
+        (calls, sent.len(), out.wake),
+        (vec![DS, DST], 0, Some("still_paged"))
+    );
+
+    // The tasks start, and SNS refuses the resolve: the marker stays for the next run.
+    {
+        let mut w = r.aws.world();
+        w.service.running_count = 2;
+        w.service.pending_count = 0;
+    }
+    r.aws.fail_always(PUB);
+    let _ = r.at(plus(TUE_MORNING, 30), reconcile()).await.unwrap_err();
+    let calls = r.calls();
+    assert_eq!(calls[0], DS);
+    assert!(calls[1..].iter().all(|c| *c == PUB), "{calls:?}");
+    assert!(r.tag(WAKE).is_some());
+    r.aws.heal(PUB);
+    let (out, calls, sent) = r.tick(plus(TUE_MORNING, 35)).await;
+    assert_eq!(calls, [DS, PUB, UNTAG, DST]);
+    assert_eq!(out.notifications, ["scale.up/resolve"]);
+    assert_eq!(only(sent).1["action"], "resolve");
+    assert_eq!(r.tag(WAKE), None);
 }
 
 #[tokio::test]
@@ -1484,7 +1554,7 @@ async fn a_scale_up_that_cannot_be_completed_pages_at_the_same_deadline() {
     assert_eq!(r.calls(), [DS, DST, RST]);
     // 07:15: paged (then the restore fails again).
     let _ = r.at(plus(TUE_MORNING, 15), reconcile()).await.unwrap_err();
-    assert_eq!(r.calls(), [DS, TAG, PUB, DST, RST]);
+    assert_eq!(r.calls(), [DS, TAG, PUB, TAG, DST, RST]);
     let (_, payload, text) = only(r.sent());
     assert_eq!(payload["details"]["scale_up_completed"], false);
     assert_contains(

@@ -7,10 +7,12 @@
 //! that a scale-up that cannot be completed is caught by the same deadline as tasks that
 //! cannot start. Every later invocation looks at it with [`check`]; it is never
 //! overwritten while it is there (a retried scale-up keeps the first deadline), and it is
-//! removed once the count is reached. The page follows deploy-notifier's discipline:
-//! the tag says `state=paged` *before* the page is published, so a duplicate never pages
-//! twice, and a retry of the very invocation that wrote it (same request id) sends the
-//! page again.
+//! removed once the count is reached. The page follows deploy-notifier's two-phase
+//! discipline: the tag says `state=paging` *before* the page is published and
+//! `state=paged` after, so a page is never sent twice once it is known sent, and never
+//! lost: any later invocation that finds `state=paging` (Lambda's retry, a redrive
+//! under a new request id, the next reconcile) publishes it and confirms it. The
+//! resolve is published *before* the tag is removed, for the same reason.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -25,7 +27,10 @@ use super::service::Tagged;
 pub enum WakeState {
     /// Waiting for the tasks; nobody told yet.
     Waiting,
-    /// The deadline passed and `scale.failed` was sent.
+    /// The deadline passed and `scale.failed` is to be sent: recorded, not yet known
+    /// to be published.
+    Paging,
+    /// `scale.failed` was published.
     Paged,
 }
 
@@ -33,14 +38,16 @@ impl WakeState {
     pub fn as_str(self) -> &'static str {
         match self {
             WakeState::Waiting => "waiting",
+            WakeState::Paging => "paging",
             WakeState::Paged => "paged",
         }
     }
 }
 
 /// The `menotime:offhours-wake` tag:
-/// `since=2026-11-26T15:00:00Z desired=2 state=waiting`, and once paged
-/// `... state=paged at=2026-11-26T15:20:00Z request=<Lambda request id>`.
+/// `since=2026-11-26T15:00:00Z desired=2 state=waiting`, and once overdue
+/// `... state=paging at=2026-11-26T15:20:00Z request=<Lambda request id>`, then
+/// `state=paged` once the page is published.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Wake {
     /// When the scale-up began; the deadline counts from here.
@@ -48,10 +55,10 @@ pub struct Wake {
     /// The desired count the scale-up sets.
     pub desired: i32,
     pub state: WakeState,
-    /// When the page was sent (`state=paged` only).
+    /// When the deadline was found passed (`state=paging` and `state=paged`).
     pub paged_at: Option<DateTime<Utc>>,
-    /// The Lambda request id of the invocation that paged (`state=paged` only): a
-    /// retry of that invocation sends the page again.
+    /// The Lambda request id of the invocation that found it, for the logs (nothing
+    /// decides on it: a redrive comes with a new one).
     pub request: Option<String>,
 }
 
@@ -69,12 +76,21 @@ impl Wake {
         }
     }
 
-    /// The same wake-up, paged at `at` by `request`.
-    pub fn paged(&self, at: DateTime<Utc>, request: &str) -> Wake {
+    /// The same wake-up, found overdue at `at` by `request`: the page recorded, to
+    /// be published.
+    pub fn paging(&self, at: DateTime<Utc>, request: &str) -> Wake {
         Wake {
-            state: WakeState::Paged,
+            state: WakeState::Paging,
             paged_at: Some(at),
             request: Some(crate::tags::value(request)).filter(|r| !r.is_empty()),
+            ..self.clone()
+        }
+    }
+
+    /// The same wake-up, its page published.
+    pub fn paged(&self) -> Wake {
+        Wake {
+            state: WakeState::Paged,
             ..self.clone()
         }
     }
@@ -137,9 +153,12 @@ impl Wake {
                 "state" => {
                     state = Some(match value {
                         "waiting" => WakeState::Waiting,
+                        "paging" => WakeState::Paging,
                         "paged" => WakeState::Paged,
                         other => {
-                            return Err(format!("state=`{other}` is not `waiting` or `paged`"))
+                            return Err(format!(
+                                "state=`{other}` is not `waiting`, `paging` or `paged`"
+                            ))
                         }
                     })
                 }
@@ -186,21 +205,24 @@ pub enum Check {
         target: i32,
         deadline: DateTime<Utc>,
     },
-    /// Reached: remove the tag; if it had paged, resolve the page.
+    /// Reached: if it had paged (or recorded a page), resolve the page; then remove
+    /// the tag.
     Reached { wake: Wake, target: i32 },
-    /// The deadline passed: mark the tag `state=paged`, then send `scale.failed`.
+    /// The deadline passed: mark the tag `state=paging`, send `scale.failed`, then
+    /// mark it `state=paged`.
     Overdue {
         wake: Wake,
         target: i32,
         deadline: DateTime<Utc>,
     },
-    /// Paged by this very request (a Lambda retry): send the page again.
+    /// A page recorded and not known to be published (the invocation that recorded it
+    /// failed before confirming it): publish it, then mark the tag `state=paged`.
     Resend {
         wake: Wake,
         target: i32,
         deadline: DateTime<Utc>,
     },
-    /// Paged already (by another invocation) and still not reached: nothing to do.
+    /// Paged already and still not reached: nothing to do.
     StillPaged { wake: Wake, target: i32 },
     /// A tag nobody can read: removed, since only the scaler writes it; the check it
     /// held is lost.
@@ -232,7 +254,6 @@ pub fn check(
     snapshot: Option<&Tagged<Snapshot>>,
     timeout: TimeDelta,
     now: DateTime<Utc>,
-    request_id: &str,
 ) -> Check {
     let wake = match tag {
         None => return Check::Nothing,
@@ -260,15 +281,11 @@ pub fn check(
             target,
             deadline,
         },
-        WakeState::Paged
-            if wake.request.as_deref() == Some(crate::tags::value(request_id).as_str()) =>
-        {
-            Check::Resend {
-                wake,
-                target,
-                deadline,
-            }
-        }
+        WakeState::Paging => Check::Resend {
+            wake,
+            target,
+            deadline,
+        },
         WakeState::Paged => Check::StillPaged { wake, target },
     }
 }
@@ -320,13 +337,19 @@ mod tests {
             "since=2026-11-26T15:00:00Z desired=2 state=waiting"
         );
         assert_eq!(Wake::parse(&w.render()), Ok(w.clone()));
-        let p = w.paged(at(15), "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
+        let p = w.paging(at(15), "8476a536-e9f4-11e8-9739-2dfe598c3fcd");
         assert_eq!(
             p.render(),
-            "since=2026-11-26T15:00:00Z desired=2 state=paged at=2026-11-26T15:15:00Z request=8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+            "since=2026-11-26T15:00:00Z desired=2 state=paging at=2026-11-26T15:15:00Z request=8476a536-e9f4-11e8-9739-2dfe598c3fcd"
         );
         assert_eq!(Wake::parse(&p.render()), Ok(p.clone()));
         assert_eq!(crate::tags::value(&p.render()), p.render());
+        let sent = p.paged();
+        assert_eq!(
+            sent.render(),
+            "since=2026-11-26T15:00:00Z desired=2 state=paged at=2026-11-26T15:15:00Z request=8476a536-e9f4-11e8-9739-2dfe598c3fcd"
+        );
+        assert_eq!(Wake::parse(&sent.render()), Ok(sent.clone()));
         // Any order.
         assert_eq!(
             Wake::parse("state=waiting desired=2 since=2026-11-26T15:00:00Z"),
@@ -352,7 +375,7 @@ mod tests {
         let w = Wake::starting(t(MORNING), 2);
         // The tasks are starting.
         assert_eq!(
-            check(read(&w).as_ref(), counts(2, 1), None, fifteen(), at(5), "r"),
+            check(read(&w).as_ref(), counts(2, 1), None, fifteen(), at(5)),
             Check::Waiting {
                 wake: w.clone(),
                 target: 2,
@@ -360,14 +383,7 @@ mod tests {
             }
         );
         assert_eq!(
-            check(
-                read(&w).as_ref(),
-                counts(2, 2),
-                None,
-                fifteen(),
-                at(10),
-                "r"
-            ),
+            check(read(&w).as_ref(), counts(2, 2), None, fifteen(), at(10)),
             Check::Reached {
                 wake: w.clone(),
                 target: 2
@@ -375,74 +391,66 @@ mod tests {
         );
         // More than asked (the autoscaler grew it) is reached too.
         assert!(matches!(
-            check(
-                read(&w).as_ref(),
-                counts(3, 3),
-                None,
-                fifteen(),
-                at(10),
-                "r"
-            ),
+            check(read(&w).as_ref(), counts(3, 3), None, fifteen(), at(10)),
             Check::Reached { .. }
         ));
         assert_eq!(
-            check(None, counts(2, 0), None, fifteen(), at(60), "r"),
+            check(None, counts(2, 0), None, fifteen(), at(60)),
             Check::Nothing
         );
     }
 
     #[test]
-    fn overdue_pages_once_and_a_retry_of_that_invocation_pages_again() {
+    fn overdue_pages_once_and_a_page_not_known_sent_is_sent_by_any_later_run() {
         let w = Wake::starting(t(MORNING), 2);
         // At the deadline exactly.
         assert_eq!(
-            check(
-                read(&w).as_ref(),
-                counts(2, 1),
-                None,
-                fifteen(),
-                at(15),
-                "r1"
-            ),
+            check(read(&w).as_ref(), counts(2, 1), None, fifteen(), at(15)),
             Check::Overdue {
                 wake: w.clone(),
                 target: 2,
                 deadline: at(15)
             }
         );
-        let paged = w.paged(at(15), "r1");
+        // Recorded, not confirmed: whoever comes next (a retry, a redrive, the next
+        // reconcile) publishes it.
+        let paging = w.paging(at(15), "r1");
+        for minutes in [16, 20, 45] {
+            assert_eq!(
+                check(
+                    read(&paging).as_ref(),
+                    counts(2, 1),
+                    None,
+                    fifteen(),
+                    at(minutes)
+                ),
+                Check::Resend {
+                    wake: paging.clone(),
+                    target: 2,
+                    deadline: at(15)
+                }
+            );
+        }
+        // Reached with the page only recorded: it may have gone out, so it is resolved.
         assert!(matches!(
             check(
-                read(&paged).as_ref(),
-                counts(2, 1),
+                read(&paging).as_ref(),
+                counts(2, 2),
                 None,
                 fifteen(),
-                at(16),
-                "r1"
+                at(30)
             ),
-            Check::Resend { .. }
+            Check::Reached { .. }
         ));
+        // Confirmed: never again.
+        let paged = paging.paged();
         assert!(matches!(
-            check(
-                read(&paged).as_ref(),
-                counts(2, 1),
-                None,
-                fifteen(),
-                at(20),
-                "r2"
-            ),
+            check(read(&paged).as_ref(), counts(2, 1), None, fifteen(), at(20)),
             Check::StillPaged { .. }
         ));
         // Reached at last: the page is resolved.
         assert_eq!(
-            check(
-                read(&paged).as_ref(),
-                counts(2, 2),
-                None,
-                fifteen(),
-                at(40),
-                "r3"
-            ),
+            check(read(&paged).as_ref(), counts(2, 2), None, fifteen(), at(40)),
             Check::Reached {
                 wake: paged,
                 target: 2
@@ -463,8 +471,7 @@ mod tests {
                 counts(1, 1),
                 evening.as_ref(),
                 fifteen(),
-                at(15),
-                "r"
+                at(15)
             ),
             Check::Overdue { target: 2, .. }
         ));
@@ -481,8 +488,7 @@ mod tests {
                 counts(1, 1),
                 night.as_ref(),
                 fifteen(),
-                at(13 * 60),
-                "r"
+                at(13 * 60)
             ),
             Check::Reached { target: 1, .. }
         ));
@@ -510,7 +516,7 @@ mod tests {
         });
         assert!(needed(broken.as_ref(), 1, 2));
         assert!(matches!(
-            check(broken.as_ref(), counts(2, 1), None, fifteen(), at(1), "r"),
+            check(broken.as_ref(), counts(2, 1), None, fifteen(), at(1)),
             Check::Unreadable { .. }
         ));
     }
