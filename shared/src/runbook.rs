@@ -98,12 +98,13 @@ pub fn tail_logs(c: &CommonConfig) -> Step {
     )
 }
 
-/// Roll the service back to `revision` (`family:revision`).
+/// Roll the service back to `revision` (`family:revision`), as the manual's rollback
+/// procedure does: a new deployment of that revision (`--force-new-deployment`).
 pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
     Step::new(
         format!("Roll back to the previous revision ({revision})"),
         format!(
-            "aws ecs update-service --region {} --cluster {} --service {} --task-definition {revision}",
+            "aws ecs update-service --region {} --cluster {} --service {} --task-definition {revision} --force-new-deployment",
             c.region, c.cluster, c.service
         ),
     )
@@ -604,7 +605,7 @@ mod tests {
         let c = prod();
         assert_eq!(
             roll_back(&c, "menotime-backend-prod:48").command,
-            "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48"
+            "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48 --force-new-deployment"
         );
         assert_eq!(
             unfreeze(&c).command,

@@ -272,7 +272,7 @@ async fn an_alarm_one_minute_inside_the_window_is_the_deployments_regression() {
         "Previous revision:",
         "off (AUTO_ROLLBACK_ON_REGRESSION=false)",
         "aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags 'key=menotime:deploy-freeze",
-        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48",
+        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48 --force-new-deployment",
         "aws cloudwatch describe-alarm-history --region us-west-1 --alarm-name menotime-prod-5xx",
         "aws logs tail /aws/ecs/menotime-prod",
     ] {
