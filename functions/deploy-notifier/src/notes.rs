@@ -940,12 +940,10 @@ pub fn start_failed(
         "once per deployment and cause; more tasks failing the same way are not reported again",
     );
     n = n.with_step(runbook::stopped_reason(c, &t.task_arn));
-    let network = |mut n: Notification| {
-        n = n.with_step(runbook::task_eni(c, &t.task_arn));
-        if !service.security_groups.is_empty() {
-            n = n.with_step(runbook::security_groups(c, &service.security_groups));
-        }
-        n
+    // Without the groups in DescribeServices' answer, the last step looks them up.
+    let network = |n: Notification| {
+        n.with_step(runbook::task_eni(c, &t.task_arn))
+            .with_step(runbook::security_groups(c, &service.security_groups))
     };
     match cause {
         StartCause::ImagePull => {
