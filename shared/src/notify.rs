@@ -762,7 +762,7 @@ mod tests {
         // A step with an operator CLI command shows it first, the AWS CLI's after it;
         // a step without one shows the AWS CLI's alone.
         assert!(
-            t.contains("- Roll back to the previous revision (menotime-backend-prod:47), with menotime-ops or the AWS CLI:\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47\n"),
+            t.contains("- Roll back to the previous revision (menotime-backend-prod:47), with menotime-ops or the AWS CLI:\n    menotime-ops rollback --to menotime-backend-prod:47 --env prod --region us-west-1\n    aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47 --force-new-deployment\n"),
             "{t}"
         );
         assert!(

@@ -98,12 +98,13 @@ pub fn tail_logs(c: &CommonConfig) -> Step {
     )
 }
 
-/// Roll the service back to `revision` (`family:revision`).
+/// Roll the service back to `revision` (`family:revision`), as the manual's rollback
+/// procedure does: a new deployment of that revision (`--force-new-deployment`).
 pub fn roll_back(c: &CommonConfig, revision: &str) -> Step {
     Step::new(
         format!("Roll back to the previous revision ({revision})"),
         format!(
-            "aws ecs update-service --region {} --cluster {} --service {} --task-definition {revision}",
+            "aws ecs update-service --region {} --cluster {} --service {} --task-definition {revision} --force-new-deployment",
             c.region, c.cluster, c.service
         ),
     )
@@ -201,14 +202,27 @@ pub fn task_eni(c: &CommonConfig, task: &str) -> Step {
 }
 
 /// The manual's check that the security groups allow port 8000 (and, for a task
-/// that must pull its image and secrets, HTTPS out).
+/// that must pull its image and secrets, HTTPS out). When the service reported no
+/// groups (`groups` empty), the command looks them up itself, from the service's
+/// `awsvpcConfiguration`, so the check is never left out.
 pub fn security_groups(c: &CommonConfig, groups: &[String]) -> Step {
-    Step::new(
-        "Check the service's security groups allow port 8000 in (and HTTPS out to ECR and Secrets Manager)",
+    let ids = if groups.is_empty() {
         format!(
-            "aws ec2 describe-security-groups --region {} --group-ids {} --query 'SecurityGroups[].{{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}}'",
+            "$(aws ecs describe-services --region {} --cluster {} --services {} --query 'services[0].networkConfiguration.awsvpcConfiguration.securityGroups' --output text)",
+            c.region, c.cluster, c.service
+        )
+    } else {
+        groups.join(" ")
+    };
+    Step::new(
+        if groups.is_empty() {
+            "Check the service's security groups (looked up from the service, which did not report them) allow port 8000 in (and HTTPS out to ECR and Secrets Manager)"
+        } else {
+            "Check the service's security groups allow port 8000 in (and HTTPS out to ECR and Secrets Manager)"
+        },
+        format!(
+            "aws ec2 describe-security-groups --region {} --group-ids {ids} --query 'SecurityGroups[].{{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}}'",
             c.region,
-            groups.join(" ")
         ),
     )
 }
@@ -582,6 +596,13 @@ mod tests {
             security_groups(&c, &["sg-1".into(), "sg-2".into()]).command,
             "aws ec2 describe-security-groups --region us-west-1 --group-ids sg-1 sg-2 --query 'SecurityGroups[].{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}'"
         );
+        // The service reported none: the command finds them, the check stays.
+        let lookup = security_groups(&c, &[]);
+        assert_eq!(
+            lookup.command,
+            "aws ec2 describe-security-groups --region us-west-1 --group-ids $(aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service --query 'services[0].networkConfiguration.awsvpcConfiguration.securityGroups' --output text) --query 'SecurityGroups[].{id:GroupId,in:IpPermissions,out:IpPermissionsEgress}'"
+        );
+        assert!(lookup.what.contains("port 8000"), "{}", lookup.what);
         let restored = crate::domain::safety::restored(None);
         let cmd = restore_safety_net(&c, &restored).command;
         assert!(cmd.starts_with("aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --deployment-configuration '"), "{cmd}");
@@ -604,7 +625,7 @@ mod tests {
         let c = prod();
         assert_eq!(
             roll_back(&c, "menotime-backend-prod:48").command,
-            "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48"
+            "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48 --force-new-deployment"
         );
         assert_eq!(
             unfreeze(&c).command,

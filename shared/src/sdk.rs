@@ -269,6 +269,22 @@ pub const PATHS: &[PathCalls] = &[
         calls: &[DS, TAG, PUBLISH, PUBLISH, TAG],
     },
     PathCalls {
+        function: "deploy-notifier",
+        path: "page a regression and roll it back",
+        calls: &[DS, DTD, TAG, UPDATE, PUBLISH, TAG],
+    },
+    PathCalls {
+        function: "deploy-notifier",
+        path:
+            "escalate an open alarm incident to a regression, roll back, resolve the earlier page",
+        calls: &[DS, DTD, TAG, UPDATE, PUBLISH, PUBLISH, TAG],
+    },
+    PathCalls {
+        function: "deploy-notifier",
+        path: "escalate and roll back, delivering the open incident's undelivered page first",
+        calls: &[DS, DTD, PUBLISH, TAG, UPDATE, PUBLISH, PUBLISH, TAG],
+    },
+    PathCalls {
         function: "offhours-scaler",
         path: "scale down (prod: snapshot, target, count)",
         calls: &[DS, TARGETS, TAG, REGISTER_TARGET, UPDATE, DTD, PUBLISH],

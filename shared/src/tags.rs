@@ -65,8 +65,11 @@ pub const OWNED_ON_REVISIONS: [&str; 6] = [
     DEPLOYED,
 ];
 
+/// The longest tag value ECS accepts, in characters.
+pub const MAX_VALUE: usize = 256;
+
 /// A valid ECS tag value: letters, digits, spaces and `+ - = . _ : / @` only, at most
-/// 256 characters. Anything else becomes `_`.
+/// [`MAX_VALUE`] characters. Anything else becomes `_`.
 pub fn value(s: &str) -> String {
     s.chars()
         .map(|c| {
@@ -76,7 +79,7 @@ pub fn value(s: &str) -> String {
                 '_'
             }
         })
-        .take(256)
+        .take(MAX_VALUE)
         .collect()
 }
 

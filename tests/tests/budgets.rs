@@ -20,6 +20,7 @@
 //! | regression page (alarm) | 5 |
 //! | automatic rollback (alarm) | 6 |
 //! | its resolve | 4 |
+//! | a regression escalating an open service alarm (its page, the earlier page's resolve) | 6 |
 //! | memory-high warning | 3 |
 //! | task failed to start | 4 |
 //! | reconcile with nothing to do (offhours-scaler) | 2 reads, nothing sent |
@@ -243,8 +244,9 @@ async fn aws_calls_per_scenario_stay_within_budget() {
 }
 
 /// The post-deployment watch, counted the same way: a completion that starts a watch,
-/// a regression page, a duplicate, the resolve, memory pressure, an alarm of another
-/// environment, a task that failed to start and its repeat.
+/// a regression page, a duplicate, the resolve, a regression escalating an open service
+/// alarm and their one resolve, memory pressure, an alarm of another environment, a
+/// task that failed to start and its repeat.
 #[tokio::test]
 async fn aws_calls_of_the_watch_stay_within_budget() {
     use menotime_e2e::alarms::{alarm, completed};
@@ -290,6 +292,47 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
         ops(&resolve),
         ["DescribeServices", "TagResource", "Publish", "TagResource"]
     );
+    // A service alarm (db-connections went to ALARM before the deployment completed)
+    // is open when latency fires in the deployment's window: the escalation pages the
+    // regression and resolves the service alarm's page, one Publish more than a page.
+    let db = alarm(
+        "prod",
+        "db-connections",
+        "ALARM",
+        "2026-11-26T08:55:00Z",
+        "db-1",
+    );
+    let service_alarm = w.calls(&mut notifier, &db, "paged").await;
+    assert_eq!(ops(&service_alarm), ops(&page));
+    let latency = alarm("prod", "latency", "ALARM", "2026-11-26T09:20:00Z", "l-1");
+    let escalate = w.calls(&mut notifier, &latency, "paged").await;
+    assert_eq!(
+        ops(&escalate),
+        [
+            "DescribeServices",
+            "DescribeTaskDefinition",
+            "TagResource",
+            "Publish",
+            "Publish",
+            "TagResource"
+        ]
+    );
+    within(
+        &escalate,
+        "escalate an open alarm incident to a regression, roll back, resolve the earlier page",
+    );
+    let db_ok = alarm(
+        "prod",
+        "db-connections",
+        "OK",
+        "2026-11-26T09:25:00Z",
+        "db-2",
+    );
+    let still = w.calls(&mut notifier, &db_ok, "ignored").await;
+    assert_eq!(ops(&still), ["DescribeServices", "TagResource"]);
+    let latency_ok = alarm("prod", "latency", "OK", "2026-11-26T09:26:00Z", "l-2");
+    let resolve_all = w.calls(&mut notifier, &latency_ok, "resolved").await;
+    assert_eq!(ops(&resolve_all), ops(&resolve));
     let memory = w
         .calls(
             &mut notifier,
@@ -319,7 +362,13 @@ async fn aws_calls_of_the_watch_stay_within_budget() {
     again["id"] = json!("the-next-task");
     let repeat = w.calls(&mut notifier, &again, "duplicate").await;
     assert_eq!(ops(&repeat), ["DescribeServices"]);
-    for c in watch.iter().chain(&page).chain(&resolve).chain(&failed) {
+    for c in watch
+        .iter()
+        .chain(&page)
+        .chain(&resolve)
+        .chain(&escalate)
+        .chain(&failed)
+    {
         assert!(["ecs", "sns"].contains(&c.service.as_str()), "{c:?}");
     }
     w.stop(vec![gate, notifier]).await;

@@ -243,6 +243,68 @@ async fn a_regression_after_a_prod_deploy_pages_with_the_way_back_and_resolves()
     w.stop(vec![gate, notifier]).await;
 }
 
+/// A service alarm is open (db-connections, since before the deployment completed)
+/// when 5xx fires in the deployment's window: the regression all the same, rolled back
+/// by itself, and the service alarm's page resolved into it; the OKs of both alarms
+/// resolve the regression once.
+#[tokio::test]
+async fn a_regression_escalates_an_open_service_alarm_and_rolls_back() {
+    let w = World::new().await;
+    let prod = w.env("prod");
+    let mut gate = w.gate("prod").await;
+    let mut notifier = w
+        .notifier("prod", &[("AUTO_ROLLBACK_ON_REGRESSION", "true")])
+        .await;
+    let deployment = w.deploy_v124(&mut gate, &mut notifier).await;
+    let db = alarm(
+        "prod",
+        "db-connections",
+        "ALARM",
+        "2026-11-26T08:55:00Z",
+        "db-1",
+    );
+    let out = notifier.invoke(&db).await.ok();
+    assert_eq!(out["outcome"], "paged", "{out}");
+    assert_eq!(types(&w.oncall("prod").await), ["service.alarm/trigger"]);
+
+    let fired = alarm("prod", "5xx", "ALARM", "2026-11-26T09:03:00Z", "a-1");
+    let out = notifier.invoke(&fired).await.ok();
+    assert_eq!(out["outcome"], "rolled_back", "{out}");
+    assert_eq!(out["deployment_id"], deployment.as_str());
+    assert!(w.aws.service(prod).await.task_definition.ends_with(":2"));
+    assert!(w.aws.service_tag(prod, FREEZE).await.is_some());
+    let msgs = w.oncall("prod").await;
+    assert_eq!(
+        types(&msgs),
+        ["deploy.rolled_back/trigger", "service.alarm/resolve"]
+    );
+    assert_eq!(
+        msgs[0].payload["dedup_key"],
+        format!("menotime/prod/menotime-prod-service/regression/{deployment}")
+    );
+    assert_eq!(
+        msgs[1].payload["dedup_key"],
+        "menotime/prod/menotime-prod-service/alarm"
+    );
+    // Delivered again: nothing.
+    assert_eq!(notifier.invoke(&fired).await.ok()["outcome"], "duplicate");
+    // db-connections recovers, then 5xx: one resolve, the regression's.
+    let db_ok = alarm(
+        "prod",
+        "db-connections",
+        "OK",
+        "2026-11-26T09:10:00Z",
+        "db-2",
+    );
+    assert_eq!(notifier.invoke(&db_ok).await.ok()["outcome"], "ignored");
+    let ok = alarm("prod", "5xx", "OK", "2026-11-26T09:12:00Z", "ok-1");
+    assert_eq!(notifier.invoke(&ok).await.ok()["outcome"], "resolved");
+    let msgs = w.oncall("prod").await;
+    assert_eq!(types(&msgs), ["deploy.regression/resolve"]);
+    assert_eq!(msgs[0].payload["details"]["rolled_back"], true);
+    w.stop(vec![gate, notifier]).await;
+}
+
 /// The sample completion event names a deployment id moto does not list (moto gives
 /// its deployment an id of its own): the revision moto runs is what completed.
 #[tokio::test]

@@ -641,12 +641,32 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         missing_freeze: Option<&str>,
         o: &mut Outcome,
     ) -> Result<(), Error> {
-        let mut published = Vec::new();
-        for (entries, n) in &out {
-            self.send(n, o).await?;
-            published.extend(entries.iter().map(String::as_str));
-        }
-        let confirmed = base.confirmed(published);
+        self.publish_and_confirm_with(
+            service,
+            key,
+            &|published: &[&str]| base.confirmed(published.iter().copied()),
+            out,
+            missing_freeze,
+            o,
+        )
+        .await
+    }
+
+    /// [`Self::publish_and_confirm`], with `confirm` making the marker that records
+    /// what was published (for a marker kept in another type, e.g. the alarm incident).
+    async fn publish_and_confirm_with(
+        &self,
+        service: &ServiceState,
+        key: &str,
+        confirm: &(dyn Fn(&[&str]) -> Marker + Sync),
+        out: Vec<(Vec<String>, Notification)>,
+        missing_freeze: Option<&str>,
+        o: &mut Outcome,
+    ) -> Result<(), Error> {
+        let published = self
+            .publish_in_order(service, key, confirm, &out, missing_freeze, o)
+            .await?;
+        let confirmed = confirm(&published);
         let mut new_tags = marker_tag(key, &confirmed);
         if let Some(value) = missing_freeze {
             new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.to_owned()));
@@ -667,6 +687,38 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 Ok(())
             }
         }
+    }
+
+    /// Publishes `out` in order and returns the marker entries that went out. If a
+    /// Publish fails after others went out, those are confirmed first (`confirm`, one
+    /// TagResource, with `missing_freeze`; best effort), so that the delivery that
+    /// finishes the job sends only what did not go out; then the invocation fails.
+    async fn publish_in_order<'a>(
+        &self,
+        service: &ServiceState,
+        key: &str,
+        confirm: &(dyn Fn(&[&str]) -> Marker + Sync),
+        out: &'a [(Vec<String>, Notification)],
+        missing_freeze: Option<&str>,
+        o: &mut Outcome,
+    ) -> Result<Vec<&'a str>, Error> {
+        let mut published = Vec::new();
+        for (entries, n) in out {
+            if let Err(e) = self.send(n, o).await {
+                if !published.is_empty() {
+                    let mut new_tags = marker_tag(key, &confirm(&published));
+                    if let Some(value) = missing_freeze {
+                        new_tags.push((tags::DEPLOY_FREEZE.to_owned(), value.to_owned()));
+                    }
+                    if let Err(w) = self.write(service, new_tags).await {
+                        warn!(error = %w, error_type = w.kind(), tag = key, "a Publish failed after others went out, and those could not be confirmed: a later delivery may send them again");
+                    }
+                }
+                return Err(e);
+            }
+            published.extend(entries.iter().map(String::as_str));
+        }
+        Ok(published)
     }
 
     /// The notifications an older incident's marker still had pending, composed from

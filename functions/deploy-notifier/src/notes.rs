@@ -14,7 +14,7 @@ use menotime_shared::domain::ecs_event::{
 use menotime_shared::domain::image::ImageRef;
 use menotime_shared::domain::incident::{Marker, RESOLVE};
 use menotime_shared::domain::service::ServiceState;
-use menotime_shared::domain::watch::{self, AlarmIncident, Watch, WayBack};
+use menotime_shared::domain::watch::{self, AlarmIncident, EarlierPage, Watch, WayBack};
 use menotime_shared::notify::{dedup_key, EventType, Notification};
 use menotime_shared::{runbook, tags, Error};
 
@@ -454,10 +454,22 @@ impl RollbackReport {
 
 /// `regression/<deployment>` for a regression, `alarm` for a service alarm.
 pub fn alarm_dedup_key(cfg: &NotifierConfig, incident: &AlarmIncident) -> String {
+    incident_key(cfg, incident.deployment.as_deref())
+}
+
+fn incident_key(cfg: &NotifierConfig, regression_of: Option<&str>) -> String {
     let c = &cfg.common;
-    match &incident.deployment {
+    match regression_of {
         Some(d) => dedup_key(c.environment, &c.service, &format!("regression/{d}")),
         None => dedup_key(c.environment, &c.service, "alarm"),
+    }
+}
+
+/// The earlier page, in words.
+fn earlier_page(p: &EarlierPage) -> String {
+    match p {
+        EarlierPage::ServiceAlarm => "the service alarm".to_owned(),
+        EarlierPage::Regression(d) => format!("the regression of deployment {d}"),
     }
 }
 
@@ -476,6 +488,9 @@ pub struct AlarmPage<'a> {
     pub rollback: &'a RollbackReport,
     /// This alarm joins an incident already open.
     pub joined: bool,
+    /// This alarm escalated the open incident to the regression: the page it took over
+    /// (resolved right after this one).
+    pub took_over: Option<&'a EarlierPage>,
     /// This invocation froze deploys.
     pub froze: bool,
     /// The incident could not be recorded.
@@ -563,6 +578,16 @@ pub fn alarm_page(cfg: &NotifierConfig, p: &AlarmPage<'_>) -> Notification {
     );
     if !others.is_empty() {
         n = n.with_fact("Also in ALARM", others.join(", "));
+    }
+    if let Some(earlier) = p.took_over {
+        n = n.with_fact(
+            "Takes over",
+            format!(
+                "{} ({}), open until now: its page is resolved in favour of this one, where its alarms carry on",
+                earlier_page(earlier),
+                incident_key(cfg, earlier.deployment())
+            ),
+        );
     }
     if let Some(w) = p.watch.filter(|_| p.incident.deployment.is_some()) {
         n = n
@@ -703,6 +728,10 @@ pub fn alarm_page(cfg: &NotifierConfig, p: &AlarmPage<'_>) -> Notification {
                 .and_then(|r| image_tag_of(r, cfg.container.as_deref())),
         )
         .with_detail("not_a_regression", p.not_a_regression.clone())
+        .with_detail(
+            "took_over",
+            p.took_over.map(|e| incident_key(cfg, e.deployment())),
+        )
         .with_detail("auto_rollback", cfg.watch.auto_rollback)
         .with_detail("rolled_back_to", p.rollback.done_to().map(str::to_owned))
         .with_detail(
@@ -786,6 +815,64 @@ pub fn alarm_resolved(
         .with_detail("deployment_id", incident.deployment.clone())
         .with_detail("resolved_alarms", incident.names())
         .with_detail("rolled_back", rolled_back)
+        .with_detail("frozen", service.tags.freeze.is_some())
+}
+
+/// The handover of an escalation: the page `incident` took over (`from`: a service
+/// alarm, or an older deployment's regression) is resolved, under its own key, because
+/// `a` went to ALARM within the watch window of `incident`'s deployment and the alarms
+/// carry on in that regression's page.
+pub fn alarm_handover(
+    cfg: &NotifierConfig,
+    a: &AlarmEvent,
+    incident: &AlarmIncident,
+    from: &EarlierPage,
+    service: &ServiceState,
+    watch: Option<&Watch>,
+) -> Notification {
+    let c = &cfg.common;
+    let to = incident.deployment.as_deref().unwrap_or("?");
+    let regression = match watch.filter(|w| w.deployment == to) {
+        Some(w) => format!("the regression after deploying {}", w.revision),
+        None => format!("the regression of deployment {to}"),
+    };
+    let event_type = match from {
+        EarlierPage::ServiceAlarm => EventType::ServiceAlarm,
+        EarlierPage::Regression(_) => EventType::DeployRegression,
+    };
+    let key = alarm_dedup_key(cfg, incident);
+    let mut n = Notification::new(
+        event_type,
+        c,
+        format!("Resolved: continued as {regression}"),
+        a.at,
+        &a.envelope.id,
+        incident_key(cfg, from.deployment()),
+    )
+    .resolving()
+    .with_fact("Was", earlier_page(from))
+    .with_fact("Continued as", format!("{regression} ({key})"))
+    .with_fact(
+        "Why",
+        format!(
+            "{} went to ALARM within {} minutes after deployment {to} completed: that deployment's regression, paged with its way back. The alarms of this page carry on there; that page resolves when all of them are OK",
+            a.name, cfg.watch.minutes
+        ),
+    )
+    .with_fact("Still in ALARM", incident.firing().join(", "))
+    .with_fact("Tasks", service.tasks_line())
+    .with_step(runbook::describe_deployments(c))
+    .with_console(runbook::service_console(c));
+    if let Some(why) = &service.tags.freeze {
+        n = n.with_fact("Deploys", format!("frozen ({why})"));
+    }
+    n.with_detail("alarm_name", a.name.clone())
+        .with_detail("alarm", a.kind.suffix().to_owned())
+        .with_detail("alarm_state", a.state.as_str())
+        .with_detail("deployment_id", from.deployment().map(str::to_owned))
+        .with_detail("escalated_to", incident.deployment.clone())
+        .with_detail("escalated_to_dedup_key", key)
+        .with_detail("alarms_in_alarm", incident.firing())
         .with_detail("frozen", service.tags.freeze.is_some())
 }
 
@@ -940,12 +1027,10 @@ pub fn start_failed(
         "once per deployment and cause; more tasks failing the same way are not reported again",
     );
     n = n.with_step(runbook::stopped_reason(c, &t.task_arn));
-    let network = |mut n: Notification| {
-        n = n.with_step(runbook::task_eni(c, &t.task_arn));
-        if !service.security_groups.is_empty() {
-            n = n.with_step(runbook::security_groups(c, &service.security_groups));
-        }
-        n
+    // Without the groups in DescribeServices' answer, the last step looks them up.
+    let network = |n: Notification| {
+        n.with_step(runbook::task_eni(c, &t.task_arn))
+            .with_step(runbook::security_groups(c, &service.security_groups))
     };
     match cause {
         StartCause::ImagePull => {

@@ -11,18 +11,22 @@
 //! 3. **Read the service** (DescribeServices with tags): the watch, the alarm incident,
 //!    the freeze, the revision it runs and any rollout.
 //! 4. **Decide** with `domain::watch`: open an incident (a regression of the watched
-//!    deployment, or a service alarm), join the open one, deliver what an earlier
+//!    deployment, or a service alarm), join the open one, escalate the open one (a
+//!    service alarm, or an older deployment's regression) to the regression of the
+//!    deployment whose watch window this ALARM falls in, deliver what an earlier
 //!    attempt recorded and never confirmed, duplicate, late, resolve, or nothing.
 //! 5. **Page**, in the two phases of every incident marker: read the revision
-//!    (DescribeTaskDefinition); publish what the last incident left pending if a new
-//!    one replaces it; *record* the incident with this page `pending` (and, for an
-//!    automatic rollback, `rollback` pending and the freeze) in one TagResource; roll
-//!    back (UpdateService with a new deployment) when `AUTO_ROLLBACK_ON_REGRESSION`
-//!    says so; publish every page pending, in order; *confirm* (TagResource). A
-//!    rollback found pending by a later delivery is finished the same way, once. If
-//!    the record fails the page still goes out and nothing rolls back; the freeze is
-//!    then written with the confirmation, and if it still cannot be, the invocation
-//!    fails so that Lambda's retry writes it.
+//!    (DescribeTaskDefinition); publish what the incident this one replaces left
+//!    pending (a new incident, or an escalation); *record* the incident with this page
+//!    `pending` (an escalation's handover with it; for an automatic rollback,
+//!    `rollback` pending and the freeze) in one TagResource; roll back (UpdateService
+//!    with a new deployment) when `AUTO_ROLLBACK_ON_REGRESSION` says so; publish every
+//!    page pending, in order, then the handover (the earlier page's resolve, under its
+//!    own key); *confirm* (TagResource). A Publish failing half-way confirms what went
+//!    out before the invocation fails. A rollback found pending by a later delivery is
+//!    finished the same way, once. If the record fails the page still goes out and
+//!    nothing rolls back; the freeze is then written with the confirmation, and if it
+//!    still cannot be, the invocation fails so that Lambda's retry writes it.
 //! 6. **Resolve**: record the resolve pending, publish any page of the incident still
 //!    pending, then the resolve, then confirm.
 
@@ -39,8 +43,8 @@ use menotime_shared::domain::deploy::RevisionSummary;
 use menotime_shared::domain::ecs_event::DeploymentEvent;
 use menotime_shared::domain::service::{ServiceState, Tagged};
 use menotime_shared::domain::watch::{
-    self, AlarmDecision, AlarmIncident, AlarmNote, Attribution, PendingRollback, Rollback, Watch,
-    WatchStart, WayBack,
+    self, AlarmDecision, AlarmIncident, AlarmNote, Attribution, EarlierPage, Escalation,
+    PendingRollback, Rollback, Watch, WatchStart, WayBack,
 };
 use menotime_shared::notify::{Notification, Publisher};
 use menotime_shared::{runbook, tags, Error};
@@ -244,6 +248,18 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 step.undelivered = undelivered.map(|b| *b);
                 step.opening = Some(attribution);
             }
+            // The open incident becomes this deployment's regression: opened by this
+            // ALARM as far as the page, the way back and the rollback go.
+            AlarmDecision::Escalate {
+                incident,
+                watch,
+                undelivered,
+            } => {
+                step.record = Some(incident.clone());
+                step.found = Some(incident);
+                step.undelivered = undelivered.map(|b| *b);
+                step.opening = Some(Attribution::Regression(watch));
+            }
         }
         if step.found.is_none() {
             // Nothing new: anything an earlier attempt left pending still goes out.
@@ -341,11 +357,20 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             freeze = Some(watch::freeze_value(w, &a.name, a.at, to));
         }
 
-        // What the last incident left pending goes out before this one replaces it.
+        // What the incident this one replaces left pending goes out first, under its
+        // own key; not confirmed (this record replaces its marker), unless a Publish
+        // fails half-way: then what went out is confirmed in it, so it is not sent again.
         if let Some(old) = &undelivered {
-            for (_, n) in self.alarm_notes(a, old, service, None, &way_back, &revision) {
-                self.send(&n, &mut o).await?;
-            }
+            let notes = self.alarm_notes(a, old, service, watch.as_ref(), &way_back, &revision);
+            self.publish_in_order(
+                service,
+                tags::ALARM_INCIDENT,
+                &|published: &[&str]| old.confirmed(published.iter().copied()).to_marker(),
+                &notes,
+                None,
+                &mut o,
+            )
+            .await?;
         }
         // 1. Record.
         let state_error = match &record {
@@ -391,10 +416,10 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             o.reason = format!("{why}; nothing sent");
             return Ok(o);
         }
-        self.publish_and_confirm(
+        self.publish_and_confirm_with(
             service,
             tags::ALARM_INCIDENT,
-            &found.to_marker(),
+            &|published: &[&str]| found.confirmed(published.iter().copied()).to_marker(),
             out,
             missing_freeze,
             &mut o,
@@ -457,6 +482,10 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     ));
                     continue;
                 }
+                AlarmNote::Handover(e) => {
+                    out.push((entries, self.handover(a, incident, e, service, ctx.watch)));
+                    continue;
+                }
                 AlarmNote::Page {
                     alarm,
                     since,
@@ -469,6 +498,12 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                 .as_ref()
                 .filter(|op| op.alarm == *alarm && op.since == since);
             let joined = opening.is_none() && incident.joined(alarm, since);
+            // The ALARM that escalated the incident, while the handover is pending.
+            let took_over = incident
+                .escalated
+                .as_ref()
+                .filter(|e| e.alarm == *alarm && e.since == since)
+                .map(|e| &e.from);
             let to = || {
                 ctx.way_back
                     .revision()
@@ -552,6 +587,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     way_back: ctx.way_back,
                     rollback: &report,
                     joined,
+                    took_over,
                     froze: ctx.froze,
                     state_error: opening.and_then(|op| op.state_error),
                 },
@@ -603,8 +639,25 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         }
     }
 
+    /// The resolve of the page an escalation took over, about the ALARM that escalated
+    /// the incident.
+    fn handover(
+        &self,
+        a: &AlarmEvent,
+        incident: &AlarmIncident,
+        e: &Escalation,
+        service: &ServiceState,
+        watch: Option<&Watch>,
+    ) -> Notification {
+        let escalating = self.alarm_of(a, Some(&e.alarm), Some(e.since), true);
+        notes::alarm_handover(&self.cfg, &escalating, incident, &e.from, service, watch)
+    }
+
     /// The notes of an incident this one replaces, still pending there: published
     /// before the new incident is recorded, never confirmed (the new marker replaces it).
+    /// `watch`, `way_back` and `revision` are the new incident's: they serve the old
+    /// one's pages only when both are about the same deployment (or the old one is a
+    /// service alarm, for the revision that runs).
     fn alarm_notes(
         &self,
         a: &AlarmEvent,
@@ -614,6 +667,12 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
         way_back: &WayBack,
         revision: &Option<RevisionSummary>,
     ) -> Vec<(Vec<String>, Notification)> {
+        let same = watch.is_some_and(|w| old.deployment.as_deref() == Some(w.deployment.as_str()));
+        let watch = watch.filter(|_| same);
+        let way_back = if same { way_back } else { &WayBack::Unknown };
+        let revision = revision
+            .as_ref()
+            .filter(|_| same || old.deployment.is_none());
         old.pending_in_order()
             .iter()
             .map(|note| {
@@ -622,6 +681,7 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                         let ok = self.alarm_of(a, old.last_ok().as_deref(), None, false);
                         notes::alarm_resolved(&self.cfg, &ok, old, service)
                     }
+                    AlarmNote::Handover(e) => self.handover(a, old, e, service, watch),
                     AlarmNote::Page { alarm, since, .. } => {
                         let ev = self.alarm_of(a, Some(alarm), Some(*since), true);
                         let report = if old.rolled_back {
@@ -634,18 +694,24 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                         } else {
                             RollbackReport::Off
                         };
+                        let joined = old.joined(alarm, *since);
                         notes::alarm_page(
                             &self.cfg,
                             &AlarmPage {
                                 alarm: &ev,
                                 incident: old,
                                 service,
-                                watch: watch.filter(|_| old.deployment.is_some()),
+                                watch,
                                 not_a_regression: None,
-                                revision: revision.as_ref(),
+                                revision,
                                 way_back,
                                 rollback: &report,
-                                joined: old.joined(alarm, *since),
+                                joined,
+                                took_over: old
+                                    .escalated
+                                    .as_ref()
+                                    .filter(|e| e.alarm == *alarm && e.since == *since)
+                                    .map(|e| &e.from),
                                 froze: false,
                                 state_error: None,
                             },
@@ -687,15 +753,35 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             }
         } else {
             let joined = incident.joined(&watch::alarm_key(a.kind.suffix()), a.at.timestamp());
+            // This ALARM escalated the open incident: say which page it took over.
+            let took_over = incident
+                .escalated
+                .as_ref()
+                .filter(|e| {
+                    e.alarm == watch::alarm_key(a.kind.suffix()) && e.since == a.at.timestamp()
+                })
+                .map(|e| match &e.from {
+                    EarlierPage::ServiceAlarm => {
+                        " (escalated from the open service alarm, whose page is resolved into this one)".to_owned()
+                    }
+                    EarlierPage::Regression(old) => format!(
+                        " (escalated from the open regression of deployment {old}, whose page is resolved into this one)"
+                    ),
+                })
+                .unwrap_or_default();
             match (&incident.deployment, report) {
                 (Some(d), Some(RollbackReport::Done { to, .. })) => format!(
-                    "{} in ALARM within {minutes} minutes after deployment {d} completed: regression; deploys frozen and the service rolled back to {to}",
+                    "{} in ALARM within {minutes} minutes after deployment {d} completed: regression{took_over}; deploys frozen and the service rolled back to {to}",
                     a.name
                 ),
                 (Some(d), r) => format!(
                     "{} in ALARM within {minutes} minutes after deployment {d} completed: regression{}; automatic rollback: {}",
                     a.name,
-                    if joined { " (joins the open incident)" } else { "" },
+                    if joined {
+                        " (joins the open incident)".to_owned()
+                    } else {
+                        took_over
+                    },
                     match r {
                         None | Some(RollbackReport::Off) => "off".to_owned(),
                         Some(RollbackReport::NotThisEvent) => "not for a joining alarm".to_owned(),

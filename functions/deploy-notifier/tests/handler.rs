@@ -201,7 +201,7 @@ async fn a_failed_prod_deployment_pages_once_freezes_and_names_the_way_back() {
         "FROZEN (menotime:deploy-freeze)",
         "aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service",
         "aws logs tail /aws/ecs/menotime-prod",
-        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47",
+        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:47 --force-new-deployment",
         "aws ecs untag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tag-keys menotime:deploy-freeze",
         "Console: https://us-west-1.console.aws.amazon.com/ecs/v2/clusters/menotime-prod-cluster/services/menotime-prod-service/deployments",
         // The operator CLI's commands, each before the AWS CLI's.

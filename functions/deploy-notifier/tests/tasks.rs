@@ -140,6 +140,32 @@ async fn a_task_that_cannot_pull_its_image_is_reported_with_the_manuals_checks()
     );
 }
 
+/// DescribeServices may report no security groups (a service without an awsvpc
+/// configuration in its answer): the port-8000 check stays, with a command that looks
+/// the groups up from the service.
+#[tokio::test]
+async fn without_the_services_security_groups_the_check_looks_them_up() {
+    let rig = Rig::new(Environment::Prod);
+    rig.aws.world().service.security_groups.clear();
+    let o = rig
+        .handle(
+            failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1"),
+            "req-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Notified, "{}", o.reason);
+    let sent = rig.aws.sent();
+    assert_eq!(payload(&sent[0])["details"]["security_groups"], json!([]));
+    let t = text(&sent[0]);
+    for needle in [
+        "allow port 8000 in",
+        "aws ec2 describe-security-groups --region us-west-1 --group-ids $(aws ecs describe-services --region us-west-1 --cluster menotime-prod-cluster --services menotime-prod-service --query 'services[0].networkConfiguration.awsvpcConfiguration.securityGroups' --output text)",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+}
+
 #[tokio::test]
 async fn once_per_deployment_and_cause() {
     let rig = Rig::new(Environment::Prod);

@@ -272,7 +272,7 @@ async fn an_alarm_one_minute_inside_the_window_is_the_deployments_regression() {
         "Previous revision:",
         "off (AUTO_ROLLBACK_ON_REGRESSION=false)",
         "aws ecs tag-resource --region us-west-1 --resource-arn arn:aws:ecs:us-west-1:123456789012:service/menotime-prod-cluster/menotime-prod-service --tags 'key=menotime:deploy-freeze",
-        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48",
+        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48 --force-new-deployment",
         "aws cloudwatch describe-alarm-history --region us-west-1 --alarm-name menotime-prod-5xx",
         "aws logs tail /aws/ecs/menotime-prod",
     ] {
@@ -1119,4 +1119,604 @@ async fn a_new_incident_first_publishes_the_resolve_the_last_one_left_pending() 
     assert_eq!(page["event_type"], "service.alarm");
     assert_ne!(page["dedup_key"], resolve["dedup_key"]);
     assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
+}
+
+// ---------------------------------------------------------------------------
+// Escalation: an ALARM in a deployment's watch window while another incident is
+// open (a service alarm, or an older deployment's regression) is that deployment's
+// regression all the same.
+// ---------------------------------------------------------------------------
+
+/// Read, record (the regression's page and the handover pending, with the freeze of
+/// a rollback), publish the regression's page, publish the earlier page's resolve,
+/// confirm both.
+const ESCALATE: [&str; 6] = [
+    "ecs:DescribeServices",
+    "ecs:DescribeTaskDefinition",
+    "ecs:TagResource",
+    "sns:Publish",
+    "sns:Publish",
+    "ecs:TagResource",
+];
+
+/// `(event_type, action, dedup_key)` of each message.
+fn log(sent: &[Rendered]) -> Vec<(String, String, String)> {
+    sent.iter()
+        .map(|r| {
+            let p = payload(r);
+            (
+                p["event_type"].as_str().unwrap().to_owned(),
+                p["action"].as_str().unwrap().to_owned(),
+                p["dedup_key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn entry(event_type: &str, action: &str, key: &str) -> (String, String, String) {
+    (event_type.into(), action.into(), key.into())
+}
+
+const SERVICE_KEY: &str = "menotime/prod/menotime-prod-service/alarm";
+
+fn regression_key(deployment: &str) -> String {
+    format!("menotime/prod/menotime-prod-service/regression/{deployment}")
+}
+
+/// db-connections went to ALARM at 08:50, before any deployment was watched: the
+/// service alarm is paged; then the deployment completes at 09:00 (its watch runs to
+/// 09:30).
+async fn service_alarm_then_deployment(tweak: impl FnOnce(&mut NotifierConfig)) -> Rig {
+    let rig = Rig::with(PROD, tweak);
+    let o = rig
+        .handle(
+            alarm(PROD, "db-connections", "ALARM", "08:50", "db-1"),
+            "req-db",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert_eq!(
+        log(&rig.take_sent()),
+        [entry("service.alarm", "trigger", SERVICE_KEY)]
+    );
+    let o = rig
+        .handle(completed(PROD, DEPLOYMENT, COMPLETED), "req-completed")
+        .await
+        .unwrap();
+    assert!(o.reason.contains("watching it until"), "{}", o.reason);
+    rig.take_sent();
+    rig
+}
+
+#[tokio::test]
+async fn a_regression_alarm_while_a_service_alarm_is_open_escalates_and_every_ok_resolves_once() {
+    let rig = service_alarm_then_deployment(|_| {}).await;
+    let mut all = Vec::new();
+    // 5xx in the window: the deployment's regression, although db-connections' page
+    // is open.
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert_eq!(o.deployment_id.as_deref(), Some(DEPLOYMENT));
+    assert!(
+        o.reason
+            .contains("regression (escalated from the open service alarm"),
+        "{}",
+        o.reason
+    );
+    assert_eq!(rig.calls(), ESCALATE);
+    assert_eq!(
+        o.notifications,
+        ["deploy.regression/trigger", "service.alarm/resolve"]
+    );
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [
+            entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+            entry("service.alarm", "resolve", SERVICE_KEY),
+        ],
+        "the regression's page first, then the service alarm's page is resolved into it"
+    );
+    // The regression's page: the deployment, the image, the alarm, the way back.
+    let (page, handover) = (payload(&sent[0]), payload(&sent[1]));
+    assert!(is_oncall(&sent[0]) && is_oncall(&sent[1]));
+    assert_eq!(
+        sent[0].subject,
+        "[PROD] Regression after deploying menotime-backend-prod:49: menotime-prod-5xx in ALARM"
+    );
+    assert_eq!(page["details"]["deployment_id"], DEPLOYMENT);
+    assert_eq!(page["details"]["image_tag"], "v1.2.4");
+    assert_eq!(
+        page["details"]["previous_task_definition"],
+        "menotime-backend-prod:48"
+    );
+    assert_eq!(page["details"]["took_over"], SERVICE_KEY);
+    assert_eq!(
+        page["details"]["alarms_in_alarm"],
+        json!(["5xx", "db-connections"])
+    );
+    let t = text(&sent[0]);
+    let line = |label: &str| {
+        t.lines()
+            .find(|l| l.starts_with(label))
+            .map(|l| l[label.len()..].trim().to_owned())
+    };
+    assert_eq!(line("Also in ALARM:").as_deref(), Some("db-connections"));
+    assert!(
+        line("Takes over:").is_some_and(|l| l.contains(SERVICE_KEY)),
+        "{t}"
+    );
+    for needle in [
+        "aws ecs update-service --region us-west-1 --cluster menotime-prod-cluster --service menotime-prod-service --task-definition menotime-backend-prod:48 --force-new-deployment",
+        "off (AUTO_ROLLBACK_ON_REGRESSION=false)",
+    ] {
+        assert!(t.contains(needle), "missing {needle:?} in\n{t}");
+    }
+    assert!(!t.contains("also in ALARM"), "it opens the regression: {t}");
+    // The handover: the service alarm's key, resolved, pointing at the regression.
+    assert_eq!(handover["severity"], "info");
+    assert_eq!(handover["details"]["escalated_to"], DEPLOYMENT);
+    assert_eq!(
+        handover["details"]["escalated_to_dedup_key"],
+        regression_key(DEPLOYMENT)
+    );
+    assert_eq!(handover["details"]["deployment_id"], Value::Null);
+    assert_eq!(
+        sent[1].subject,
+        "[PROD] Resolved: continued as the regression after deploying menotime-backend-prod:49"
+    );
+    assert!(
+        text(&sent[1])
+            .lines()
+            .any(|l| l.starts_with("Still in ALARM:") && l.ends_with(" 5xx, db-connections")),
+        "{}",
+        text(&sent[1])
+    );
+    let marker = rig.tag(tags::ALARM_INCIDENT).unwrap();
+    assert!(
+        marker.starts_with(&format!("deployment={DEPLOYMENT} sent=5xx@A")),
+        "{marker}"
+    );
+    assert!(!marker.contains("pending="), "all confirmed: {marker}");
+    all.extend(log(&sent));
+
+    // db-connections recovers first: the regression stays open, nothing sent.
+    let o = rig
+        .handle(
+            alarm(PROD, "db-connections", "OK", "09:10", "db-ok"),
+            "req-2",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Ignored, "{}", o.reason);
+    assert!(rig.take_sent().is_empty());
+    // 5xx recovers: the one resolve left, the regression's.
+    let o = rig
+        .handle(alarm(PROD, "5xx", "OK", "09:12", "ok-1"), "req-3")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
+    assert_eq!(rig.calls(), RESOLVE);
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [entry(
+            "deploy.regression",
+            "resolve",
+            &regression_key(DEPLOYMENT)
+        )]
+    );
+    assert_eq!(
+        payload(&sent[0])["details"]["resolved_alarms"],
+        json!(["5xx", "db-connections"])
+    );
+    all.extend(log(&sent));
+
+    // Every event again, in any order: nothing more.
+    for (ev, request) in [
+        (alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "redrive-1"),
+        (
+            alarm(PROD, "db-connections", "ALARM", "08:50", "db-1"),
+            "redrive-2",
+        ),
+        (
+            alarm(PROD, "db-connections", "OK", "09:10", "db-ok"),
+            "redrive-3",
+        ),
+        (alarm(PROD, "5xx", "OK", "09:12", "ok-1"), "redrive-4"),
+    ] {
+        let o = rig.handle(ev, request).await.unwrap();
+        assert!(
+            matches!(o.decision, Decision::Duplicate | Decision::Late),
+            "{request}: {:?} {}",
+            o.decision,
+            o.reason
+        );
+    }
+    assert!(rig.take_sent().is_empty());
+    // In all: each page triggered once and resolved once.
+    let mut expected = vec![
+        entry("service.alarm", "trigger", SERVICE_KEY),
+        entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+        entry("service.alarm", "resolve", SERVICE_KEY),
+        entry("deploy.regression", "resolve", &regression_key(DEPLOYMENT)),
+    ];
+    all.insert(0, expected[0].clone());
+    expected.sort();
+    all.sort();
+    assert_eq!(all, expected);
+}
+
+#[tokio::test]
+async fn an_escalating_regression_rolls_back_by_itself_under_the_usual_rules() {
+    let rig = service_alarm_then_deployment(|c| c.watch.auto_rollback = true).await;
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::RolledBack, "{}", o.reason);
+    assert_eq!(
+        o.rolled_back_to.as_deref(),
+        Some("menotime-backend-prod:48")
+    );
+    assert!(o.froze);
+    // Freeze and incident in one call, the rollback, the page, the handover, confirm.
+    assert_eq!(
+        rig.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "ecs:UpdateService",
+            "sns:Publish",
+            "sns:Publish",
+            "ecs:TagResource"
+        ]
+    );
+    assert_eq!(rig.aws.world().last_update, Some((td(48), true)));
+    assert!(rig.tag(tags::DEPLOY_FREEZE).unwrap().starts_with(&format!(
+        "deployment {DEPLOYMENT} regressed at 2026-11-26T09:03:00Z"
+    )));
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [
+            entry("deploy.rolled_back", "trigger", &regression_key(DEPLOYMENT)),
+            entry("service.alarm", "resolve", SERVICE_KEY),
+        ]
+    );
+    assert!(
+        text(&sent[0]).contains(
+            "DONE: deploys frozen, then the service was updated to menotime-backend-prod:48"
+        ),
+        "{}",
+        text(&sent[0])
+    );
+    // After the rollback ECS runs another deployment: a later ALARM joins the
+    // regression's incident, and nothing rolls back twice.
+    let o = rig
+        .handle(alarm(PROD, "latency", "ALARM", "09:05", "a-2"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert!(!rig.calls().contains(&"ecs:UpdateService"));
+    assert_eq!(
+        log(&rig.take_sent()),
+        [entry(
+            "deploy.regression",
+            "trigger",
+            &regression_key(DEPLOYMENT)
+        )]
+    );
+    // The escalating ALARM delivered again: a duplicate, no second rollback.
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "redrive-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Duplicate, "{}", o.reason);
+    assert_eq!(rig.calls(), ["ecs:DescribeServices"]);
+    // All OK: the regression resolves once, saying it was rolled back.
+    for (name, hhmm, request) in [
+        ("db-connections", "09:10", "req-3"),
+        ("latency", "09:11", "req-4"),
+        ("5xx", "09:12", "req-5"),
+    ] {
+        rig.handle(alarm(PROD, name, "OK", hhmm, request), request)
+            .await
+            .unwrap();
+    }
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [entry(
+            "deploy.regression",
+            "resolve",
+            &regression_key(DEPLOYMENT)
+        )]
+    );
+    assert_eq!(payload(&sent[0])["details"]["rolled_back"], true);
+
+    // The usual rules hold for an escalation too: frozen by a human, or no way back,
+    // pages instead; and never in a dry run.
+    let frozen = service_alarm_then_deployment(|c| c.watch.auto_rollback = true).await;
+    frozen
+        .aws
+        .set_tag(tags::DEPLOY_FREEZE, "manual review by jdoe");
+    let o = frozen
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert!(!frozen.calls().contains(&"ecs:UpdateService"));
+    let sent = frozen.take_sent();
+    assert_eq!(payload(&sent[0])["event_type"], "deploy.regression");
+    assert!(text(&sent[0]).contains("NOT DONE: deploys are frozen (manual review by jdoe)"));
+    assert_eq!(payload(&sent[1])["action"], "resolve");
+
+    let unknown = service_alarm_then_deployment(|c| c.watch.auto_rollback = true).await;
+    unknown.aws.world().revisions[0]
+        .facts
+        .tags
+        .remove(tags::REPLACES);
+    let o = unknown
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert!(!unknown.calls().contains(&"ecs:UpdateService"));
+    assert!(text(&unknown.take_sent()[0])
+        .contains("NOT DONE: the previous revision cannot be determined"));
+}
+
+#[tokio::test]
+async fn a_redelivered_escalating_alarm_never_pages_twice() {
+    // The record written, then Publish fails: the Lambda retry (same request id) or a
+    // redrive (a new one) publishes the page and the handover, once.
+    for request in ["req-1", "redrive-1"] {
+        let rig = service_alarm_then_deployment(|_| {}).await;
+        let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
+        rig.aws.fail_always("sns:Publish");
+        let err = rig.handle(fired.clone(), "req-1").await.unwrap_err();
+        assert_eq!(err.retry(), Retry::Later);
+        rig.aws.heal("sns:Publish");
+        let marker = rig.tag(tags::ALARM_INCIDENT).unwrap();
+        assert!(
+            marker.contains("pending=5xx@E1795683780 "),
+            "recorded pending: {marker}"
+        );
+        let o = rig.handle(fired.clone(), request).await.unwrap();
+        assert_eq!(o.decision, Decision::Paged, "{request}: {}", o.reason);
+        assert!(o.resent);
+        assert_eq!(
+            rig.calls(),
+            [
+                "ecs:DescribeServices",
+                "ecs:DescribeTaskDefinition",
+                "sns:Publish",
+                "sns:Publish",
+                "ecs:TagResource"
+            ],
+            "no second record, one confirmation"
+        );
+        let sent = rig.take_sent();
+        assert_eq!(
+            log(&sent),
+            [
+                entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+                entry("service.alarm", "resolve", SERVICE_KEY),
+            ]
+        );
+        assert!(
+            !text(&sent[0]).contains("also in ALARM"),
+            "still the page that opens the regression"
+        );
+        assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
+        for again in ["req-1", "redrive-2"] {
+            let o = rig.handle(fired.clone(), again).await.unwrap();
+            assert_eq!(o.decision, Decision::Duplicate, "{again}");
+        }
+        assert!(rig.take_sent().is_empty());
+    }
+
+    // The page goes out and the handover's Publish fails: the page is confirmed
+    // before the invocation fails, so its redelivery sends only the handover.
+    let rig = service_alarm_then_deployment(|_| {}).await;
+    let fired = alarm(PROD, "5xx", "ALARM", "09:03", "a-1");
+    let first = rig.aws.world().call_count;
+    // DescribeServices, DescribeTaskDefinition, TagResource, Publish, Publish (fails).
+    rig.aws.fail_calls([first + 4]);
+    assert!(rig.handle(fired.clone(), "req-1").await.is_err());
+    assert_eq!(
+        rig.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:TagResource",
+            "sns:Publish",
+            "sns:Publish",
+            "ecs:TagResource"
+        ],
+        "the published page confirmed before failing"
+    );
+    assert_eq!(
+        log(&rig.take_sent()),
+        [entry(
+            "deploy.regression",
+            "trigger",
+            &regression_key(DEPLOYMENT)
+        )]
+    );
+    let marker = rig.tag(tags::ALARM_INCIDENT).unwrap();
+    assert!(marker.contains("pending=5xx@H1795683780 "), "{marker}");
+    let o = rig.handle(fired.clone(), "redrive-1").await.unwrap();
+    // The ALARM itself is a duplicate; what it delivered resolves the earlier page.
+    assert_eq!(o.decision, Decision::Resolved, "{}", o.reason);
+    assert!(o.resent);
+    assert!(o.reason.contains("already in ALARM"), "{}", o.reason);
+    assert_eq!(
+        log(&rig.take_sent()),
+        [entry("service.alarm", "resolve", SERVICE_KEY)]
+    );
+    assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
+    assert!(rig.handle(fired, "redrive-2").await.is_ok());
+    assert!(rig.take_sent().is_empty());
+
+    // The same, and the next event is another alarm joining the regression: its page
+    // says it joins, and the handover goes out with it, once.
+    let rig = service_alarm_then_deployment(|_| {}).await;
+    let first = rig.aws.world().call_count;
+    rig.aws.fail_calls([first + 4]);
+    assert!(rig.handle(fired_at_0903(), "req-1").await.is_err());
+    rig.take_sent();
+    let o = rig
+        .handle(alarm(PROD, "latency", "ALARM", "09:04", "a-2"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [
+            entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+            entry("service.alarm", "resolve", SERVICE_KEY),
+        ]
+    );
+    assert!(
+        sent[0]
+            .subject
+            .ends_with("menotime-prod-latency also in ALARM"),
+        "{}",
+        sent[0].subject
+    );
+    assert!(!text(&sent[0]).contains("Takes over"), "{}", text(&sent[0]));
+    assert_eq!(
+        payload(&sent[1])["details"]["alarm_name"],
+        "menotime-prod-5xx",
+        "the handover names the ALARM that escalated"
+    );
+    assert!(!rig.tag(tags::ALARM_INCIDENT).unwrap().contains("pending="));
+
+    // Nothing redelivered the ALARM before the alarms recovered: the OKs deliver the
+    // page, then the handover, then (the last OK) the resolve, in that order.
+    let rig = service_alarm_then_deployment(|_| {}).await;
+    rig.aws.fail_always("sns:Publish");
+    assert!(rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-1")
+        .await
+        .is_err());
+    rig.aws.heal("sns:Publish");
+    rig.handle(
+        alarm(PROD, "db-connections", "OK", "09:10", "db-ok"),
+        "req-2",
+    )
+    .await
+    .unwrap();
+    rig.handle(alarm(PROD, "5xx", "OK", "09:12", "ok-1"), "req-3")
+        .await
+        .unwrap();
+    assert_eq!(
+        log(&rig.take_sent()),
+        [
+            entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+            entry("service.alarm", "resolve", SERVICE_KEY),
+            entry("deploy.regression", "resolve", &regression_key(DEPLOYMENT)),
+        ]
+    );
+
+    // With AUTO_ROLLBACK_ON_REGRESSION, the sandbox dies after the record and before
+    // UpdateService: the redrive rolls back (once), then pages and hands over.
+    let rig = service_alarm_then_deployment(|c| c.watch.auto_rollback = true).await;
+    rig.aws.fail("ecs:UpdateService", 1);
+    rig.aws.fail_always("sns:Publish");
+    assert!(rig.handle(fired_at_0903(), "req-1").await.is_err());
+    rig.aws.heal("sns:Publish");
+    assert_eq!(rig.aws.world().service.task_definition, td(49));
+    let o = rig.handle(fired_at_0903(), "redrive-1").await.unwrap();
+    assert_eq!(o.decision, Decision::RolledBack, "{}", o.reason);
+    assert_eq!(rig.aws.world().service.task_definition, td(48));
+    assert_eq!(
+        rig.calls(),
+        [
+            "ecs:DescribeServices",
+            "ecs:DescribeTaskDefinition",
+            "ecs:UpdateService",
+            "sns:Publish",
+            "sns:Publish",
+            "ecs:TagResource"
+        ]
+    );
+    assert_eq!(
+        log(&rig.take_sent()),
+        [
+            entry("deploy.rolled_back", "trigger", &regression_key(DEPLOYMENT)),
+            entry("service.alarm", "resolve", SERVICE_KEY),
+        ]
+    );
+    let o = rig.handle(fired_at_0903(), "redrive-2").await.unwrap();
+    assert_eq!(o.decision, Decision::Duplicate);
+    assert!(!rig.calls().contains(&"ecs:UpdateService"));
+}
+
+fn fired_at_0903() -> Value {
+    alarm(PROD, "5xx", "ALARM", "09:03", "a-1")
+}
+
+#[tokio::test]
+async fn a_newer_deployments_regression_takes_over_an_older_ones() {
+    // Deployment 1's regression is open (db-connections, 08:05).
+    let rig = Rig::with(PROD, |_| {});
+    rig.handle(
+        completed(PROD, "ecs-svc/1", "2026-11-26T08:00:00Z"),
+        "req-c1",
+    )
+    .await
+    .unwrap();
+    let o = rig
+        .handle(
+            alarm(PROD, "db-connections", "ALARM", "08:05", "db-1"),
+            "req-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    rig.take_sent();
+    // Deployment 2 (v1.2.4 again on revision 49, ECS's new id) completes at 09:00.
+    rig.aws.world().service.deployments[0].id = DEPLOYMENT.into();
+    rig.handle(completed(PROD, DEPLOYMENT, COMPLETED), "req-c2")
+        .await
+        .unwrap();
+    rig.take_sent();
+    let o = rig
+        .handle(alarm(PROD, "5xx", "ALARM", "09:03", "a-1"), "req-2")
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Paged, "{}", o.reason);
+    assert!(
+        o.reason
+            .contains("escalated from the open regression of deployment ecs-svc/1"),
+        "{}",
+        o.reason
+    );
+    let sent = rig.take_sent();
+    assert_eq!(
+        log(&sent),
+        [
+            entry("deploy.regression", "trigger", &regression_key(DEPLOYMENT)),
+            entry("deploy.regression", "resolve", &regression_key("ecs-svc/1")),
+        ]
+    );
+    assert_eq!(payload(&sent[1])["details"]["deployment_id"], "ecs-svc/1");
+    let marker = rig.tag(tags::ALARM_INCIDENT).unwrap();
+    assert!(
+        marker.starts_with(&format!("deployment={DEPLOYMENT} sent=")),
+        "{marker}"
+    );
+    assert!(
+        !marker.contains("previous="),
+        "the handover is done: {marker}"
+    );
 }

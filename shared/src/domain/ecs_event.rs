@@ -1,11 +1,11 @@
 //! deploy-notifier's input: the three ECS event kinds it accepts (docs/reference.md §5), checked
 //! against this stack's account, region, cluster and service, and normalised.
 //!
-//! Field notes (see `../shared/reference/EVENTS.md`): cluster and service come from
-//! `resources[0]`; `detail.clusterArn` is optional on deployment events; a rollback is a
-//! SERVICE_DEPLOYMENT_IN_PROGRESS whose reason starts with
-//! "ECS deployment circuit breaker: rolling back"; an out-of-memory kill shows only in
-//! `containers[].reason`.
+//! Field notes (docs/reference.md §5.3; samples in `shared/fixtures/reference/`):
+//! cluster and service come from `resources[0]`; `detail.clusterArn` is optional on
+//! deployment events; a rollback is a SERVICE_DEPLOYMENT_IN_PROGRESS whose reason
+//! starts with "ECS deployment circuit breaker: rolling back"; an out-of-memory kill
+//! shows only in `containers[].reason`.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};

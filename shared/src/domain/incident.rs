@@ -66,7 +66,18 @@ fn split(v: &str) -> BTreeSet<String> {
 }
 
 impl Marker {
+    /// The tag value (cut at 256 characters, if it ever were longer: see [`Marker::value_len`]).
     pub fn render(&self) -> String {
+        tags::value(&self.unbounded())
+    }
+
+    /// The length of the value before any cut: a marker must keep it within
+    /// [`tags::MAX_VALUE`] to be read back whole.
+    pub fn value_len(&self) -> usize {
+        self.unbounded().chars().count()
+    }
+
+    fn unbounded(&self) -> String {
         let mut parts = Vec::new();
         if let Some(d) = &self.deployment {
             parts.push(format!("deployment={d}"));
@@ -87,7 +98,7 @@ impl Marker {
             self.at.to_rfc3339_opts(SecondsFormat::Millis, true)
         ));
         parts.push(format!("request={}", self.request));
-        tags::value(&parts.join(" "))
+        parts.join(" ")
     }
 
     /// Reads a marker back; `Err` says what is wrong with a value someone edited.

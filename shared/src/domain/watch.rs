@@ -28,14 +28,30 @@
 //! times recognise duplicates and out-of-order deliveries: an ALARM no newer than the
 //! alarm's last change, or an OK older than its ALARM, changes nothing.
 //!
+//! **Escalation.** An ALARM attributed to a deployment's watch window never joins an
+//! incident of something else: while a service alarm, or an older deployment's
+//! regression, is open, it *escalates* the open incident to this deployment's
+//! regression ([`AlarmDecision::Escalate`]). The incident keeps its alarms (those still
+//! in ALARM carry on, and its one resolve waits for all of them) and becomes this
+//! deployment's: its dedup key, its page with the way back, its automatic rollback,
+//! decided as for a regression that opens an incident. The earlier page is resolved
+//! right after the regression's page (its alarms are on that page now), so one page is
+//! open at a time and none stays open forever. That resolve, the handover, is recorded
+//! pending with the regression's page and confirmed after it, like every notification:
+//! the escalating ALARM's entry reads `5xx@E<time>` while its page and the handover are
+//! pending, `5xx@H<time>` while only the handover is, and `previous=<deployment>` names
+//! an earlier regression ([`Escalation`]).
+//!
 //! It keeps the two phases of every incident marker: an alarm's page is recorded
 //! `pending` (its `<alarm>@A<time>` entry, with `rollback` when the incident decides
 //! an automatic rollback, and the freeze in the same TagResource) *before* it is
 //! published, and confirmed after (the entry moves to `sent`); a resolve likewise
-//! (`resolve`). Any later delivery about the incident that finds something pending (a
-//! Lambda retry, a redrive under a new request id, the next alarm change) publishes it
-//! first, finishing a pending rollback if ECS still runs the regressed deployment; a
-//! new incident publishes what the last one left pending before replacing it.
+//! (`resolve`), and the handover of an escalation. Any later delivery
+//! about the incident that finds something pending (a Lambda retry, a redrive under a
+//! new request id, the next alarm change) publishes it first, finishing a pending
+//! rollback if ECS still runs the regressed deployment; a new incident, or an
+//! escalation, publishes what the incident it replaces left pending before replacing
+//! it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -462,11 +478,16 @@ pub struct AlarmIncident {
     /// Each alarm (the name after the prefix) and its last change.
     pub alarms: BTreeMap<String, AlarmMark>,
     /// Recorded and not yet confirmed as published: the page of an alarm that went to
-    /// ALARM (`<alarm>@A<time>`), the automatic rollback (`rollback`), the resolve
-    /// (`resolve`).
+    /// ALARM (`<alarm>@A<time>`), the automatic rollback (`rollback`), the resolve of
+    /// the page an escalation took over ([`ESCALATED`], kept in the marker as
+    /// [`Escalation`] says), the resolve (`resolve`).
     pub pending: BTreeSet<String>,
     /// The incident decided an automatic rollback (done, or pending).
     pub rolled_back: bool,
+    /// An ALARM within a deployment's watch window escalated the open incident (a
+    /// service alarm, or an older deployment's regression) to that deployment's
+    /// regression; kept while the earlier page's resolve is pending.
+    pub escalated: Option<Escalation>,
     pub open: bool,
     pub at: DateTime<Utc>,
     pub request: String,
@@ -474,6 +495,88 @@ pub struct AlarmIncident {
 
 /// The entry of the automatic rollback in the incident's marker.
 pub const ROLLBACK: &str = "rollback";
+
+/// The page an open incident had before an ALARM escalated it to a deployment's
+/// regression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EarlierPage {
+    /// A service alarm (dedup key `alarm`).
+    ServiceAlarm,
+    /// An older deployment's regression (dedup key `regression/<deployment>`).
+    Regression(String),
+}
+
+impl EarlierPage {
+    pub fn deployment(&self) -> Option<&str> {
+        match self {
+            EarlierPage::ServiceAlarm => None,
+            EarlierPage::Regression(d) => Some(d),
+        }
+    }
+
+    fn of(incident: &AlarmIncident) -> EarlierPage {
+        match &incident.deployment {
+            Some(d) => EarlierPage::Regression(d.clone()),
+            None => EarlierPage::ServiceAlarm,
+        }
+    }
+}
+
+/// The entry, in an alarm incident's `pending` (in memory), of the resolve of the page
+/// an escalation took over ([`AlarmIncident::escalated`]).
+pub const ESCALATED: &str = "escalated";
+
+/// An ALARM within a deployment's watch window while another incident was open (a
+/// service alarm, or an older deployment's regression): the open incident became that
+/// deployment's regression, and the earlier page is resolved (the handover), since its
+/// alarms carry on in the regression's page.
+///
+/// In the marker the escalating ALARM's own entry says it, so that the escalation costs
+/// no room of its own in a tag of 256 characters: `<alarm>@E<time>` in `pending`
+/// while its page and the handover are pending, `<alarm>@H<time>` once the page went
+/// out and only the handover is pending (the alarm is in ALARM since that time either
+/// way); with `previous=<deployment>` when the earlier page was a regression.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Escalation {
+    /// The alarm whose ALARM escalated the incident (the name after the prefix).
+    pub alarm: String,
+    /// When it went to ALARM (Unix seconds).
+    pub since: i64,
+    /// The page taken over, to resolve.
+    pub from: EarlierPage,
+}
+
+impl Escalation {
+    /// The escalating ALARM's page entry.
+    fn page(&self) -> String {
+        AlarmMark {
+            firing: true,
+            since: self.since,
+        }
+        .entry(&self.alarm)
+    }
+
+    /// The marker's entry: with the page pending (`E`) or without (`H`).
+    fn entry(&self, page_pending: bool) -> String {
+        format!(
+            "{}@{}{}",
+            self.alarm,
+            if page_pending { 'E' } else { 'H' },
+            self.since
+        )
+    }
+
+    /// `(alarm, since, page_pending)` of an `@E` or `@H` entry.
+    fn parse(entry: &str) -> Option<(String, i64, bool)> {
+        let (name, mark) = entry.rsplit_once('@')?;
+        let (page_pending, secs) = match mark.split_at_checked(1)? {
+            ("E", s) => (true, s),
+            ("H", s) => (false, s),
+            _ => return None,
+        };
+        Some((name.to_owned(), secs.parse().ok()?, page_pending))
+    }
+}
 
 /// An alarm's name after the prefix, as it is kept in the marker (no `+` or `@`).
 pub fn alarm_key(suffix: &str) -> String {
@@ -494,6 +597,9 @@ pub enum AlarmNote {
         since: i64,
         rollback: bool,
     },
+    /// The resolve of the page an escalation took over (after the pages, before the
+    /// incident's own resolve).
+    Handover(Escalation),
     /// The incident's resolve.
     Resolve,
 }
@@ -502,12 +608,42 @@ impl AlarmIncident {
     pub fn from_marker(m: &Marker) -> Result<AlarmIncident, String> {
         let mut alarms: BTreeMap<String, AlarmMark> = BTreeMap::new();
         let mut rolled_back = false;
+        let mut escalated = None;
+        let mut pending = m.pending.clone();
         for entry in m.sent.iter().chain(&m.pending) {
             match entry.as_str() {
                 ROLLBACK => rolled_back = true,
                 RESOLVE => {}
                 _ => {
-                    let (name, mark) = AlarmMark::parse(entry)?;
+                    let (name, mark) = match Escalation::parse(entry) {
+                        // Only a pending handover is kept in the marker.
+                        Some((name, since, page_pending)) if m.pending.contains(entry) => {
+                            let e = Escalation {
+                                alarm: name.clone(),
+                                since,
+                                from: match &m.previous {
+                                    Some(d) => EarlierPage::Regression(d.clone()),
+                                    None => EarlierPage::ServiceAlarm,
+                                },
+                            };
+                            pending.remove(entry);
+                            if page_pending {
+                                pending.insert(e.page());
+                            }
+                            pending.insert(ESCALATED.to_owned());
+                            escalated = Some(e);
+                            (
+                                name,
+                                AlarmMark {
+                                    firing: true,
+                                    since,
+                                },
+                            )
+                        }
+                        // A handover left in `sent` is history.
+                        Some(_) => continue,
+                        None => AlarmMark::parse(entry)?,
+                    };
                     // A page still pending may be older than the alarm's last change.
                     if alarms.get(&name).is_none_or(|old| mark.since >= old.since) {
                         alarms.insert(name, mark);
@@ -518,9 +654,10 @@ impl AlarmIncident {
         Ok(AlarmIncident {
             deployment: m.deployment.clone(),
             alarms,
-            pending: m.pending.clone(),
+            pending,
             open: m.open,
             rolled_back,
+            escalated,
             at: m.at,
             request: m.request.clone(),
         })
@@ -536,11 +673,23 @@ impl AlarmIncident {
         if self.rolled_back && !self.pending.contains(ROLLBACK) {
             sent.insert(ROLLBACK.to_owned());
         }
+        let mut pending = self.pending.clone();
+        pending.remove(ESCALATED);
+        if let Some(e) = &self.escalated {
+            // The escalating ALARM's entry carries the handover.
+            let page_pending = pending.remove(&e.page());
+            sent.remove(&e.page());
+            pending.insert(e.entry(page_pending));
+        }
         let mut m = Marker {
             deployment: self.deployment.clone(),
-            previous: None,
+            previous: self
+                .escalated
+                .as_ref()
+                .and_then(|e| e.from.deployment())
+                .map(str::to_owned),
             sent,
-            pending: self.pending.clone(),
+            pending,
             open: self.open,
             at: self.at,
             request: self.request.clone(),
@@ -557,10 +706,18 @@ impl AlarmIncident {
             .collect();
         oks.sort();
         for (_, entry) in oks {
-            if m.render().len() < 256 {
+            if m.value_len() <= tags::MAX_VALUE {
                 break;
             }
             m.sent.remove(&entry);
+        }
+        // Still too long (an escalation with every alarm firing): the request id,
+        // which only tells people which invocation wrote the marker, is shortened
+        // rather than letting the cut fall on the fields that decide.
+        let over = m.value_len().saturating_sub(tags::MAX_VALUE);
+        if over > 0 {
+            let keep = m.request.len().saturating_sub(over).max(8);
+            m.request = m.request.chars().take(keep).collect();
         }
         m
     }
@@ -585,6 +742,9 @@ impl AlarmIncident {
                 rollback: std::mem::take(&mut rollback),
             })
             .collect();
+        if let Some(e) = &self.escalated {
+            out.push(AlarmNote::Handover(e.clone()));
+        }
         if self.pending.contains(RESOLVE) {
             out.push(AlarmNote::Resolve);
         }
@@ -609,22 +769,36 @@ impl AlarmIncident {
                 }
                 v
             }
+            AlarmNote::Handover(_) => vec![ESCALATED.to_owned()],
             AlarmNote::Resolve => vec![RESOLVE.to_owned()],
         }
     }
 
-    /// The incident once `published` went out: those entries are no longer pending.
+    /// The incident once `published` went out: those entries are no longer pending
+    /// (a published handover ends the escalation's record).
     pub fn confirmed<'a>(&self, published: impl IntoIterator<Item = &'a str>) -> AlarmIncident {
         let mut i = self.clone();
         for entry in published {
             i.pending.remove(entry);
+            if entry == ESCALATED {
+                i.escalated = None;
+            }
         }
         i
     }
 
     /// Whether `alarm`'s page for the ALARM at `since` joins an incident another alarm
-    /// opened: another alarm went to ALARM before it.
+    /// opened: another alarm went to ALARM before it. The ALARM that escalated the
+    /// incident opens the regression, whatever fired before it (that was the page it
+    /// took over).
     pub fn joined(&self, alarm: &str, since: i64) -> bool {
+        if self
+            .escalated
+            .as_ref()
+            .is_some_and(|e| e.alarm == alarm && e.since == since)
+        {
+            return false;
+        }
         let pending_earlier = self
             .pending
             .iter()
@@ -674,6 +848,19 @@ pub enum AlarmDecision {
         attribution: Attribution,
         undelivered: Option<Box<AlarmIncident>>,
     },
+    /// An ALARM within `watch`'s window while an incident of something else is open (a
+    /// service alarm, or an older deployment's regression): the open incident becomes
+    /// this deployment's regression, as if this ALARM opened it (its page, the way
+    /// back, the automatic rollback), keeping the alarms still in ALARM. Record it
+    /// (this page pending and, in prod, the resolve of the earlier page: the
+    /// [`Escalation`]), then page, then resolve the earlier page. `undelivered` is the
+    /// open incident as it was, when it still had notifications pending: they are
+    /// published first, under the earlier page's key.
+    Escalate {
+        incident: AlarmIncident,
+        watch: Watch,
+        undelivered: Option<Box<AlarmIncident>>,
+    },
     /// Another alarm joins the open incident: record it pending, then update the page.
     Join { incident: AlarmIncident },
     /// This notification was recorded and never confirmed as published: an earlier
@@ -705,9 +892,11 @@ fn when(secs: i64) -> String {
 }
 
 /// Decides what an ALARM, OK or INSUFFICIENT_DATA of one of this environment's alarms
-/// does to the alarm incident. `attribution` is asked only when an ALARM opens a new
-/// incident. `pages` is false outside prod: an incident closes there without a resolve
-/// to send, since nothing paged.
+/// does to the alarm incident. `attribution` is asked only for an ALARM that is news
+/// (neither a duplicate nor late): it opens a new incident, joins the open one, or
+/// escalates the open one to the regression of the deployment whose watch window it
+/// falls in. `pages` is false outside prod: an incident closes there without a resolve
+/// to send, and an escalation has no earlier page to resolve, since nothing paged.
 pub fn on_alarm_change(
     ev: &AlarmEvent,
     incident: Option<&AlarmIncident>,
@@ -759,14 +948,23 @@ pub fn on_alarm_change(
                 since: secs,
             };
             match incident {
-                Some(i) if i.open => {
-                    let mut joined = i.clone();
-                    joined.pending.insert(firing.entry(&key));
-                    joined.alarms.insert(key, firing);
-                    joined.at = i.at.max(ev.at);
-                    joined.request = request;
-                    AlarmDecision::Join { incident: joined }
-                }
+                Some(i) if i.open => match attribution() {
+                    // In a deployment's watch window: that deployment's regression,
+                    // even while something else is open.
+                    Attribution::Regression(w)
+                        if i.deployment.as_deref() != Some(w.deployment.as_str()) =>
+                    {
+                        escalate(ev, i, w, key, firing, request, pages)
+                    }
+                    _ => {
+                        let mut joined = i.clone();
+                        joined.pending.insert(firing.entry(&key));
+                        joined.alarms.insert(key, firing);
+                        joined.at = i.at.max(ev.at);
+                        joined.request = request;
+                        AlarmDecision::Join { incident: joined }
+                    }
+                },
                 _ => {
                     let attribution = attribution();
                     // The OKs of the last incident stay, so their late ALARMs are
@@ -793,6 +991,7 @@ pub fn on_alarm_change(
                             pending,
                             open: true,
                             rolled_back: false,
+                            escalated: None,
                             at: ev.at,
                             request,
                         },
@@ -860,6 +1059,48 @@ pub fn on_alarm_change(
     }
 }
 
+/// The open incident `open` becomes the regression of `watch`'s deployment with this
+/// ALARM (`key`, `firing`) as its opening page. Every alarm it knew stays (those in
+/// ALARM carry on in the regression; the OKs recognise late copies of their ALARMs);
+/// what it decided and published belongs to the earlier page, so the regression
+/// starts with no rollback of its own. In prod the earlier page's resolve is recorded
+/// pending with this page: the handover.
+fn escalate(
+    ev: &AlarmEvent,
+    open: &AlarmIncident,
+    watch: Watch,
+    key: String,
+    firing: AlarmMark,
+    request: String,
+    pages: bool,
+) -> AlarmDecision {
+    let mut alarms = open.alarms.clone();
+    let mut pending = BTreeSet::from([firing.entry(&key)]);
+    let escalated = pages.then(|| Escalation {
+        alarm: key.clone(),
+        since: firing.since,
+        from: EarlierPage::of(open),
+    });
+    if escalated.is_some() {
+        pending.insert(ESCALATED.to_owned());
+    }
+    alarms.insert(key, firing);
+    AlarmDecision::Escalate {
+        incident: AlarmIncident {
+            deployment: Some(watch.deployment.clone()),
+            alarms,
+            pending,
+            rolled_back: false,
+            escalated,
+            open: true,
+            at: open.at.max(ev.at),
+            request,
+        },
+        watch,
+        undelivered: (!open.pending.is_empty()).then(|| Box::new(open.clone())),
+    }
+}
+
 /// An OK of an alarm the incident does not know: if it ends an ALARM that was never
 /// seen (delivered late, or lost), record it so that ALARM is recognised as late when
 /// it comes; otherwise there is nothing to do.
@@ -891,6 +1132,7 @@ fn record_or_quiet(
                 pending: BTreeSet::new(),
                 open: false,
                 rolled_back: false,
+                escalated: None,
                 at: ev.at,
                 request: request.to_owned(),
             });
@@ -1273,6 +1515,7 @@ mod tests {
             pending,
             open: true,
             rolled_back: true,
+            escalated: None,
             at: t("09:03:00.123"),
             request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
         };
@@ -1328,6 +1571,7 @@ mod tests {
             pending: BTreeSet::from([ROLLBACK.to_owned(), RESOLVE.to_owned()]),
             open: false,
             rolled_back: true,
+            escalated: None,
             at: t("09:30:00.123"),
             request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
         };
@@ -1498,7 +1742,7 @@ mod tests {
         let joined = opened(on_alarm_change(
             &alarm("latency", AlarmState::Alarm, "09:04:00"),
             Some(&i),
-            || panic!(),
+            regression,
             "r2",
             true,
         ));
@@ -1568,7 +1812,7 @@ mod tests {
         let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
         let inc = opened(on_alarm_change(&five, None, regression, "r1", true));
         let lat = alarm("latency", AlarmState::Alarm, "09:04:00");
-        let inc = match on_alarm_change(&lat, Some(&inc), || panic!("not asked"), "r2", true) {
+        let inc = match on_alarm_change(&lat, Some(&inc), regression, "r2", true) {
             AlarmDecision::Join { incident } => incident,
             other => panic!("{other:?}"),
         };
@@ -1645,6 +1889,460 @@ mod tests {
             on_alarm_change(&insufficient, Some(&inc), || panic!(), "r6", true),
             AlarmDecision::Quiet(_)
         ));
+    }
+
+    fn escalated(d: AlarmDecision) -> (AlarmIncident, Watch, Option<Box<AlarmIncident>>) {
+        match d {
+            AlarmDecision::Escalate {
+                incident,
+                watch,
+                undelivered,
+            } => (incident, watch, undelivered),
+            other => panic!("expected an escalation, got {other:?}"),
+        }
+    }
+
+    /// db-connections in ALARM at 08:50, outside any watch: the open service alarm,
+    /// its page published.
+    fn service_alarm_open() -> AlarmIncident {
+        published(opened(on_alarm_change(
+            &alarm("db-connections", AlarmState::Alarm, "08:50:00"),
+            None,
+            || Attribution::NoWatch,
+            "r0",
+            true,
+        )))
+    }
+
+    fn regression_of_3() -> Attribution {
+        Attribution::Regression(watch("ecs-svc/3", 50, Some(49), "09:20:00"))
+    }
+
+    #[test]
+    fn an_alarm_in_a_window_escalates_an_open_service_alarm_to_the_regression() {
+        let open = service_alarm_open();
+        assert_eq!(open.deployment, None);
+        let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        let since = t("09:03:00").timestamp();
+        let (inc, w, undelivered) =
+            escalated(on_alarm_change(&five, Some(&open), regression, "r1", true));
+        assert_eq!(w.deployment, "ecs-svc/2");
+        assert_eq!(undelivered, None, "the service alarm's page went out");
+        assert_eq!(inc.deployment.as_deref(), Some("ecs-svc/2"));
+        assert!(inc.open && !inc.rolled_back);
+        assert_eq!(inc.firing(), ["5xx", "db-connections"], "db carries on");
+        let handover = Escalation {
+            alarm: "5xx".into(),
+            since,
+            from: EarlierPage::ServiceAlarm,
+        };
+        assert_eq!(inc.escalated.as_ref(), Some(&handover));
+        // The regression's page first, then the service alarm's resolve.
+        assert_eq!(
+            inc.pending_in_order(),
+            [
+                AlarmNote::Page {
+                    alarm: "5xx".into(),
+                    since,
+                    rollback: false
+                },
+                AlarmNote::Handover(handover.clone())
+            ]
+        );
+        assert!(
+            !inc.joined("5xx", since),
+            "the escalating ALARM opens the regression"
+        );
+        // Its marker: the page and the handover pending, no previous (a service alarm).
+        let rendered = inc.to_marker().render();
+        assert!(
+            rendered.starts_with(
+                "deployment=ecs-svc/2 sent=db-connections@A1795683000 pending=5xx@E1795683780 state=open"
+            ),
+            "{rendered}"
+        );
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back, inc);
+
+        // Recorded, not confirmed: the Lambda retry and a redrive deliver both notes.
+        let never = || -> Attribution { panic!("not asked") };
+        for request in ["r1", "redrive-3"] {
+            assert_eq!(
+                on_alarm_change(&five, Some(&inc), never, request, true),
+                AlarmDecision::Deliver {
+                    incident: inc.clone()
+                }
+            );
+        }
+        // The page confirmed, the handover not (its Publish failed): the ALARM again is
+        // a duplicate, and the handover is all that is left to publish.
+        let half = inc.confirmed([five_entry(since).as_str()]);
+        assert!(matches!(
+            on_alarm_change(&five, Some(&half), never, "r2", true),
+            AlarmDecision::Duplicate(_)
+        ));
+        assert_eq!(
+            half.pending_in_order(),
+            [AlarmNote::Handover(handover.clone())]
+        );
+        assert!(
+            !half.joined("5xx", since),
+            "still the ALARM that opened the regression"
+        );
+        let rendered = half.to_marker().render();
+        assert!(
+            rendered.starts_with(
+                "deployment=ecs-svc/2 sent=db-connections@A1795683000 pending=5xx@H1795683780 state=open"
+            ),
+            "{rendered}"
+        );
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back, half);
+        // Both confirmed: the escalation is history, the marker carries no trace of it.
+        let done = published(inc.clone());
+        assert_eq!(done.escalated, None);
+        assert!(done.pending.is_empty());
+        let rendered = done.to_marker().render();
+        assert!(
+            rendered.starts_with(
+                "deployment=ecs-svc/2 sent=5xx@A1795683780+db-connections@A1795683000 state=open"
+            ),
+            "{rendered}"
+        );
+        for request in ["r1", "r9"] {
+            assert!(matches!(
+                on_alarm_change(&five, Some(&done), never, request, true),
+                AlarmDecision::Duplicate(_)
+            ));
+        }
+        // The service alarm's own ALARM again: a duplicate, never a second page.
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("db-connections", AlarmState::Alarm, "08:50:00"),
+                Some(&done),
+                never,
+                "r4",
+                true
+            ),
+            AlarmDecision::Duplicate(_)
+        ));
+        // Another alarm of the window joins the regression.
+        let joined = match on_alarm_change(
+            &alarm("latency", AlarmState::Alarm, "09:04:00"),
+            Some(&done),
+            regression,
+            "r5",
+            true,
+        ) {
+            AlarmDecision::Join { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(joined.joined("latency", t("09:04:00").timestamp()));
+        // The OKs: the incident stays open while any of the three fires, then its one
+        // resolve (the regression's; the service alarm's went out with the handover).
+        let mut inc = published(joined);
+        for (name, at) in [("db-connections", "09:10:00"), ("5xx", "09:12:00")] {
+            inc = match on_alarm_change(
+                &alarm(name, AlarmState::Ok, at),
+                Some(&inc),
+                never,
+                "r6",
+                true,
+            ) {
+                AlarmDecision::StillFiring { incident } => incident,
+                other => panic!("{name}: {other:?}"),
+            };
+        }
+        match on_alarm_change(
+            &alarm("latency", AlarmState::Ok, "09:13:00"),
+            Some(&inc),
+            never,
+            "r7",
+            true,
+        ) {
+            AlarmDecision::Resolve { incident } => {
+                assert_eq!(incident.deployment.as_deref(), Some("ecs-svc/2"));
+                assert_eq!(incident.pending_in_order(), [AlarmNote::Resolve]);
+            }
+            other => panic!("{other:?}"),
+        }
+        // A late OK of db-connections, older than its ALARM: nothing.
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("db-connections", AlarmState::Ok, "08:40:00"),
+                Some(&done),
+                never,
+                "r8",
+                true
+            ),
+            AlarmDecision::Late(_)
+        ));
+    }
+
+    fn five_entry(since: i64) -> String {
+        AlarmMark {
+            firing: true,
+            since,
+        }
+        .entry("5xx")
+    }
+
+    #[test]
+    fn what_does_not_escalate() {
+        let open = service_alarm_open();
+        // Another service alarm joins the service alarm.
+        let lat = alarm("latency", AlarmState::Alarm, "09:40:00");
+        for not_a_regression in [
+            Attribution::NoWatch,
+            Attribution::After(watch("ecs-svc/2", 49, Some(48), "09:00:00")),
+        ] {
+            match on_alarm_change(&lat, Some(&open), || not_a_regression, "r1", true) {
+                AlarmDecision::Join { incident } => assert_eq!(incident.deployment, None),
+                other => panic!("{other:?}"),
+            }
+        }
+        // The regression of the same deployment, open: a second alarm joins it.
+        let reg = published(opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        )));
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("latency", AlarmState::Alarm, "09:04:00"),
+                Some(&reg),
+                regression,
+                "r2",
+                true
+            ),
+            AlarmDecision::Join { .. }
+        ));
+        // A service alarm while a regression is open joins the regression.
+        match on_alarm_change(&lat, Some(&reg), || Attribution::NoWatch, "r3", true) {
+            AlarmDecision::Join { incident } => {
+                assert_eq!(incident.deployment.as_deref(), Some("ecs-svc/2"))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Outside prod nothing paged, so there is no earlier page to resolve: the
+        // regression takes over with its own notice only.
+        let quiet = opened(on_alarm_change(
+            &alarm("db-connections", AlarmState::Alarm, "08:50:00"),
+            None,
+            || Attribution::NoWatch,
+            "r0",
+            false,
+        ));
+        let (inc, _, _) = escalated(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            Some(&published(quiet)),
+            regression,
+            "r1",
+            false,
+        ));
+        assert_eq!(inc.escalated, None);
+        assert_eq!(
+            inc.pending_in_order(),
+            [AlarmNote::Page {
+                alarm: "5xx".into(),
+                since: t("09:03:00").timestamp(),
+                rollback: false
+            }]
+        );
+    }
+
+    #[test]
+    fn an_older_deployments_regression_escalates_to_the_newer_ones() {
+        // Deployment 2's regression, rolled back, 5xx still in ALARM.
+        let mut old = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        ));
+        old.pending.insert(ROLLBACK.to_owned());
+        old.rolled_back = true;
+        let old = published(old);
+        assert!(old.rolled_back);
+        // latency fires in deployment 3's window.
+        let lat = alarm("latency", AlarmState::Alarm, "09:25:00");
+        let (inc, w, undelivered) = escalated(on_alarm_change(
+            &lat,
+            Some(&old),
+            regression_of_3,
+            "r2",
+            true,
+        ));
+        assert_eq!(w.deployment, "ecs-svc/3");
+        assert_eq!(undelivered, None);
+        assert_eq!(inc.deployment.as_deref(), Some("ecs-svc/3"));
+        assert!(
+            !inc.rolled_back,
+            "deployment 2's rollback is not deployment 3's: 3 decides its own"
+        );
+        assert_eq!(inc.firing(), ["5xx", "latency"]);
+        assert_eq!(
+            inc.escalated.as_ref().map(|e| &e.from),
+            Some(&EarlierPage::Regression("ecs-svc/2".into()))
+        );
+        let rendered = inc.to_marker().render();
+        assert!(
+            rendered.starts_with("deployment=ecs-svc/3 previous=ecs-svc/2 sent=5xx@A1795683780 pending=latency@E1795685100 state=open"),
+            "{rendered}"
+        );
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(back, inc);
+        // Once the handover is out, `previous` goes with it.
+        let done = published(inc);
+        assert_eq!(done.to_marker().previous, None);
+        // A `previous` without a pending handover, or a confirmed handover left in
+        // `sent`, means nothing.
+        let mut m = done.to_marker();
+        m.previous = Some("ecs-svc/2".into());
+        m.sent.insert("latency@H1795685100".into());
+        assert_eq!(AlarmIncident::from_marker(&m).unwrap(), done);
+    }
+
+    #[test]
+    fn an_escalation_publishes_what_the_open_incident_left_pending_first() {
+        // The service alarm's page was recorded and never published.
+        let open = opened(on_alarm_change(
+            &alarm("db-connections", AlarmState::Alarm, "08:50:00"),
+            None,
+            || Attribution::NoWatch,
+            "r0",
+            true,
+        ));
+        let five = alarm("5xx", AlarmState::Alarm, "09:03:00");
+        let (inc, _, undelivered) =
+            escalated(on_alarm_change(&five, Some(&open), regression, "r1", true));
+        // It goes out first, under the service alarm's key; the regression's record
+        // has only its own notes pending.
+        let undelivered = undelivered.expect("the page still pending");
+        assert_eq!(*undelivered, open);
+        assert_eq!(undelivered.deployment, None);
+        assert_eq!(inc.pending_in_order().len(), 2);
+        assert!(inc.to_marker().sent.contains(
+            &AlarmMark {
+                firing: true,
+                since: t("08:50:00").timestamp()
+            }
+            .entry("db-connections")
+        ));
+        // Neither the page nor the handover went out, and deployment 3's window opens
+        // with another alarm: the regression's notes go out first (its handover under
+        // the service alarm's key), then deployment 3 takes over from deployment 2.
+        let lat = alarm("latency", AlarmState::Alarm, "09:25:00");
+        let (next, _, undelivered) = escalated(on_alarm_change(
+            &lat,
+            Some(&inc),
+            regression_of_3,
+            "r2",
+            true,
+        ));
+        let undelivered = undelivered.expect("the regression's notes");
+        assert_eq!(
+            undelivered.pending_in_order().last(),
+            Some(&AlarmNote::Handover(Escalation {
+                alarm: "5xx".into(),
+                since: t("09:03:00").timestamp(),
+                from: EarlierPage::ServiceAlarm
+            }))
+        );
+        assert_eq!(
+            next.escalated.map(|e| e.from),
+            Some(EarlierPage::Regression("ecs-svc/2".into()))
+        );
+        // Everything goes OK before the handover went out: the page, the handover,
+        // then the resolve, in that order.
+        let mut i = inc.clone();
+        for (name, at) in [("db-connections", "09:10:00"), ("5xx", "09:12:00")] {
+            i = match on_alarm_change(
+                &alarm(name, AlarmState::Ok, at),
+                Some(&i),
+                || panic!(),
+                "r3",
+                true,
+            ) {
+                AlarmDecision::StillFiring { incident } | AlarmDecision::Resolve { incident } => {
+                    incident
+                }
+                other => panic!("{other:?}"),
+            };
+        }
+        assert!(!i.open);
+        let notes = i.pending_in_order();
+        assert!(matches!(notes[0], AlarmNote::Page { .. }), "{notes:?}");
+        assert!(matches!(notes[1], AlarmNote::Handover(_)), "{notes:?}");
+        assert_eq!(notes[2], AlarmNote::Resolve);
+        // A new incident after that, with all three still pending: they go out first.
+        match on_alarm_change(
+            &alarm("latency", AlarmState::Alarm, "11:00:00"),
+            Some(&i),
+            || Attribution::NoWatch,
+            "r4",
+            true,
+        ) {
+            AlarmDecision::Open { undelivered, .. } => {
+                assert_eq!(undelivered.map(|u| u.pending_in_order().len()), Some(3))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_escalated_marker_fits_a_tag_with_every_alarm_firing() {
+        let deployment = "ecs-svc/4231880795355584839";
+        let mut alarms = BTreeMap::new();
+        for (n, name) in ["5xx", "latency", "unhealthy-hosts", "db-connections"]
+            .iter()
+            .enumerate()
+        {
+            alarms.insert(
+                name.to_string(),
+                AlarmMark {
+                    firing: true,
+                    since: 1_795_683_780 + n as i64,
+                },
+            );
+        }
+        let handover = Escalation {
+            alarm: "unhealthy-hosts".into(),
+            since: 1_795_683_782,
+            from: EarlierPage::Regression("ecs-svc/1231880795355584839".into()),
+        };
+        let inc = AlarmIncident {
+            deployment: Some(deployment.into()),
+            pending: BTreeSet::from([
+                alarms["unhealthy-hosts"].entry("unhealthy-hosts"),
+                ESCALATED.to_owned(),
+                ROLLBACK.to_owned(),
+            ]),
+            alarms,
+            rolled_back: true,
+            escalated: Some(handover),
+            open: true,
+            at: t("09:03:00.123"),
+            request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
+        };
+        let m = inc.to_marker();
+        assert!(m.value_len() <= tags::MAX_VALUE, "{}", m.value_len());
+        assert!(
+            inc.request.starts_with(&m.request) && m.request.len() >= 8,
+            "only the request id gives way: {}",
+            m.request
+        );
+        let back = AlarmIncident::from_marker(&Marker::parse(&m.render()).unwrap()).unwrap();
+        assert_eq!(
+            back,
+            AlarmIncident {
+                request: m.request.clone(),
+                ..inc
+            }
+        );
     }
 
     #[test]

@@ -164,7 +164,7 @@ async fn main() {
             let revisions = aws.revisions(&prod.family).await;
             let previous = revisions[revisions.len() - 2].clone();
             println!(
-                "   $ aws ecs update-service --cluster {} --service {} --task-definition {}",
+                "   $ aws ecs update-service --cluster {} --service {} --task-definition {} --force-new-deployment",
                 prod.cluster,
                 prod.service,
                 short_td(&previous)
