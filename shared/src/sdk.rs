@@ -193,7 +193,7 @@ pub fn worst_path(calls: usize) -> Duration {
 /// Each function's Lambda `Timeout` in template.yaml, in seconds.
 pub const LAMBDA_TIMEOUTS: &[(&str, u64)] = &[
     ("scan-gate", 180),
-    ("deploy-notifier", 120),
+    ("deploy-notifier", 180),
     ("offhours-scaler", 180),
 ];
 
