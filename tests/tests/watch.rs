@@ -1027,12 +1027,10 @@ async fn an_alarm_delivered_again_after_its_ok_does_not_page_again() {
 /// EventBridge delivers latency's OK before its ALARM. Then 5xx recovers: the page
 /// must resolve (nothing of the incident is in ALARM any more).
 ///
-/// Fails today: an OK of an alarm the open incident does not know is dropped, not
-/// recorded (shared/src/domain/watch.rs, `record_or_quiet`, the `Some(i) if i.open`
-/// arm), so the late ALARM joins and pages, and the incident keeps latency in ALARM
-/// after 5xx's OK: the page never resolves.
+/// An OK of an alarm the open incident does not know is recorded (not dropped), so
+/// its late ALARM is recognised as late: it neither joins and pages nor keeps the page
+/// open after the other alarm's OK.
 #[tokio::test]
-#[ignore = "deploy-notifier drops an OK delivered before its ALARM while an incident is open; the late ALARM then keeps the page open (shared/src/domain/watch.rs record_or_quiet)"]
 async fn an_ok_delivered_before_its_alarm_during_an_open_page_does_not_keep_it_open() {
     let w = World::new().await;
     let prod = w.env("prod");

@@ -1102,8 +1102,9 @@ fn escalate(
 }
 
 /// An OK of an alarm the incident does not know: if it ends an ALARM that was never
-/// seen (delivered late, or lost), record it so that ALARM is recognised as late when
-/// it comes; otherwise there is nothing to do.
+/// seen (delivered late, or lost), record it, in an open incident too, so that ALARM
+/// is recognised as late when it comes (and never keeps the page open); otherwise
+/// there is nothing to do.
 fn record_or_quiet(
     ev: &AlarmEvent,
     incident: Option<&AlarmIncident>,
@@ -1120,34 +1121,26 @@ fn record_or_quiet(
                 .unwrap_or("an unknown state")
         ));
     }
-    match incident {
-        Some(i) if i.open => AlarmDecision::Quiet(format!(
-            "{} is OK; it is not part of the open incident, which stays open",
-            ev.name
-        )),
-        _ => {
-            let mut rec = incident.cloned().unwrap_or(AlarmIncident {
-                deployment: None,
-                alarms: BTreeMap::new(),
-                pending: BTreeSet::new(),
-                open: false,
-                rolled_back: false,
-                escalated: None,
-                at: ev.at,
-                request: request.to_owned(),
-            });
-            rec.alarms.insert(
-                key,
-                AlarmMark {
-                    firing: false,
-                    since: secs,
-                },
-            );
-            rec.at = rec.at.max(ev.at);
-            rec.request = request.to_owned();
-            AlarmDecision::Record { incident: rec }
-        }
-    }
+    let mut rec = incident.cloned().unwrap_or(AlarmIncident {
+        deployment: None,
+        alarms: BTreeMap::new(),
+        pending: BTreeSet::new(),
+        open: false,
+        rolled_back: false,
+        escalated: None,
+        at: ev.at,
+        request: request.to_owned(),
+    });
+    rec.alarms.insert(
+        key,
+        AlarmMark {
+            firing: false,
+            since: secs,
+        },
+    );
+    rec.at = rec.at.max(ev.at);
+    rec.request = request.to_owned();
+    AlarmDecision::Record { incident: rec }
 }
 
 /// True when the service still runs the watched deployment: the watched revision, with
@@ -1847,6 +1840,52 @@ mod tests {
             true,
         );
         assert!(matches!(done, AlarmDecision::Resolve { .. }));
+    }
+
+    #[test]
+    fn an_ok_before_its_alarm_during_an_open_incident_makes_that_alarm_late() {
+        let inc = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        ));
+        // latency's OK overtakes its ALARM: recorded in the open incident.
+        let inc = match on_alarm_change(
+            &alarm("latency", AlarmState::Ok, "09:08:00"),
+            Some(&inc),
+            || panic!(),
+            "r2",
+            true,
+        ) {
+            AlarmDecision::Record { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(inc.open);
+        assert_eq!(inc.firing(), ["5xx"]);
+        // Its ALARM then comes: late, it neither pages nor joins.
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("latency", AlarmState::Alarm, "09:05:00"),
+                Some(&inc),
+                regression,
+                "r3",
+                true
+            ),
+            AlarmDecision::Late(_)
+        ));
+        // And 5xx's OK resolves the page.
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("5xx", AlarmState::Ok, "09:10:00"),
+                Some(&inc),
+                || panic!(),
+                "r4",
+                true
+            ),
+            AlarmDecision::Resolve { .. }
+        ));
     }
 
     #[test]
