@@ -1006,7 +1006,7 @@ async fn an_alarm_delivered_again_after_its_ok_does_not_page_again() {
     assert_eq!(
         marker(resolved.clone()),
         Some(format!(
-            "deployment={deployment} sent=5xx@O{}+resolve state=resolved at=2026-11-26T09:06:00.000Z",
+            "deployment={deployment} sent=5xx@O{} state=resolved at=2026-11-26T09:06:00.000Z",
             unix("2026-11-26T09:06:00Z")
         ))
     );
