@@ -201,9 +201,11 @@ impl InProcessScaler {
 }
 
 /// An SDK configuration for a local endpoint (moto, or the proxy), with moto's test
-/// credentials.
+/// credentials and the functions' own HTTP client (the SDK crates are built without a
+/// default one: without it every call fails with "No HTTP client was available").
 pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(menotime_shared::sdk::http_client(None).expect("the HTTP client"))
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(crate::moto::REGION))
         .credentials_provider(aws_sdk_ecs::config::Credentials::new(

@@ -834,3 +834,23 @@ async fn reconcile_without_a_window_is_refused_and_a_bad_window_stops_the_functi
     }
     w.moto.stop().await;
 }
+
+/// `make demo`'s week runs the scaler's handler in-process, with the SDK configuration
+/// of `menotime_e2e::offhours::sdk_config`: a reconcile through it reaches moto and
+/// lowers prod on a holiday, as the Lambda binary does.
+#[tokio::test]
+async fn the_demos_in_process_scaler_reaches_moto() {
+    use menotime_e2e::offhours::InProcessScaler;
+    let w = World::new().await;
+    let prod = w.seed.env("prod").clone();
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let vars = windowed_env(&w.moto, &w.seed, "prod", "Mon-Sun 00:00-24:00 UTC", &today);
+    let scaler = InProcessScaler::new(&vars, &w.moto.endpoint, chrono::Utc::now()).await;
+    let out = scaler
+        .invoke(&json!({"action": "reconcile"}), "in-process-1")
+        .await
+        .unwrap_or_else(|(kind, message)| panic!("{kind}: {message}"));
+    assert_eq!(out["outcome"], "scaled_down", "{out}");
+    assert_eq!(desired_count(&w.aws, &prod).await, 1);
+    w.moto.stop().await;
+}

@@ -496,6 +496,7 @@ async fn act_three(aws: &Aws, moto: &Moto, seed: &menotime_e2e::Seed) {
             let event = json!({"action": "scale-down", "scheduledTime": friday.to_rfc3339(), "executionId": "redriven-friday"});
             scaler.set_time(tick);
             let out = scaler.invoke(&event, "demo-redrive").await;
+            fail_on_error(&out, &local(tick));
             proxy.take_calls();
             week.row(
                 &local(tick),
@@ -544,6 +545,7 @@ async fn act_three(aws: &Aws, moto: &Moto, seed: &menotime_e2e::Seed) {
         let out = scaler
             .invoke(&event, &format!("demo-{}", tick.timestamp()))
             .await;
+        fail_on_error(&out, &local(tick));
         week.runs += 1;
         let calls = proxy.take_calls().len();
         // A row when something was done or said, or the window turned.
@@ -607,6 +609,14 @@ async fn act_three(aws: &Aws, moto: &Moto, seed: &menotime_e2e::Seed) {
     );
     proxy.stop();
     println!();
+}
+
+/// No run of the demo's week fails: it has no fault in it, so an error is a broken
+/// demo (or scaler), and `make demo` must say so rather than print it as a row.
+fn fail_on_error(out: &Result<Value, (String, String)>, when: &str) {
+    if let Err((kind, message)) = out {
+        panic!("the demo's week: the run at {when} failed ({kind}): {message}");
+    }
 }
 
 /// The configuration the demo's commands are written with (prod's names).
