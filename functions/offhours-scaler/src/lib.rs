@@ -278,9 +278,14 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
         let exclusion = Exclusion::at(service.tags.offhours.as_ref(), now);
         info!(desired = service.desired_count, running = service.running_count, snapshot = ?service.tags.offhours_snapshot, exclusion = ?exclusion, wake = ?service.tags.offhours_wake, "service read");
 
-        // 3. The wake-up of an earlier scale-up.
+        // 3. The wake-up of an earlier scale-up. Its failure (SNS down, say) never
+        // keeps the service from its capacity: the run goes on, then fails, so that
+        // Lambda's retry (or the next reconcile) finishes the check.
         let mut record = Record::default();
-        self.check_wake(&run, &service, &mut record).await?;
+        let wake_failed = self.check_wake(&run, &service, &mut record).await.err();
+        if let Some(e) = &wake_failed {
+            warn!(error = %e, "the wake-up check failed; scaling goes on, the run fails after it");
+        }
 
         // 4. The capacity.
         let current = self.capacity(&service).await?;
@@ -297,6 +302,9 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
             Action::ScaleDown => self.scale_down(&seen, &mut record).await?,
             Action::ScaleUp => self.scale_up(&seen, &mut record).await?,
         };
+        if let Some(e) = wake_failed {
+            return Err(e);
+        }
         Ok(Outcome {
             decision,
             action: run.action,

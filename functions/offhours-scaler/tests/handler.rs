@@ -1467,7 +1467,15 @@ async fn a_page_or_resolve_sns_refused_is_sent_by_the_next_run_whatever_its_requ
     assert_eq!(err.retry(), Retry::Later);
     let calls = r.calls();
     assert_eq!(&calls[..2], [DS, TAG], "recorded first");
-    assert!(calls[2..].iter().all(|c| *c == PUB), "{calls:?}");
+    assert_eq!(
+        calls.last(),
+        Some(&DST),
+        "the run still sees to its capacity"
+    );
+    assert!(
+        calls[2..calls.len() - 1].iter().all(|c| *c == PUB),
+        "{calls:?}"
+    );
     assert!(r.sent().is_empty());
     assert_eq!(
         r.tag(WAKE).as_deref(),
@@ -1504,8 +1512,11 @@ async fn a_page_or_resolve_sns_refused_is_sent_by_the_next_run_whatever_its_requ
     r.aws.fail_always(PUB);
     let _ = r.at(plus(TUE_MORNING, 30), reconcile()).await.unwrap_err();
     let calls = r.calls();
-    assert_eq!(calls[0], DS);
-    assert!(calls[1..].iter().all(|c| *c == PUB), "{calls:?}");
+    assert_eq!((calls[0], calls.last()), (DS, Some(&DST)), "{calls:?}");
+    assert!(
+        calls[1..calls.len() - 1].iter().all(|c| *c == PUB),
+        "{calls:?}"
+    );
     assert!(r.tag(WAKE).is_some());
     r.aws.heal(PUB);
     let (out, calls, sent) = r.tick(plus(TUE_MORNING, 35)).await;
@@ -1513,6 +1524,27 @@ async fn a_page_or_resolve_sns_refused_is_sent_by_the_next_run_whatever_its_requ
     assert_eq!(out.notifications, ["scale.up/resolve"]);
     assert_eq!(only(sent).1["action"], "resolve");
     assert_eq!(r.tag(WAKE), None);
+}
+
+/// An SNS outage that keeps the wake-up page from going out never keeps the service
+/// from its capacity: the night still lowers it, and the run fails after, so that the
+/// page is tried again.
+#[tokio::test]
+async fn a_failing_wake_up_page_never_blocks_the_scaling() {
+    let r = windowed();
+    r.aws.world().tasks_fail_to_start = true;
+    r.tick(t(MON_EVENING)).await;
+    r.tick(t(TUE_MORNING)).await;
+    r.aws.fail_always(PUB);
+    // Tuesday evening: the page is still failing, the night begins all the same.
+    let err = r
+        .at(t("2026-01-07T04:00:00Z"), reconcile())
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry(), Retry::Later);
+    assert_eq!(r.capacity().2, 1, "lowered for the night");
+    assert!(r.tag(SNAPSHOT).is_some());
+    assert!(r.tag(WAKE).unwrap().contains("state=paging"));
 }
 
 #[tokio::test]

@@ -651,6 +651,13 @@ impl AlarmIncident {
                 }
             }
         }
+        // A resolved incident has nothing in ALARM, whatever a pending page whose OK
+        // had to give way to the tag's length says.
+        if !m.open {
+            for mark in alarms.values_mut() {
+                mark.firing = false;
+            }
+        }
         Ok(AlarmIncident {
             deployment: m.deployment.clone(),
             alarms,
@@ -694,30 +701,36 @@ impl AlarmIncident {
             at: self.at,
             request: self.request.clone(),
         };
-        // A tag value holds 256 characters. Should every alarm have changed with its
-        // page still pending, the oldest OKs give way first: they only serve to
-        // recognise a late copy of their ALARM.
-        let mut oks: Vec<(i64, String)> = self
-            .alarms
-            .iter()
-            .filter(|(_, mark)| !mark.firing)
-            .map(|(name, mark)| (mark.since, mark.entry(name)))
-            .filter(|(_, e)| m.sent.contains(e))
-            .collect();
-        oks.sort();
-        for (_, entry) in oks {
-            if m.value_len() <= tags::MAX_VALUE {
-                break;
-            }
-            m.sent.remove(&entry);
-        }
-        // Still too long (an escalation with every alarm firing): the request id,
-        // which only tells people which invocation wrote the marker, is shortened
-        // rather than letting the cut fall on the fields that decide.
+        // A tag value holds 256 characters. Too long, the request id goes first (it
+        // only tells people which invocation wrote the marker), down to 8 characters.
         let over = m.value_len().saturating_sub(tags::MAX_VALUE);
         if over > 0 {
             let keep = m.request.len().saturating_sub(over).max(8);
             m.request = m.request.chars().take(keep).collect();
+        }
+        // Still too long: the oldest OKs give way, as they only serve to recognise a
+        // late copy of their ALARM; the OK of an alarm with something pending last,
+        // since in an open incident its pending ALARM would then read as firing (in a
+        // resolved one nothing reads as firing, see `from_marker`).
+        let busy: BTreeSet<String> = self
+            .pending
+            .iter()
+            .filter_map(|e| AlarmMark::parse(e).ok().map(|(name, _)| name))
+            .chain(self.escalated.as_ref().map(|e| e.alarm.clone()))
+            .collect();
+        let mut oks: Vec<(bool, i64, String)> = self
+            .alarms
+            .iter()
+            .filter(|(_, mark)| !mark.firing)
+            .map(|(name, mark)| (busy.contains(name.as_str()), mark.since, mark.entry(name)))
+            .filter(|(_, _, e)| m.sent.contains(e))
+            .collect();
+        oks.sort();
+        for (_, _, entry) in oks {
+            if m.value_len() <= tags::MAX_VALUE {
+                break;
+            }
+            m.sent.remove(&entry);
         }
         m
     }
@@ -928,12 +941,18 @@ pub fn on_alarm_change(
                             when(m.since)
                         ));
                     }
-                    return AlarmDecision::Duplicate(format!(
-                        "{} is already in ALARM since {} in the {} incident",
-                        ev.name,
-                        when(m.since),
-                        if i.open { "open" } else { "last" }
-                    ));
+                    // A newer ALARM after an OK this incident has not seen (delivered
+                    // late, or lost): news, so that the OK is late when it comes.
+                    let again =
+                        secs > m.since && ev.previous.is_some_and(|p| p != AlarmState::Alarm);
+                    if !again {
+                        return AlarmDecision::Duplicate(format!(
+                            "{} is already in ALARM since {} in the {} incident",
+                            ev.name,
+                            when(m.since),
+                            if i.open { "open" } else { "last" }
+                        ));
+                    }
                 }
                 if secs <= m.since {
                     return AlarmDecision::Late(format!(
@@ -955,6 +974,15 @@ pub fn on_alarm_change(
                         if i.deployment.as_deref() != Some(w.deployment.as_str()) =>
                     {
                         escalate(ev, i, w, key, firing, request, pages)
+                    }
+                    // The same alarm again, after an OK not seen: still firing in this
+                    // incident, whose page is out; its newer time is recorded.
+                    _ if i.alarms.get(&key).is_some_and(|m| m.firing) => {
+                        let mut again = i.clone();
+                        again.alarms.insert(key, firing);
+                        again.at = i.at.max(ev.at);
+                        again.request = request;
+                        AlarmDecision::Record { incident: again }
                     }
                     _ => {
                         let mut joined = i.clone();
@@ -1049,11 +1077,10 @@ pub fn on_alarm_change(
                         ))
                     }
                 }
-                Some(_) => AlarmDecision::Quiet(format!(
-                    "{} was already OK; nothing it raised is open",
-                    ev.name
-                )),
-                None => record_or_quiet(ev, Some(i), key, secs, &request),
+                // OK since earlier, and this OK ends an ALARM in between that was
+                // not seen (late, or lost): recorded, so that ALARM is late when it
+                // comes. Otherwise nothing to do.
+                Some(_) | None => record_or_quiet(ev, Some(i), key, secs, &request),
             }
         }
     }
@@ -1589,10 +1616,13 @@ mod tests {
             );
         }
         let rendered = i.to_marker().render();
+        assert!(rendered.len() <= tags::MAX_VALUE, "{rendered}");
         let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
-        assert_eq!(back.request, i.request, "{rendered}");
+        assert!(i.request.starts_with(&back.request), "{rendered}");
+        assert!(back.request.len() >= 8, "{rendered}");
         assert_eq!(back.pending, i.pending, "every notification still pending");
         assert_eq!(back.pending_in_order().len(), 5);
+        assert!(back.firing().is_empty(), "resolved: nothing in ALARM");
     }
 
     #[test]
@@ -1840,6 +1870,131 @@ mod tests {
             true,
         );
         assert!(matches!(done, AlarmDecision::Resolve { .. }));
+    }
+
+    #[test]
+    fn a_newer_ok_after_an_old_one_is_recorded_so_its_late_alarm_is_late() {
+        // The last incident: 5xx fired and recovered.
+        let inc = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:00:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        ));
+        let done = match on_alarm_change(
+            &alarm("5xx", AlarmState::Ok, "09:01:00"),
+            Some(&inc),
+            || panic!(),
+            "r2",
+            true,
+        ) {
+            AlarmDecision::Resolve { incident } => published(incident),
+            other => panic!("{other:?}"),
+        };
+        // It fires again at 09:03 and recovers at 09:05; the OK comes first.
+        let rec = match on_alarm_change(
+            &alarm("5xx", AlarmState::Ok, "09:05:00"),
+            Some(&done),
+            || panic!(),
+            "r3",
+            true,
+        ) {
+            AlarmDecision::Record { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+                Some(&rec),
+                regression,
+                "r4",
+                true
+            ),
+            AlarmDecision::Late(_)
+        ));
+        // An OK after OK (previous state OK) ends nothing: quiet.
+        let mut ok_after_ok = alarm("5xx", AlarmState::Ok, "09:07:00");
+        ok_after_ok.previous = Some(AlarmState::Ok);
+        assert!(matches!(
+            on_alarm_change(&ok_after_ok, Some(&rec), || panic!(), "r5", true),
+            AlarmDecision::Quiet(_)
+        ));
+    }
+
+    #[test]
+    fn a_newer_alarm_after_an_unseen_ok_makes_that_ok_late() {
+        let inc = opened(on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:03:00"),
+            None,
+            regression,
+            "r1",
+            true,
+        ));
+        let inc = published(inc);
+        // OK at 09:06, ALARM again at 09:10 (previous state OK): the ALARM comes first.
+        let again = match on_alarm_change(
+            &alarm("5xx", AlarmState::Alarm, "09:10:00"),
+            Some(&inc),
+            regression,
+            "r2",
+            true,
+        ) {
+            AlarmDecision::Record { incident } => incident,
+            other => panic!("{other:?}"),
+        };
+        assert!(again.open && again.pending.is_empty(), "no second page");
+        assert!(matches!(
+            on_alarm_change(
+                &alarm("5xx", AlarmState::Ok, "09:06:00"),
+                Some(&again),
+                || panic!(),
+                "r3",
+                true
+            ),
+            AlarmDecision::Late(_)
+        ));
+        // The same ALARM delivered again (previous state ALARM, or the same time): a
+        // duplicate.
+        let mut dup = alarm("5xx", AlarmState::Alarm, "09:12:00");
+        dup.previous = Some(AlarmState::Alarm);
+        assert!(matches!(
+            on_alarm_change(&dup, Some(&again), regression, "r4", true),
+            AlarmDecision::Duplicate(_)
+        ));
+    }
+
+    #[test]
+    fn a_long_open_marker_cuts_the_request_id_before_an_ok_that_decides() {
+        let since = 1_795_683_780;
+        let mark = |firing: bool, at: i64| AlarmMark { firing, since: at };
+        let i = AlarmIncident {
+            deployment: Some("ecs-svc/4231880795355584839".into()),
+            alarms: BTreeMap::from([
+                ("5xx".to_owned(), mark(true, since)),
+                ("db-connections".to_owned(), mark(true, since + 1)),
+                ("latency".to_owned(), mark(true, since + 2)),
+                ("unhealthy-hosts".to_owned(), mark(false, since + 600)),
+            ]),
+            pending: BTreeSet::from([
+                mark(true, since + 2).entry("latency"),
+                mark(true, since + 3).entry("unhealthy-hosts"),
+            ]),
+            open: true,
+            rolled_back: true,
+            escalated: None,
+            at: t("09:30:00.123"),
+            request: "8476a536-e9f4-11e8-9739-2dfe598c3fcd".into(),
+        };
+        let rendered = i.to_marker().render();
+        assert!(rendered.len() <= tags::MAX_VALUE, "{rendered}");
+        let back = AlarmIncident::from_marker(&Marker::parse(&rendered).unwrap()).unwrap();
+        assert_eq!(
+            back.firing(),
+            ["5xx", "db-connections", "latency"],
+            "{rendered}"
+        );
+        assert_eq!(back.pending, i.pending);
     }
 
     #[test]
