@@ -6,7 +6,8 @@
 //!   phases of every incident marker: DescribeServices (the marker
 //!   `menotime:task-start-incident`, the security groups), TagResource (the cause
 //!   recorded pending), Publish, TagResource (confirmed). A repeat costs the
-//!   DescribeServices only; a cause left pending is published by the next delivery.
+//!   DescribeServices only; a cause left pending is published by the next delivery of
+//!   that deployment's failures, whatever its cause.
 //! - **Spot interruption** (STOPPED, stop code `SpotInterruption`): `task.interrupted`,
 //!   information outside prod, a warning in prod (which should not run on Spot).
 //!   Publish only; each task is one event.
@@ -83,12 +84,32 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             }
             None => None,
         };
-        let n = notes::start_failed(&self.cfg, t, cause, &service);
+        // Every cause of this deployment still pending, this one in full (any other
+        // was left by an attempt that died before confirming it).
+        let already_reported = !found.pending.contains(cause.key());
+        let notices = found
+            .pending_in_order()
+            .into_iter()
+            .map(|key| {
+                let n = if key == cause.key() {
+                    notes::start_failed(&self.cfg, t, cause, &service)
+                } else {
+                    notes::start_failed_undelivered(
+                        &self.cfg,
+                        &key,
+                        &found,
+                        &service,
+                        &t.envelope.id,
+                    )
+                };
+                (vec![key], n)
+            })
+            .collect();
         self.publish_and_confirm(
             &service,
             tags::TASK_START_INCIDENT,
             &found,
-            vec![(vec![cause.key().to_owned()], n)],
+            notices,
             None,
             &mut o,
         )
@@ -102,7 +123,11 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
             t.task_id(),
             cause.describe()
         );
-        if o.resent {
+        if o.resent && already_reported {
+            o.reason.push_str(
+                ", already reported; delivered what an earlier attempt recorded and never confirmed",
+            );
+        } else if o.resent {
             o.reason
                 .push_str(" (recorded by an earlier attempt, delivered now)");
         }

@@ -278,6 +278,58 @@ async fn a_notice_recorded_and_never_published_goes_out_with_the_next_delivery_o
     }
 }
 
+/// A cause left pending is published by the next failure of the same deployment even
+/// when that one has another cause, already reported: it is never left waiting for a
+/// task to fail the same way again.
+#[tokio::test]
+async fn a_pending_cause_goes_out_with_the_next_failure_of_any_cause() {
+    let rig = Rig::new(Environment::Prod);
+    rig.handle(
+        failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-1"),
+        "req-1",
+    )
+    .await
+    .unwrap();
+    rig.aws.sent();
+    // The secrets failure (resource initialisation) is recorded, and SNS refuses it
+    // through every attempt.
+    rig.aws.fail_always("sns:Publish");
+    rig.handle(
+        failed_to_start(Environment::Prod, SECRETS, "ecs-svc/1", "t-2"),
+        "req-2",
+    )
+    .await
+    .unwrap_err();
+    rig.aws.heal("sns:Publish");
+    // The next task fails to pull its image again: already reported, but the secrets
+    // notice is still pending, so it goes out now, and only it.
+    let o = rig
+        .handle(
+            failed_to_start(Environment::Prod, PULL, "ecs-svc/1", "t-3"),
+            "req-3",
+        )
+        .await
+        .unwrap();
+    assert_eq!(o.decision, Decision::Notified, "{}", o.reason);
+    let sent = rig.aws.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(payload(&sent[0])["details"]["cause"], "resource-init");
+    let marker = rig.aws.world().tags[menotime_shared::tags::TASK_START_INCIDENT].clone();
+    assert!(!marker.contains("pending="), "all confirmed: {marker}");
+    // From then on, both are duplicates.
+    for (reason, id) in [(PULL, "t-4"), (SECRETS, "t-5")] {
+        let o = rig
+            .handle(
+                failed_to_start(Environment::Prod, reason, "ecs-svc/1", id),
+                id,
+            )
+            .await
+            .unwrap();
+        assert_eq!(o.decision, Decision::Duplicate, "{id}");
+    }
+    assert!(rig.aws.sent().is_empty());
+}
+
 #[tokio::test]
 async fn the_next_deployments_failure_first_publishes_what_the_last_one_left_pending() {
     let rig = Rig::new(Environment::Prod);

@@ -27,7 +27,8 @@ pub enum StartFailed {
         marker: Marker,
         undelivered: Option<Marker>,
     },
-    /// This cause was recorded and never confirmed as published: publish, confirm.
+    /// This cause (or another of the same deployment) was recorded and never confirmed
+    /// as published: publish what is pending, confirm.
     Deliver { marker: Marker },
     /// This cause was already reported for this deployment.
     Duplicate(String),
@@ -48,7 +49,9 @@ pub fn on_start_failed(
     let key = cause.key();
     match marker {
         Some(m) if m.deployment.as_deref() == Some(deployment.as_str()) => {
-            if m.pending.contains(key) {
+            // This cause, or another of this deployment, recorded and never confirmed:
+            // this delivery publishes what is pending.
+            if m.pending.contains(key) || (m.sent.contains(key) && !m.pending.is_empty()) {
                 StartFailed::Deliver { marker: m.clone() }
             } else if m.sent.contains(key) {
                 StartFailed::Duplicate(format!(
