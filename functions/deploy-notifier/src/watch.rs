@@ -511,7 +511,14 @@ impl<E: EcsApi + Sync, P: Publisher + Sync> DeployNotifier<E, P> {
                     .to_owned()
             };
             let report = if rollback {
-                match watch::finish_rollback(ctx.watch, ctx.way_back, service, frozen, c.dry_run) {
+                match watch::finish_rollback(
+                    ctx.watch,
+                    ctx.way_back,
+                    service,
+                    frozen,
+                    service.tags.freeze.as_deref(),
+                    c.dry_run,
+                ) {
                     PendingRollback::Now { to } => {
                         let arn = runbook::task_definition_arn(c, &to);
                         match self.ecs.force_deploy(&c.cluster, &c.service, &arn).await {

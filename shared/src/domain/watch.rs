@@ -398,17 +398,26 @@ pub enum PendingRollback {
     Cannot(String),
 }
 
+/// The revision a freeze written by [`freeze_value`] rolls back to.
+pub fn rollback_target(freeze: &str) -> Option<&str> {
+    let (_, to) = freeze.rsplit_once(" - automatic rollback to ")?;
+    (!to.is_empty() && !to.contains(' ')).then_some(to)
+}
+
 /// Decides how a delivery finishes a pending rollback. `frozen` is whether deploys are
 /// frozen now (the freeze the incident's record wrote included): an operator who lifted
-/// it has reviewed the regression, and nothing rolls back behind their back.
+/// it has reviewed the regression, and nothing rolls back behind their back. `freeze`
+/// is the freeze's value: when the watch has moved on (the rollback's own deployment
+/// completed and is watched now), it still names the rollback's target.
 pub fn finish_rollback(
     watch: Option<&Watch>,
     way_back: &WayBack,
     service: &ServiceState,
     frozen: bool,
+    freeze: Option<&str>,
     dry_run: bool,
 ) -> PendingRollback {
-    let Some(to) = way_back.revision() else {
+    let Some(to) = way_back.revision().or(freeze.and_then(rollback_target)) else {
         return PendingRollback::Cannot("the previous revision can no longer be determined".into());
     };
     let runs_now = task_definition_short(&service.task_definition);
@@ -1801,33 +1810,52 @@ mod tests {
         let back = WayBack::To(rev(48));
         let runs_it = service("ecs-svc/2", 49, &[]);
         assert_eq!(
-            finish_rollback(Some(&w), &back, &runs_it, true, false),
+            finish_rollback(Some(&w), &back, &runs_it, true, None, false),
             PendingRollback::Now { to: rev(48) }
         );
         // The earlier attempt's UpdateService took: ECS runs the way back.
         let moved = service("ecs-svc/rb", 48, &[("ecs-svc/2", 49)]);
         assert_eq!(
-            finish_rollback(Some(&w), &back, &moved, true, false),
+            finish_rollback(Some(&w), &back, &moved, true, None, false),
             PendingRollback::Done { to: rev(48) }
         );
         // Someone lifted the freeze meanwhile, a newer deployment runs, a dry run, or
         // no way back: nothing rolls back.
         assert!(matches!(
-            finish_rollback(Some(&w), &back, &runs_it, false, false),
+            finish_rollback(Some(&w), &back, &runs_it, false, None, false),
             PendingRollback::Cannot(ref why) if why.contains("unfrozen")
         ));
         assert!(matches!(
-            finish_rollback(Some(&w), &back, &service("ecs-svc/3", 50, &[]), true, false),
+            finish_rollback(
+                Some(&w),
+                &back,
+                &service("ecs-svc/3", 50, &[]),
+                true,
+                None,
+                false
+            ),
             PendingRollback::Cannot(_)
         ));
         assert_eq!(
-            finish_rollback(Some(&w), &back, &runs_it, true, true),
+            finish_rollback(Some(&w), &back, &runs_it, true, None, true),
             PendingRollback::DryRun { to: rev(48) }
         );
         assert!(matches!(
-            finish_rollback(None, &WayBack::Unknown, &runs_it, true, false),
+            finish_rollback(None, &WayBack::Unknown, &runs_it, true, None, false),
             PendingRollback::Cannot(_)
         ));
+        // The rollback's own deployment completed and is watched now, so the watch no
+        // longer names the way back; the freeze the rollback wrote still does.
+        let freeze = freeze_value(&w, "menotime-prod-5xx", t("09:03:00"), &rev(48));
+        assert_eq!(rollback_target(&freeze), Some(rev(48).as_str()));
+        assert_eq!(
+            finish_rollback(None, &WayBack::Unknown, &moved, true, Some(&freeze), false),
+            PendingRollback::Done { to: rev(48) }
+        );
+        assert_eq!(
+            rollback_target("deployment ecs-svc/1 failed at 2026-11-26T09:00:00Z: x"),
+            None
+        );
     }
 
     #[test]
