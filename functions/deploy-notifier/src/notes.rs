@@ -560,22 +560,8 @@ pub fn alarm_page(cfg: &NotifierConfig, p: &AlarmPage<'_>) -> Notification {
         &a.envelope.id,
         alarm_dedup_key(cfg, p.incident),
     )
-    .with_fact("Alarm", format!("{} ({})", a.name, a.kind.describe()))
-    .with_fact(
-        "State",
-        format!(
-            "ALARM since {}",
-            a.at.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ),
-    )
-    .with_fact(
-        "Reason",
-        if a.reason.is_empty() {
-            "(none given)"
-        } else {
-            &a.reason
-        },
-    );
+    .with_fact("Alarm", format!("{} ({})", a.name, a.kind.describe()));
+    n = alarm_state_facts(n, a);
     if !others.is_empty() {
         n = n.with_fact("Also in ALARM", others.join(", "));
     }
@@ -893,7 +879,7 @@ pub fn memory_high(
         Environment::Dev => "1. raise the task definition's memory; 2. profile the application's memory usage; 3. review the logs for OutOfMemory messages",
         _ => "1. update the task definition's memory to 3 GB (3072 MiB), the manual's size for staging and prod; 2. profile the application's memory usage; 3. review the logs for OutOfMemory messages",
     };
-    let mut n = Notification::new(
+    let n = Notification::new(
         EventType::ServiceMemoryHigh,
         c,
         format!(
@@ -905,32 +891,18 @@ pub fn memory_high(
         &a.envelope.id,
         dedup_key(c.environment, &c.service, "memory"),
     )
-    .with_fact("Alarm", &a.name)
-    .with_fact(
-        "State",
-        format!(
-            "ALARM since {}",
-            a.at.to_rfc3339_opts(SecondsFormat::Secs, true)
-        ),
-    )
-    .with_fact(
-        "Reason",
-        if a.reason.is_empty() {
-            "(none given)"
-        } else {
-            &a.reason
-        },
-    )
-    .with_fact("Revision", &short)
-    .with_fact(
-        "Task memory",
-        format!(
-            "{} MiB ({} CPU units)",
-            memory.as_deref().unwrap_or("unknown"),
-            revision.and_then(|r| r.cpu.as_deref()).unwrap_or("unknown")
-        ),
-    )
-    .with_fact("Tasks", service.tasks_line());
+    .with_fact("Alarm", &a.name);
+    let mut n = alarm_state_facts(n, a)
+        .with_fact("Revision", &short)
+        .with_fact(
+            "Task memory",
+            format!(
+                "{} MiB ({} CPU units)",
+                memory.as_deref().unwrap_or("unknown"),
+                revision.and_then(|r| r.cpu.as_deref()).unwrap_or("unknown")
+            ),
+        )
+        .with_fact("Tasks", service.tasks_line());
     if let Some(w) = watch_note {
         n = n.with_fact("Deployment", w);
     }
@@ -1268,4 +1240,23 @@ pub fn undelivered(
         )
         .with_detail("running_count", service.running_count)
         .with_detail("desired_count", service.desired_count)
+}
+
+/// The alarm's state and CloudWatch's reason, as every alarm notice shows them.
+fn alarm_state_facts(n: Notification, a: &AlarmEvent) -> Notification {
+    n.with_fact(
+        "State",
+        format!(
+            "ALARM since {}",
+            a.at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ),
+    )
+    .with_fact(
+        "Reason",
+        if a.reason.is_empty() {
+            "(none given)"
+        } else {
+            &a.reason
+        },
+    )
 }

@@ -119,6 +119,28 @@ impl Ecs {
     pub fn new(client: aws_sdk_ecs::Client) -> Self {
         Self { client }
     }
+
+    /// UpdateService to `task_definition` (`force`: with forceNewDeployment); the
+    /// PRIMARY deployment's id afterwards.
+    async fn deploy(
+        &self,
+        cluster: &str,
+        service: &str,
+        task_definition: &str,
+        force: bool,
+    ) -> Result<Option<String>, Error> {
+        let out = self
+            .client
+            .update_service()
+            .cluster(cluster)
+            .service(service)
+            .task_definition(task_definition)
+            .set_force_new_deployment(force.then_some(true))
+            .send()
+            .await
+            .map_err(|e| aws_error("ecs:UpdateService", e))?;
+        Ok(primary_deployment(&out))
+    }
 }
 
 /// The full task definition as DescribeTaskDefinition returned it.
@@ -434,16 +456,7 @@ impl EcsApi for Ecs {
         service: &str,
         task_definition: &str,
     ) -> Result<Option<String>, Error> {
-        let out = self
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(task_definition)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs:UpdateService", e))?;
-        Ok(primary_deployment(&out))
+        self.deploy(cluster, service, task_definition, false).await
     }
 
     async fn force_deploy(
@@ -452,17 +465,7 @@ impl EcsApi for Ecs {
         service: &str,
         task_definition: &str,
     ) -> Result<Option<String>, Error> {
-        let out = self
-            .client
-            .update_service()
-            .cluster(cluster)
-            .service(service)
-            .task_definition(task_definition)
-            .force_new_deployment(true)
-            .send()
-            .await
-            .map_err(|e| aws_error("ecs:UpdateService", e))?;
-        Ok(primary_deployment(&out))
+        self.deploy(cluster, service, task_definition, true).await
     }
 
     async fn describe_task_definition(
