@@ -4,7 +4,7 @@
 //! calls (the marker written, `scale.failed` or its resolve, the marker confirmed or
 //! removed).
 
-use chrono::SubsecRound;
+use chrono::{DateTime, SubsecRound, Utc};
 use tracing::{info, warn};
 
 use menotime_shared::aws::autoscaling::ScalingApi;
@@ -50,15 +50,6 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 .untag_service(&arn, &[tags::OFFHOURS_WAKE.to_owned()])
                 .await
         };
-        let confirm = |wake: &Wake| {
-            let value = wake.paged().render();
-            let arn = arn.clone();
-            async move {
-                self.ecs
-                    .tag_service(&arn, &[(tags::OFFHOURS_WAKE.to_owned(), value)])
-                    .await
-            }
-        };
         record.wake = match check {
             Check::Nothing => None,
             Check::Waiting { deadline, .. } => {
@@ -88,56 +79,65 @@ impl<E: EcsApi + Sync, A: ScalingApi + Sync, P: Publisher + Sync> OffhoursScaler
                 record.wake_removed = !run.dry_run;
                 Some("reached")
             }
+            Check::Overdue { wake, .. } if run.dry_run => {
+                warn!(since = %wake.since, "dry run: would page, the scale-up did not reach its count");
+                Some("would_page")
+            }
             Check::Overdue {
                 wake,
                 target,
                 deadline,
             } => {
-                let w = Waking {
-                    wake: &wake,
-                    service,
-                    target,
-                    deadline,
-                };
-                if run.dry_run {
-                    warn!(since = %wake.since, "dry run: would page, the scale-up did not reach its count");
-                    Some("would_page")
-                } else {
-                    let paging = wake.paging(run.now.trunc_subsecs(0), &run.request_id);
-                    self.ecs
-                        .tag_service(&arn, &[(tags::OFFHOURS_WAKE.to_owned(), paging.render())])
-                        .await?;
-                    let n = notes::wake_failed(
-                        &self.cfg,
-                        run,
-                        &w,
-                        self.function_name.as_deref(),
-                        false,
-                    );
-                    self.send(n, record).await?;
-                    confirm(&paging).await?;
-                    Some("paged")
-                }
+                let paging = wake.paging(run.now.trunc_subsecs(0), &run.request_id);
+                self.ecs
+                    .tag_service(&arn, &[(tags::OFFHOURS_WAKE.to_owned(), paging.render())])
+                    .await?;
+                self.page_wake(run, service, &paging, target, deadline, false, record)
+                    .await?;
+                Some("paged")
             }
             Check::Resend {
                 wake,
                 target,
                 deadline,
             } => {
-                let w = Waking {
-                    wake: &wake,
-                    service,
-                    target,
-                    deadline,
-                };
-                let n = notes::wake_failed(&self.cfg, run, &w, self.function_name.as_deref(), true);
-                self.send(n, record).await?;
-                if !run.dry_run {
-                    confirm(&wake).await?;
-                }
+                self.page_wake(run, service, &wake, target, deadline, true, record)
+                    .await?;
                 Some("resent")
             }
         };
         Ok(())
+    }
+
+    /// Publishes `scale.failed` for a wake-up recorded `state=paging`, then confirms it
+    /// (`state=paged`; not in a dry run).
+    #[allow(clippy::too_many_arguments)]
+    async fn page_wake(
+        &self,
+        run: &Run,
+        service: &ServiceState,
+        wake: &Wake,
+        target: i32,
+        deadline: DateTime<Utc>,
+        resent: bool,
+        record: &mut Record,
+    ) -> Result<(), Error> {
+        let w = Waking {
+            wake,
+            service,
+            target,
+            deadline,
+        };
+        let n = notes::wake_failed(&self.cfg, run, &w, self.function_name.as_deref(), resent);
+        self.send(n, record).await?;
+        if run.dry_run {
+            return Ok(());
+        }
+        self.ecs
+            .tag_service(
+                &self.service_arn(service),
+                &[(tags::OFFHOURS_WAKE.to_owned(), wake.paged().render())],
+            )
+            .await
     }
 }
